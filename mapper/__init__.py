@@ -1,0 +1,26 @@
+"""civic-mapper: a PostGIS-backed Flask platform for crowdsourced, geolocated civic reports."""
+from __future__ import annotations
+
+from flask import Flask
+
+from mapper.config import database_url, load_settings
+from mapper.domain.layers import load_registry
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Application factory: settings (config.toml < MAPPER_* env < test_config), layers, database, blueprints."""
+    app = Flask(__name__)
+    settings = load_settings(test_config)
+    app.config.update(settings)
+    app.config["MAX_CONTENT_LENGTH"] = max(int(settings["MAX_BODY_BYTES"]), 50 * 1024 * 1024)
+    app.extensions["mapper.registry"] = load_registry(settings["LAYERS_DIR"])
+
+    from mapper import db
+    from mapper.web import assets, intake_api, pages, problems
+
+    db.init_app(app, database_url(settings))
+    problems.init_app(app)
+    assets.init_app(app)
+    app.register_blueprint(intake_api.bp)
+    app.register_blueprint(pages.bp)
+    return app

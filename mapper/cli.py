@@ -1,0 +1,203 @@
+"""The ``mapper`` command: database, server, imports, demo data, tokens."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from mapper.config import database_url, load_settings
+from mapper.domain.errors import LayerDefinitionError, MapperError
+
+
+def _settings() -> dict:
+    return load_settings()
+
+
+def _cluster(settings: dict):
+    from mapper.embedded_db import EmbeddedCluster
+
+    return EmbeddedCluster(Path(settings["VAR_DIR"]))
+
+
+def _app():
+    from mapper import create_app
+
+    try:
+        return create_app()
+    except LayerDefinitionError as e:
+        raise click.ClickException(f"bad layer definition: {e}") from None
+
+
+@click.group()
+def main():
+    """civic-mapper: crowdsourced civic reports on PostGIS."""
+
+
+# --- database --------------------------------------------------------------------------------------------
+@main.group()
+def db():
+    """The database: the embedded private cluster, or MAPPER_DATABASE_URL when set."""
+
+
+def _external(settings: dict) -> bool:
+    if settings.get("DATABASE_URL"):
+        click.echo("MAPPER_DATABASE_URL is set: using that database; the embedded cluster is not used.")
+        return True
+    return False
+
+
+@db.command()
+def start():
+    """Create (first time) and start the embedded PostGIS cluster."""
+    from mapper.embedded_db import EmbeddedDbError
+
+    settings = _settings()
+    if _external(settings):
+        return
+    try:
+        _cluster(settings).start()
+    except EmbeddedDbError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(_cluster(settings).status())
+
+
+@db.command()
+def stop():
+    """Stop the embedded cluster."""
+    settings = _settings()
+    if not _external(settings):
+        click.echo("stopped" if _cluster(settings).stop() else "not running")
+
+
+@db.command()
+def status():
+    """Say whether the embedded cluster is running, and where."""
+    settings = _settings()
+    if not _external(settings):
+        click.echo(_cluster(settings).status())
+
+
+@db.command()
+def url():
+    """Print the SQLAlchemy URL in use."""
+    from mapper.embedded_db import EmbeddedDbError
+
+    try:
+        click.echo(database_url(_settings()))
+    except EmbeddedDbError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@db.command()
+@click.argument("revision", default="head")
+def upgrade(revision):
+    """Run migrations up to REVISION (default head)."""
+    from mapper import db as database
+
+    database.upgrade(database_url(_settings()), revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command()
+@click.argument("revision", default="base")
+def downgrade(revision):
+    """Run migrations down to REVISION (default base: drops every table)."""
+    from mapper import db as database
+
+    database.downgrade(database_url(_settings()), revision)
+    click.echo(f"database at {revision}")
+
+
+# --- server ----------------------------------------------------------------------------------------------
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(host, port):
+    """Serve the platform (development server; use gunicorn 'mapper:create_app()' in production)."""
+    app = _app()
+    click.echo(f"civic-mapper on http://{host}:{port}/  (map: /map, report form: /report)")
+    app.run(host=host, port=port, threaded=True)
+
+
+# --- data ------------------------------------------------------------------------------------------------
+@main.command("import")
+@click.argument("layer")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--crs", help="CRS of the file's coordinates (overrides the file's own), e.g. EPSG:32721")
+@click.option("--skip-invalid", is_flag=True, help="Load the valid rows and list the rejected ones.")
+def import_cmd(layer, file, crs, skip_invalid):
+    """Import reports from a CSV (lon/lat or WKT), GeoJSON, GeoPackage or zipped Shapefile FILE into LAYER."""
+    from tqdm import tqdm
+
+    from mapper.services.importer import import_file
+
+    app = _app()
+    bar = tqdm(total=0, unit="rows", desc="loading", file=sys.stderr, disable=None)
+
+    def progress(done, total):
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        result = import_file(app.extensions["mapper.engine"], app.extensions["mapper.registry"], layer, file,
+                             crs=crs, skip_invalid=skip_invalid, max_vertices=int(app.config["MAX_VERTICES"]),
+                             progress=progress)
+    except MapperError as e:
+        bar.close()
+        click.echo(f"error: {e.detail}", err=True)
+        for p in e.problems:
+            click.echo(f"  {p}", err=True)
+        sys.exit(1)
+    bar.close()
+    for p in result.problems:
+        click.echo(f"  skipped: {p}", err=True)
+    click.echo(f"imported {result.rows} rows into {layer} (skipped {result.skipped}) in {result.seconds:.2f} s: "
+               f"{result.rows_per_second:,.0f} rows/s")
+
+
+@main.command()
+@click.option("--reset", is_flag=True, help="Replace the demo data if it is already loaded.")
+def demo(reset):
+    """Load demo reports for every layer (a small city: Columbus, Ohio, from libpysal)."""
+    app = _app()
+    from mapper.services.demo import load_demo
+
+    loaded = load_demo(app.extensions["mapper.engine"], app.extensions["mapper.registry"], reset=reset)
+    if not loaded:
+        click.echo("demo data already loaded (use --reset to reload)")
+    for layer, n in loaded.items():
+        click.echo(f"{layer}: {n} reports")
+
+
+@main.group()
+def token():
+    """Staff API tokens."""
+
+
+@token.command("create")
+@click.option("--role", required=True, type=click.Choice(["admin", "police", "utility", "health", "planner"]))
+@click.option("--name", default="", help="Who or what the token is for.")
+def token_create(role, name):
+    """Issue an API token for ROLE (printed once; only its hash is stored)."""
+    from mapper.services.tokens import create_api_token
+
+    app = _app()
+    click.echo(create_api_token(app.extensions["mapper.engine"], role, name or role))
+
+
+@main.command()
+def layers():
+    """Check and list the layer definitions."""
+    from mapper.domain.layers import load_registry
+
+    try:
+        registry = load_registry(_settings()["LAYERS_DIR"])
+    except LayerDefinitionError as e:
+        raise click.ClickException(f"bad layer definition: {e}") from None
+    for layer in registry:
+        click.echo(f"{layer.id:16} {layer.geometry:8} {len(layer.fields):3} fields  {layer.title}")
+
+
+if __name__ == "__main__":
+    main()

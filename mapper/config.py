@@ -1,0 +1,64 @@
+"""Settings: defaults, then ``config.toml``, then ``MAPPER_*`` environment variables, then test overrides."""
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS = {
+    "DATABASE_URL": "",
+    "SECRET_KEY": "dev-only-change-me",
+    "LAYERS_DIR": "layers",
+    "VAR_DIR": "var",
+    "TILES_URL": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+    "TILES_ATTRIBUTION": "&copy; OpenStreetMap contributors",
+    "MAP_CENTER": [39.965, -83.0],
+    "MAP_ZOOM": 12,
+    "MAX_BODY_BYTES": 262144,
+    "MAX_VERTICES": 5000,
+}
+
+
+def config_path() -> Path:
+    """The config file in use: ``$MAPPER_CONFIG``, else ``./config.toml``, else the project's own."""
+    if os.environ.get("MAPPER_CONFIG"):
+        return Path(os.environ["MAPPER_CONFIG"])
+    if Path("config.toml").exists():
+        return Path("config.toml").resolve()
+    return PROJECT_ROOT / "config.toml"
+
+
+def _env_value(raw: str):
+    """Parse an environment override as a TOML value when it is one (numbers, lists), else keep the text."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def load_settings(test_config: dict | None = None) -> dict:
+    """Merged settings; relative paths are resolved against the config file's directory."""
+    settings = dict(DEFAULTS)
+    path = config_path()
+    if path.exists():
+        with open(path, "rb") as f:
+            settings.update(tomllib.load(f))
+    for key, raw in os.environ.items():
+        if key.startswith("MAPPER_") and key != "MAPPER_CONFIG":
+            settings[key[len("MAPPER_"):]] = _env_value(raw)
+    settings.update(test_config or {})
+    base = path.parent if path.exists() else PROJECT_ROOT
+    for key in ("LAYERS_DIR", "VAR_DIR"):
+        settings[key] = str((base / settings[key]).resolve())
+    return settings
+
+
+def database_url(settings: dict) -> str:
+    """The database in use: ``DATABASE_URL`` when set, else the embedded cluster's."""
+    if settings.get("DATABASE_URL"):
+        return settings["DATABASE_URL"]
+    from mapper.embedded_db import EmbeddedCluster
+
+    return EmbeddedCluster(Path(settings["VAR_DIR"])).url()

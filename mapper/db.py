@@ -1,0 +1,39 @@
+"""Database engine per application, and Alembic migrations run from code."""
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from flask import Flask, current_app
+from sqlalchemy import Engine, create_engine
+
+from mapper.config import PROJECT_ROOT
+
+
+def make_engine(url: str) -> Engine:
+    """A pooled engine; ``pool_pre_ping`` survives restarts of the embedded cluster."""
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def init_app(app: Flask, url: str) -> None:
+    app.extensions["mapper.engine"] = make_engine(url)
+
+
+def get_engine() -> Engine:
+    return current_app.extensions["mapper.engine"]
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Run migrations up to ``revision``."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    """Run migrations down to ``revision``."""
+    command.downgrade(alembic_config(url), revision)

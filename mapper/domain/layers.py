@@ -1,0 +1,258 @@
+"""Typed layers declared as data: one TOML file per layer in ``layers/``, loaded and checked at start-up.
+
+A layer file gives ``id``, ``title``, ``description``, ``geometry`` (point or polygon), ``[[fields]]``,
+``[sensitivity]`` (public location precision in metres, audiences that may see exact data) and ``[style]``.
+Every layer also receives the private reporter-contact fields in ``CONTACT_FIELDS``.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mapper.domain.errors import LayerDefinitionError
+
+FIELD_TYPES = {"text", "integer", "number", "boolean", "date", "datetime", "enum"}
+GEOMETRY_TYPES = {"point": ("Point",), "polygon": ("Polygon", "MultiPolygon")}
+ROLES = ("admin", "police", "utility", "health", "planner")
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+# Reserved names: they are report columns or GeoJSON members, not layer properties.
+RESERVED = {"id", "geometry", "status", "layer", "created_at", "updated_at", "crs", "type"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One property of a layer's reports."""
+
+    name: str
+    type: str
+    label: str
+    required: bool = False
+    public: bool = True
+    values: tuple[str, ...] = ()  # enum choices
+    multiple: bool = False  # enum only: a list of choices
+    min: float | None = None
+    max: float | None = None
+    max_length: int = 2000  # text only
+    unit: str = ""
+    help: str = ""
+
+
+CONTACT_FIELDS = (
+    Field("reporter_name", "text", "Your name", public=False, max_length=200,
+          help="Optional. Never published."),
+    Field("reporter_email", "text", "Your e-mail", public=False, max_length=254,
+          help="Optional, to hear back about this report. Never published."),
+    Field("reporter_phone", "text", "Your phone", public=False, max_length=40,
+          help="Optional. Never published."),
+)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A typed layer: what its reports look like and who may see what."""
+
+    id: str
+    title: str
+    description: str
+    geometry: str
+    fields: tuple[Field, ...]
+    precision_m: float = 0.0  # public location precision; 0 = exact
+    exact_audiences: tuple[str, ...] = ("admin",)
+    time_field: str | None = None  # the field that dates a report (else its submission time)
+    color: str = "#3388ff"
+    icon: str = "info-sign"
+    source_file: str = ""
+
+    @property
+    def geometry_types(self) -> tuple[str, ...]:
+        return GEOMETRY_TYPES[self.geometry]
+
+    def field(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    @property
+    def public_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.public)
+
+    def as_schema(self) -> dict:
+        """Public JSON description of the layer, used by the report form and API clients."""
+        return {
+            "id": self.id, "title": self.title, "description": self.description, "geometry": self.geometry,
+            "precision_m": self.precision_m, "time_field": self.time_field,
+            "style": {"color": self.color, "icon": self.icon},
+            "fields": [
+                {k: v for k, v in {
+                    "name": f.name, "type": f.type, "label": f.label, "required": f.required,
+                    "public": f.public, "values": list(f.values) or None, "multiple": f.multiple or None,
+                    "min": f.min, "max": f.max, "unit": f.unit or None, "help": f.help or None,
+                    "max_length": f.max_length if f.type == "text" else None,
+                }.items() if v is not None}
+                for f in self.fields
+            ],
+        }
+
+
+class Registry:
+    """All layers, by id, in file-name order."""
+
+    def __init__(self, layers: list[Layer]):
+        self._layers = {layer.id: layer for layer in layers}
+
+    def get(self, layer_id: str) -> Layer | None:
+        return self._layers.get(layer_id)
+
+    def __iter__(self):
+        return iter(self._layers.values())
+
+    def __len__(self):
+        return len(self._layers)
+
+    def ids(self) -> list[str]:
+        return list(self._layers)
+
+
+def load_registry(directory: str | Path) -> Registry:
+    """Load and check every ``*.toml`` in ``directory``; the first bad file raises LayerDefinitionError."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise LayerDefinitionError(str(directory), "-", "layers directory not found")
+    layers: list[Layer] = []
+    for path in sorted(directory.glob("*.toml")):
+        layer = load_layer(path)
+        if any(existing.id == layer.id for existing in layers):
+            raise LayerDefinitionError(str(path), "id", f"duplicate layer id {layer.id!r}")
+        layers.append(layer)
+    if not layers:
+        raise LayerDefinitionError(str(directory), "-", "no layer files (*.toml)")
+    return Registry(layers)
+
+
+def load_layer(path: Path) -> Layer:
+    """Parse and check one layer file."""
+    file = str(path)
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise LayerDefinitionError(file, "-", f"not valid TOML: {e}") from e
+    return _Checker(file, doc).layer()
+
+
+class _Checker:
+    """Reads one parsed layer document, failing with the file, the key and the reason."""
+
+    TOP_KEYS = {"id", "title", "description", "geometry", "fields", "sensitivity", "style", "time_field"}
+    FIELD_KEYS = {"name", "type", "label", "required", "public", "values", "multiple", "min", "max",
+                  "max_length", "unit", "help"}
+
+    def __init__(self, file: str, doc: dict):
+        self.file, self.doc = file, doc
+
+    def fail(self, key: str, reason: str):
+        raise LayerDefinitionError(self.file, key, reason)
+
+    def get(self, table: dict, key: str, path: str, kind, required: bool = False, default=None):
+        if key not in table:
+            if required:
+                self.fail(path, "is required")
+            return default
+        value = table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            self.fail(path, f"must be of type {names}, got {type(value).__name__}")
+        return value
+
+    def layer(self) -> Layer:
+        d = self.doc
+        for key in d:
+            if key not in self.TOP_KEYS:
+                self.fail(key, f"unknown key (allowed: {', '.join(sorted(self.TOP_KEYS))})")
+        layer_id = self.get(d, "id", "id", str, required=True)
+        if not NAME_RE.match(layer_id):
+            self.fail("id", "must match [a-z][a-z0-9_]* (at most 63 characters)")
+        geometry = self.get(d, "geometry", "geometry", str, required=True)
+        if geometry not in GEOMETRY_TYPES:
+            self.fail("geometry", f"must be one of {sorted(GEOMETRY_TYPES)}")
+        raw_fields = self.get(d, "fields", "fields", list, required=True)
+        fields = [self.field(i, raw) for i, raw in enumerate(raw_fields)]
+        names = [f.name for f in fields]
+        for name in names:
+            if names.count(name) > 1:
+                self.fail("fields", f"duplicate field name {name!r}")
+        fields += [c for c in CONTACT_FIELDS if c.name not in names]
+        time_field = self.get(d, "time_field", "time_field", str)
+        if time_field is not None:
+            tf = next((f for f in fields if f.name == time_field), None)
+            if tf is None or tf.type not in ("date", "datetime"):
+                self.fail("time_field", "must name a date or datetime field of this layer")
+        sens = self.get(d, "sensitivity", "sensitivity", dict, default={})
+        for key in sens:
+            if key not in ("precision_m", "exact_audiences"):
+                self.fail(f"sensitivity.{key}", "unknown key (allowed: exact_audiences, precision_m)")
+        precision = self.get(sens, "precision_m", "sensitivity.precision_m", float, default=0.0)
+        if precision < 0:
+            self.fail("sensitivity.precision_m", "must be >= 0 (0 means exact)")
+        audiences = self.get(sens, "exact_audiences", "sensitivity.exact_audiences", list, default=["admin"])
+        for a in audiences:
+            if a not in ROLES:
+                self.fail("sensitivity.exact_audiences", f"unknown role {a!r} (roles: {', '.join(ROLES)})")
+        style = self.get(d, "style", "style", dict, default={})
+        color = self.get(style, "color", "style.color", str, default="#3388ff")
+        if not COLOR_RE.match(color):
+            self.fail("style.color", "must be a #rrggbb colour")
+        return Layer(
+            id=layer_id,
+            title=self.get(d, "title", "title", str, required=True),
+            description=self.get(d, "description", "description", str, default=""),
+            geometry=geometry, fields=tuple(fields), precision_m=precision,
+            exact_audiences=tuple(audiences), time_field=time_field, color=color,
+            icon=self.get(style, "icon", "style.icon", str, default="info-sign"), source_file=self.file,
+        )
+
+    def field(self, i: int, raw) -> Field:
+        at = f"fields[{i}]"
+        if not isinstance(raw, dict):
+            self.fail(at, "must be a table")
+        for key in raw:
+            if key not in self.FIELD_KEYS:
+                self.fail(f"{at}.{key}", f"unknown key (allowed: {', '.join(sorted(self.FIELD_KEYS))})")
+        name = self.get(raw, "name", f"{at}.name", str, required=True)
+        at = f"fields[{i}] ({name})"
+        if not NAME_RE.match(name) or name in RESERVED:
+            self.fail(f"{at}.name", f"must match [a-z][a-z0-9_]* and not be one of {sorted(RESERVED)}")
+        ftype = self.get(raw, "type", f"{at}.type", str, required=True)
+        if ftype not in FIELD_TYPES:
+            self.fail(f"{at}.type", f"must be one of {sorted(FIELD_TYPES)}")
+        values = self.get(raw, "values", f"{at}.values", list, default=[])
+        if ftype == "enum":
+            if not values or not all(isinstance(v, str) and v for v in values):
+                self.fail(f"{at}.values", "an enum needs a non-empty list of non-empty strings")
+            if len(set(values)) != len(values):
+                self.fail(f"{at}.values", "values must be unique")
+        elif values:
+            self.fail(f"{at}.values", "only enum fields take values")
+        multiple = self.get(raw, "multiple", f"{at}.multiple", bool, default=False)
+        if multiple and ftype != "enum":
+            self.fail(f"{at}.multiple", "only enum fields can be multiple")
+        lo = self.get(raw, "min", f"{at}.min", float)
+        hi = self.get(raw, "max", f"{at}.max", float)
+        if (lo is not None or hi is not None) and ftype not in ("integer", "number"):
+            self.fail(f"{at}.min", "min/max apply to integer and number fields only")
+        if lo is not None and hi is not None and lo > hi:
+            self.fail(f"{at}.min", f"min ({lo}) is greater than max ({hi})")
+        max_length = self.get(raw, "max_length", f"{at}.max_length", int, default=2000)
+        if max_length < 1:
+            self.fail(f"{at}.max_length", "must be >= 1")
+        return Field(
+            name=name, type=ftype, label=self.get(raw, "label", f"{at}.label", str, default=name.replace("_", " ")),
+            required=self.get(raw, "required", f"{at}.required", bool, default=False),
+            public=self.get(raw, "public", f"{at}.public", bool, default=True),
+            values=tuple(values), multiple=multiple, min=lo, max=hi, max_length=max_length,
+            unit=self.get(raw, "unit", f"{at}.unit", str, default=""),
+            help=self.get(raw, "help", f"{at}.help", str, default=""),
+        )

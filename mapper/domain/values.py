@@ -1,0 +1,218 @@
+"""Validation of report properties against a layer's fields: the one place that holds the rules.
+
+Rules run column-wise over a pandas DataFrame, so a file import of a million rows and a single API report
+go through the same code. ``check_json_types`` adds JSON's stricter typing for API bodies (``"5"`` is not an
+integer there, while in a CSV every value is text).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from mapper.domain.errors import FieldProblem
+from mapper.domain.layers import Field, Layer
+
+TRUE = {"true", "t", "yes", "y", "1"}
+FALSE = {"false", "f", "no", "n", "0"}
+_JSON_TYPES = {
+    "text": (str,), "enum": (str,), "date": (str,), "datetime": (str,),
+    "integer": (int,), "number": (int, float), "boolean": (bool,),
+}
+
+
+def check_json_types(layer: Layer, props: dict) -> list[FieldProblem]:
+    """Problems with the JSON shape of ``props``: unknown fields and values of the wrong JSON type."""
+    problems = []
+    for name, value in props.items():
+        f = layer.field(name)
+        if f is None:
+            problems.append(FieldProblem(f"properties.{name}", f"unknown field for layer {layer.id!r}"))
+            continue
+        if value is None:
+            continue
+        if f.multiple:
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            expected = "a list of strings"
+        else:
+            ok = isinstance(value, _JSON_TYPES[f.type]) and not (
+                f.type in ("integer", "number") and isinstance(value, bool))
+            expected = {"text": "a string", "enum": "a string", "date": "a date string (YYYY-MM-DD)",
+                        "datetime": "an ISO 8601 date-time string", "integer": "an integer",
+                        "number": "a number", "boolean": "true or false"}[f.type]
+            if f.type == "integer" and isinstance(value, float) and value.is_integer():
+                ok = True
+        if not ok:
+            problems.append(FieldProblem(f"properties.{name}", f"must be {expected}, got {_json_name(value)}"))
+    return problems
+
+
+def _json_name(value) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def validate_frame(layer: Layer, frame: pd.DataFrame, prefix: str = "properties.") -> tuple[pd.DataFrame, list[FieldProblem]]:
+    """Normalise every field column of ``frame``; return the clean columns and the problems by row.
+
+    Rows are numbered from 1 in ``FieldProblem.row`` (the frame's positional order). Columns that are not
+    fields of the layer are reported as unknown.
+    """
+    problems: list[FieldProblem] = []
+    n = len(frame)
+    for col in frame.columns:
+        if layer.field(col) is None:
+            problems.append(FieldProblem(f"{prefix}{col}", f"unknown field for layer {layer.id!r}"))
+    out = {}
+    for f in layer.fields:
+        raw = frame[f.name] if f.name in frame.columns else pd.Series([None] * n, index=frame.index, dtype=object)
+        values, reasons = _normalise(f, raw.reset_index(drop=True))
+        bad = reasons.notna().to_numpy()
+        for pos in np.flatnonzero(bad)[:1000]:  # the first thousand problems per field are enough to act on
+            problems.append(FieldProblem(f"{prefix}{f.name}", reasons.iloc[pos], row=int(pos) + 1))
+        out[f.name] = values
+    clean = pd.DataFrame(out)
+    return clean, problems
+
+
+def _missing(raw: pd.Series) -> pd.Series:
+    miss = raw.isna()
+    if raw.dtype == object:
+        miss |= raw.map(lambda v: isinstance(v, str) and v.strip() == "" or (isinstance(v, list) and not v))
+    return miss
+
+
+def _normalise(f: Field, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(normalised values, reason per row or None)."""
+    missing = _missing(raw)
+    reasons = pd.Series([None] * len(raw), dtype=object)
+    if f.required:
+        reasons[missing] = "is required"
+    present = ~missing
+    if not present.any():
+        dtype = "Int64" if f.type == "integer" else "float64" if f.type == "number" else object
+        return pd.Series([None] * len(raw), dtype=dtype), reasons
+    norm, why = _NORMALISERS[f.type](f, raw[present])
+    values = norm.reindex(raw.index)
+    reasons[present] = why
+    return values, reasons
+
+
+def _text(f: Field, s: pd.Series):
+    text = s.astype(str).str.strip()
+    why = pd.Series(np.where(text.str.len() > f.max_length, f"is longer than {f.max_length} characters", None),
+                    index=s.index, dtype=object)
+    return text.astype(object), why
+
+
+def _numeric(f: Field, s: pd.Series, integer: bool):
+    if s.dtype == object:
+        num = pd.to_numeric(s.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce")
+    else:
+        num = pd.to_numeric(s, errors="coerce")
+    num = num.astype("float64")
+    why = pd.Series([None] * len(s), index=s.index, dtype=object)
+    why[num.isna()] = "must be an integer" if integer else "must be a number"
+    why[np.isinf(num)] = "must be finite"
+    if integer:
+        why[num.notna() & ~np.isinf(num) & (num != np.floor(num))] = "must be a whole number"
+    ok = why.isna()
+    if f.min is not None:
+        why[ok & (num < f.min)] = f"must be >= {_fmt(f.min)}"
+    if f.max is not None:
+        why[ok & (num > f.max)] = f"must be <= {_fmt(f.max)}"
+    if integer:
+        values = num.where(why.isna()).astype("Int64")
+    else:
+        values = num.where(why.isna())
+    return values, why
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _boolean(f: Field, s: pd.Series):
+    if s.dtype == bool:
+        return s.astype(object), pd.Series([None] * len(s), index=s.index, dtype=object)
+    def conv(v):
+        if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        if isinstance(v, (int, float, np.integer, np.floating)) and v in (0, 1):
+            return bool(v)
+        t = str(v).strip().lower()
+        return True if t in TRUE else False if t in FALSE else None
+    values = s.map(conv).astype(object)
+    why = pd.Series(np.where(values.isna(), "must be true or false", None), index=s.index, dtype=object)
+    return values, why
+
+
+def _date(f: Field, s: pd.Series):
+    if pd.api.types.is_datetime64_any_dtype(s):
+        parsed = s
+    else:
+        parsed = pd.to_datetime(s.astype(str).str.strip(), format="%Y-%m-%d", errors="coerce")
+    why = pd.Series(np.where(parsed.isna(), "must be a date YYYY-MM-DD", None), index=s.index, dtype=object)
+    return parsed.dt.strftime("%Y-%m-%d").astype(object).where(parsed.notna(), None), why
+
+
+def _datetime(f: Field, s: pd.Series):
+    """ISO 8601; a value without offset is taken as UTC. Stored as UTC with a ``Z``."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        parsed = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
+    else:
+        parsed = pd.to_datetime(s.astype(str).str.strip(), format="ISO8601", utc=True, errors="coerce")
+    why = pd.Series(np.where(parsed.isna(), "must be an ISO 8601 date-time, e.g. 2026-05-01T14:30:00Z", None),
+                    index=s.index, dtype=object)
+    return parsed.dt.strftime("%Y-%m-%dT%H:%M:%SZ").astype(object).where(parsed.notna(), None), why
+
+
+def _enum(f: Field, s: pd.Series):
+    allowed = set(f.values)
+    choices = ", ".join(f.values)
+    if f.multiple:
+        def split(v):
+            items = v if isinstance(v, list) else [p.strip() for p in str(v).split(";") if p.strip()]
+            return [str(i) for i in items]
+        lists = s.map(split)
+        why = lists.map(lambda items: None if all(i in allowed for i in items) else
+                        f"{', '.join(sorted(set(items) - allowed))!s} not allowed; choose from: {choices}")
+        return lists.astype(object), why.astype(object)
+    text = s.astype(str).str.strip()
+    why = pd.Series(np.where(text.isin(allowed), None, f"must be one of: {choices}"), index=s.index, dtype=object)
+    return text.astype(object), why
+
+
+_NORMALISERS = {
+    "text": _text,
+    "integer": lambda f, s: _numeric(f, s, integer=True),
+    "number": lambda f, s: _numeric(f, s, integer=False),
+    "boolean": _boolean,
+    "date": _date,
+    "datetime": _datetime,
+    "enum": _enum,
+}
+
+
+def split_public_private(layer: Layer, clean: pd.DataFrame, row: int = 0) -> tuple[dict, dict]:
+    """One normalised row as plain-Python public and private property dicts; every field of the layer is
+    present (None when empty), as in bulk imports, so each layer's properties share one shape."""
+    public, private = {}, {}
+    for f in layer.fields:
+        v = clean[f.name].iloc[row]
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+            v = None
+        elif isinstance(v, np.generic):
+            v = v.item()
+        (public if f.public else private)[f.name] = v
+    return public, private

@@ -1,0 +1,143 @@
+"""The one place that writes SQL. Functions take a SQLAlchemy connection (or a DB-API cursor for COPY)
+and own no transactions: services decide where a transaction starts and ends."""
+from __future__ import annotations
+
+import json
+
+from geoalchemy2.shape import from_shape
+from sqlalchemy import Connection, insert, text
+
+from mapper.domain.layers import Layer
+from mapper.domain.lifecycle import PUBLIC_HIDDEN_STATUSES
+from mapper.schema import api_tokens, reports, status_history
+
+
+# --- reports -------------------------------------------------------------------------------------------
+def insert_report(conn: Connection, layer_id: str, geom, public: dict, private: dict, observed_at,
+                  source: str, tracking_hash: bytes | None, status: str = "submitted") -> dict:
+    """Insert one report and its first status-history entry; return id and timestamps."""
+    values = dict(layer=layer_id, geom=from_shape(geom, srid=4326), properties=public, private=private,
+                  status=status, source=source, tracking_hash=tracking_hash)
+    if observed_at is not None:
+        values["observed_at"] = observed_at
+    row = conn.execute(insert(reports).values(**values)
+                       .returning(reports.c.id, reports.c.created_at, reports.c.observed_at)).one()
+    add_status(conn, row.id, status, note="Report received", changed_by=source)
+    return {"id": row.id, "created_at": row.created_at, "observed_at": row.observed_at}
+
+
+def add_status(conn: Connection, report_id: int, status: str, note: str | None, changed_by: str | None) -> None:
+    conn.execute(insert(status_history).values(report_id=report_id, status=status, note=note,
+                                               changed_by=changed_by))
+
+
+def report_by_tracking_hash(conn: Connection, tracking_hash: bytes) -> dict | None:
+    """The citizen's view of their report: status, dates and history (no location, no private data)."""
+    row = conn.execute(text(
+        "SELECT id, layer, status, created_at, updated_at FROM reports WHERE tracking_hash = :h"),
+        {"h": tracking_hash}).mappings().one_or_none()
+    if row is None:
+        return None
+    history = conn.execute(text(
+        "SELECT status, note, changed_at FROM status_history WHERE report_id = :id ORDER BY changed_at, id"),
+        {"id": row["id"]}).mappings().all()
+    return {**row, "history": [dict(h) for h in history]}
+
+
+def count_reports(conn: Connection, layer_id: str | None = None) -> int:
+    if layer_id is None:
+        return conn.execute(text("SELECT count(*) FROM reports")).scalar_one()
+    return conn.execute(text("SELECT count(*) FROM reports WHERE layer = :l"), {"l": layer_id}).scalar_one()
+
+
+def public_geom_sql(layer: Layer, column: str = "geom") -> str:
+    """SQL expression for the location the public may see: exact, or snapped to the centre of a grid
+    cell of ``precision_m`` metres (deterministic per report, so repeated requests reveal nothing more).
+
+    The grid is laid in Web Mercator with the cell size scaled by the cosine of the whole-degree latitude
+    band, so cells are close to ``precision_m`` on the ground and identical for every report in a band.
+    """
+    p = float(layer.precision_m)
+    if p <= 0:
+        return column
+    size = f"({p} / cos(radians(floor(ST_Y(ST_Centroid({column}))))))"
+    return (f"ST_Transform(ST_SnapToGrid(ST_Transform(ST_Centroid({column}), 3857), "
+            f"ST_MakePoint({size} / 2, {size} / 2), {size}, {size}, 0, 0), 4326)")
+
+
+def public_features_geojson(conn: Connection, layer: Layer, limit: int) -> str:
+    """A GeoJSON FeatureCollection (built in PostGIS) of the newest public reports of ``layer``."""
+    keys = [f.name for f in layer.public_fields]
+    sql = text(f"""
+        SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(f), '[]'))::text
+        FROM (
+            SELECT json_build_object(
+                'type', 'Feature', 'id', id,
+                'geometry', ST_AsGeoJSON({public_geom_sql(layer)}, 6)::json,
+                'properties', (SELECT coalesce(jsonb_object_agg(k, properties -> k), '{{}}')
+                               FROM unnest(CAST(:keys AS text[])) AS k) || jsonb_build_object('status', status)) AS f
+            FROM reports
+            WHERE layer = :layer AND status <> ALL(:hidden)
+            ORDER BY id DESC LIMIT :limit
+        ) s""")
+    return conn.execute(sql, {"keys": keys, "layer": layer.id, "hidden": list(PUBLIC_HIDDEN_STATUSES),
+                              "limit": int(limit)}).scalar_one()
+
+
+# --- idempotency ---------------------------------------------------------------------------------------
+def claim_idempotency_key(conn: Connection, key: str, request_hash: bytes) -> bool:
+    """True when this transaction now owns ``key``; a concurrent holder makes this wait for its commit."""
+    row = conn.execute(text(
+        "INSERT INTO idempotency_keys (key, request_hash) VALUES (:k, :h) ON CONFLICT (key) DO NOTHING "
+        "RETURNING key"), {"k": key, "h": request_hash}).one_or_none()
+    return row is not None
+
+
+def idempotent_response(conn: Connection, key: str) -> dict | None:
+    return conn.execute(text(
+        "SELECT request_hash, status_code, response FROM idempotency_keys WHERE key = :k"),
+        {"k": key}).mappings().one_or_none()
+
+
+def store_idempotent_response(conn: Connection, key: str, status_code: int, response: dict) -> None:
+    conn.execute(text("UPDATE idempotency_keys SET status_code = :s, response = CAST(:r AS jsonb) WHERE key = :k"),
+                 {"k": key, "s": status_code, "r": json.dumps(response, default=str)})
+
+
+# --- API tokens ----------------------------------------------------------------------------------------
+def insert_token(conn: Connection, name: str, role: str, token_hash: bytes) -> int:
+    return conn.execute(insert(api_tokens).values(name=name, role=role, token_hash=token_hash)
+                        .returning(api_tokens.c.id)).scalar_one()
+
+
+def role_for_token(conn: Connection, token_hash: bytes) -> str | None:
+    """The role of a live token (and note its use), or None."""
+    return conn.execute(text(
+        "UPDATE api_tokens SET last_used_at = now() WHERE token_hash = :h AND revoked_at IS NULL RETURNING role"),
+        {"h": token_hash}).scalar_one_or_none()
+
+
+# --- bulk import ---------------------------------------------------------------------------------------
+REPORT_COPY_COLUMNS = ("layer", "geom", "properties", "private", "status", "observed_at", "source", "import_id")
+
+
+def insert_import(cursor, layer_id: str, filename: str) -> int:
+    """Open an import record (on the DB-API cursor whose transaction carries the COPY)."""
+    cursor.execute("INSERT INTO imports (layer, filename) VALUES (%s, %s) RETURNING id", (layer_id, filename))
+    return cursor.fetchone()[0]
+
+
+def copy_reports(cursor, stream) -> None:
+    """COPY tab-separated rows (columns ``REPORT_COPY_COLUMNS``, geometry as hex EWKB) into reports."""
+    cursor.copy_expert(f"COPY reports ({', '.join(REPORT_COPY_COLUMNS)}) FROM STDIN", stream)
+
+
+def finish_import(cursor, import_id: int, skipped: int) -> int:
+    """Write the imported reports' first history entry and the import's totals; return the row count."""
+    cursor.execute(
+        "INSERT INTO status_history (report_id, status, note, changed_by, changed_at) "
+        "SELECT id, status, 'Imported from file', 'import', created_at FROM reports WHERE import_id = %s",
+        (import_id,))
+    rows = cursor.rowcount
+    cursor.execute("UPDATE imports SET row_count = %s, skipped = %s WHERE id = %s", (rows, skipped, import_id))
+    return rows

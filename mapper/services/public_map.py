@@ -1,0 +1,36 @@
+"""The public Folium map: one toggleable group per layer, public fields only, built from PostGIS GeoJSON."""
+from __future__ import annotations
+
+import json
+
+import folium
+from sqlalchemy import Engine
+
+from mapper import repository
+from mapper.domain.layers import Layer
+
+MAX_FEATURES_PER_LAYER = 2000
+
+
+def build_public_map(engine: Engine, layers: list[Layer], tiles: dict) -> folium.Map:
+    """A Folium map of the newest public reports of each layer (at most MAX_FEATURES_PER_LAYER each)."""
+    m = folium.Map(location=tiles["center"], zoom_start=tiles["zoom"], tiles=None, control_scale=True)
+    if tiles["url"]:
+        folium.TileLayer(tiles=tiles["url"], attr=tiles["attribution"], name="Base map").add_to(m)
+    with engine.connect() as conn:
+        for layer in layers:
+            fc = json.loads(repository.public_features_geojson(conn, layer, MAX_FEATURES_PER_LAYER))
+            group = folium.FeatureGroup(name=f"{layer.title} ({len(fc['features'])})")
+            if fc["features"]:
+                fields = [f.name for f in layer.public_fields][:6] + ["status"]
+                labels = [(layer.field(n).label if layer.field(n) else n) for n in fields]
+                folium.GeoJson(
+                    fc, name=layer.title,
+                    marker=folium.CircleMarker(radius=6, weight=1, fill=True, fill_opacity=0.8),
+                    style_function=lambda _f, c=layer.color: {"color": c, "fillColor": c, "weight": 1,
+                                                              "fillOpacity": 0.5},
+                    popup=folium.GeoJsonPopup(fields=fields, aliases=labels),
+                ).add_to(group)
+            group.add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m

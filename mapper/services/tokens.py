@@ -1,0 +1,37 @@
+"""Secrets handed to people: staff API tokens and citizens' tracking tokens. Only hashes are stored."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import Engine
+
+from mapper import repository
+from mapper.domain.layers import ROLES
+
+
+def digest(token: str) -> bytes:
+    """SHA-256 of a token: high-entropy secrets need no slow hash."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+def new_tracking_token() -> tuple[str, bytes]:
+    """A fresh tracking token for a citizen and the hash to store."""
+    token = secrets.token_urlsafe(18)
+    return token, digest(token)
+
+
+def create_api_token(engine: Engine, role: str, name: str) -> str:
+    """Issue a staff API token for ``role``; the clear token is returned once and never stored."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    token = "cm_" + secrets.token_urlsafe(32)
+    with engine.begin() as conn:
+        repository.insert_token(conn, name, role, digest(token))
+    return token
+
+
+def role_for(engine: Engine, token: str) -> str | None:
+    """The role of a live API token, or None."""
+    with engine.begin() as conn:
+        return repository.role_for_token(conn, digest(token))

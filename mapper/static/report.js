@@ -1,0 +1,178 @@
+// The citizen's report form: place the report, fill the layer's fields, send it as a GeoJSON Feature.
+(function () {
+  "use strict";
+  const form = document.getElementById("report-form");
+  const layerSelect = document.getElementById("layer");
+  const lat = document.getElementById("lat"), lon = document.getElementById("lon");
+  const polygonText = document.getElementById("polygon");
+  let idempotencyKey = newKey();
+
+  function newKey() {
+    return (window.crypto && crypto.randomUUID) ? crypto.randomUUID()
+      : String(Date.now()) + "-" + Math.random().toString(16).slice(2);
+  }
+
+  // --- map ---------------------------------------------------------------------------------------
+  const map = L.map("map", { keyboard: true }).setView(JSON.parse(form.dataset.center), Number(form.dataset.zoom));
+  if (form.dataset.tilesUrl) {
+    L.tileLayer(form.dataset.tilesUrl, { attribution: form.dataset.tilesAttribution, maxZoom: 19 }).addTo(map);
+  }
+  let marker = null, outline = null, vertices = [];
+
+  function geometryKind() { return layerSelect.selectedOptions[0].dataset.geometry; }
+
+  function setPoint(latV, lonV, pan) {
+    if (!isFinite(latV) || !isFinite(lonV)) return;
+    if (marker) marker.setLatLng([latV, lonV]);
+    else marker = L.circleMarker([latV, lonV], { radius: 9, color: "#c0392b" }).addTo(map);
+    if (pan) map.panTo([latV, lonV]);
+  }
+
+  function drawOutline() {
+    if (outline) { map.removeLayer(outline); outline = null; }
+    if (vertices.length) outline = L.polygon(vertices.map(v => [v[1], v[0]]), { color: "#d35400" }).addTo(map);
+  }
+
+  map.on("click", function (e) {
+    const p = e.latlng.wrap();
+    if (geometryKind() === "point") {
+      lat.value = p.lat.toFixed(6); lon.value = p.lng.toFixed(6);
+      setPoint(p.lat, p.lng, false);
+    } else {
+      vertices.push([Number(p.lng.toFixed(6)), Number(p.lat.toFixed(6))]);
+      polygonText.value = vertices.map(v => v[0] + ", " + v[1]).join("\n");
+      drawOutline();
+    }
+  });
+  [lat, lon].forEach(el => el.addEventListener("change", () => setPoint(parseFloat(lat.value), parseFloat(lon.value), true)));
+  polygonText.addEventListener("change", () => { vertices = parseVertices(); drawOutline(); });
+  document.getElementById("clear-shape").addEventListener("click", () => { vertices = []; polygonText.value = ""; drawOutline(); });
+
+  document.getElementById("locate").addEventListener("click", function () {
+    if (!navigator.geolocation) { showError("geometry", "Your device cannot tell its location; click the map instead."); return; }
+    navigator.geolocation.getCurrentPosition(
+      pos => { lat.value = pos.coords.latitude.toFixed(6); lon.value = pos.coords.longitude.toFixed(6);
+               setPoint(pos.coords.latitude, pos.coords.longitude, true); },
+      () => showError("geometry", "Location is not available; click the map or type the coordinates."));
+  });
+
+  function parseVertices() {
+    return polygonText.value.split("\n").map(l => l.trim()).filter(Boolean)
+      .map(l => l.split(/[,\s]+/).map(Number));
+  }
+
+  // --- layer switching -----------------------------------------------------------------------------
+  function currentFieldset() { return form.querySelector(`fieldset[data-layer="${layerSelect.value}"]`); }
+  function switchLayer() {
+    form.querySelectorAll("fieldset.layer-fields").forEach(fs => {
+      const on = fs.dataset.layer === layerSelect.value;
+      fs.hidden = !on; fs.disabled = !on;
+    });
+    const poly = geometryKind() === "polygon";
+    document.getElementById("point-inputs").hidden = poly;
+    document.getElementById("polygon-inputs").hidden = !poly;
+    if (marker && poly) { map.removeLayer(marker); marker = null; }
+    if (outline && !poly) { map.removeLayer(outline); outline = null; vertices = []; }
+    clearErrors();
+  }
+  layerSelect.addEventListener("change", switchLayer);
+
+  // --- building the Feature ------------------------------------------------------------------------
+  function collectProperties() {
+    const props = {};
+    const fs = currentFieldset();
+    fs.querySelectorAll("[data-type]").forEach(el => {
+      const name = el.name, type = el.dataset.type;
+      if (type === "enum-multi") {
+        if (!props[name]) props[name] = [];
+        if (el.checked) props[name].push(el.value);
+        return;
+      }
+      if (type === "boolean") { if (el.checked) props[name] = true; return; }
+      const v = el.value.trim();
+      if (v === "") return;
+      if (type === "integer" || type === "number") {
+        const n = Number(v); props[name] = isNaN(n) ? v : n;  // the server names the problem
+      } else if (type === "datetime") {
+        const d = new Date(v); props[name] = isNaN(d) ? v : d.toISOString();
+      } else props[name] = v;
+    });
+    Object.keys(props).forEach(k => { if (Array.isArray(props[k]) && !props[k].length) delete props[k]; });
+    return props;
+  }
+
+  function collectGeometry() {
+    if (geometryKind() === "point") {
+      if (lat.value.trim() === "" || lon.value.trim() === "") return null;
+      return { type: "Point", coordinates: [Number(lon.value), Number(lat.value)] };
+    }
+    const ring = parseVertices();
+    if (!ring.length) return null;
+    const first = ring[0], last = ring[ring.length - 1];
+    if (ring.length > 2 && (first[0] !== last[0] || first[1] !== last[1])) ring.push(first.slice());
+    return { type: "Polygon", coordinates: [ring] };
+  }
+
+  // --- errors --------------------------------------------------------------------------------------
+  function clearErrors() {
+    form.querySelectorAll(".error").forEach(p => { p.textContent = ""; });
+    form.querySelectorAll("[aria-invalid]").forEach(el => el.removeAttribute("aria-invalid"));
+  }
+  function showError(field, reason) {
+    let el;
+    if (field.startsWith("geometry") || field === "crs") el = document.getElementById("err-geometry");
+    else if (field.startsWith("properties.")) el = document.getElementById(`err-${layerSelect.value}-${field.slice(11)}`);
+    el = el || document.getElementById("err-form");
+    el.textContent = (el.textContent ? el.textContent + " " : "") + reason.charAt(0).toUpperCase() + reason.slice(1) + ".";
+    const input = el.closest(".field, section") && el.closest(".field, section").querySelector("input, select, textarea");
+    if (input) input.setAttribute("aria-invalid", "true");
+    return input;
+  }
+
+  // --- submit --------------------------------------------------------------------------------------
+  form.addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    clearErrors();
+    const geometry = collectGeometry();
+    if (!geometry) { showError("geometry", "place the report on the map or type its coordinates"); document.getElementById(geometryKind() === "point" ? "lat" : "polygon").focus(); return; }
+    const button = document.getElementById("submit");
+    button.disabled = true;
+    try {
+      const resp = await fetch(`/api/layers/${encodeURIComponent(layerSelect.value)}/reports`, {
+        method: "POST",
+        headers: { "Content-Type": "application/geo+json", "Accept": "application/json",
+                   "Idempotency-Key": idempotencyKey, "X-Mapper-Form": "1" },
+        body: JSON.stringify({ type: "Feature", geometry: geometry, properties: collectProperties() }),
+      });
+      const body = await resp.json();
+      if (resp.status === 201) {
+        showResult(body);
+      } else {
+        let firstInput = null;
+        (body.errors || [{ field: "form", reason: body.detail || "the report could not be sent" }])
+          .forEach(e => { const i = showError(e.field, e.reason); firstInput = firstInput || i; });
+        if (firstInput) firstInput.focus();
+      }
+    } catch (err) {
+      showError("form", "the report could not be sent (network problem); please try again — it will not be sent twice");
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  function showResult(body) {
+    document.getElementById("result-id").textContent = body.id;
+    document.getElementById("result-status").textContent = body.status;
+    document.getElementById("result-token").textContent = body.tracking_token;
+    document.getElementById("result-link").href = body.tracking_url;
+    form.hidden = true;
+    const result = document.getElementById("result");
+    result.hidden = false; result.focus();
+  }
+  document.getElementById("another").addEventListener("click", function () {
+    form.reset(); idempotencyKey = newKey(); vertices = []; drawOutline();
+    if (marker) { map.removeLayer(marker); marker = null; }
+    document.getElementById("result").hidden = true; form.hidden = false; switchLayer(); layerSelect.focus();
+  });
+  switchLayer();
+})();

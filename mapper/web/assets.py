@@ -1,0 +1,65 @@
+"""Map assets served by the app itself (installed from the npm registry into ``node_modules/``), and
+Folium re-pointed at them: no page depends on a CDN."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import folium
+import folium.plugins
+from flask import Blueprint, Flask, abort, send_from_directory
+
+from mapper.config import PROJECT_ROOT
+
+NODE_MODULES = PROJECT_ROOT / "node_modules"
+# Only these package folders are served.
+SERVED = ("leaflet/dist/", "jquery/dist/", "bootstrap/dist/", "@fortawesome/fontawesome-free/css/",
+          "@fortawesome/fontawesome-free/webfonts/", "leaflet.awesome-markers/dist/", "leaflet.markercluster/dist/")
+V = "/vendor/"
+FOLIUM_JS = [
+    ("leaflet", V + "leaflet/dist/leaflet.js"),
+    ("jquery", V + "jquery/dist/jquery.min.js"),
+    ("bootstrap", V + "bootstrap/dist/js/bootstrap.bundle.min.js"),
+    ("awesome_markers", V + "leaflet.awesome-markers/dist/leaflet.awesome-markers.js"),
+]
+# Folium's Bootstrap-3 glyphicons stylesheet has no npm package; maps use Font Awesome icons instead.
+FOLIUM_CSS = [
+    ("leaflet_css", V + "leaflet/dist/leaflet.css"),
+    ("bootstrap_css", V + "bootstrap/dist/css/bootstrap.min.css"),
+    ("awesome_markers_font_css", V + "@fortawesome/fontawesome-free/css/all.min.css"),
+    ("awesome_markers_css", V + "leaflet.awesome-markers/dist/leaflet.awesome-markers.css"),
+    ("awesome_rotate_css", "/static/leaflet.awesome.rotate.css"),
+]
+MARKERCLUSTER_JS = [("markerclusterjs", V + "leaflet.markercluster/dist/leaflet.markercluster.js")]
+MARKERCLUSTER_CSS = [("markerclustercss", V + "leaflet.markercluster/dist/MarkerCluster.css"),
+                     ("markerclusterdefaultcss", V + "leaflet.markercluster/dist/MarkerCluster.Default.css")]
+
+bp = Blueprint("assets", __name__)
+
+
+def use_local_assets() -> None:
+    """Point Folium's default JS/CSS (and the plugins we use) at the app's own copies."""
+    folium.Map.default_js = list(FOLIUM_JS)
+    folium.Map.default_css = list(FOLIUM_CSS)
+    for plugin in (folium.plugins.MarkerCluster, folium.plugins.FastMarkerCluster):
+        plugin.default_js = list(MARKERCLUSTER_JS)
+        plugin.default_css = list(MARKERCLUSTER_CSS)
+
+
+def missing_assets() -> list[str]:
+    """Asset files the pages reference that are not installed (run ``npm ci``)."""
+    paths = [url[len(V):] for _, url in FOLIUM_JS + FOLIUM_CSS + MARKERCLUSTER_JS + MARKERCLUSTER_CSS
+             if url.startswith(V)]
+    return [p for p in paths if not (NODE_MODULES / p).exists()]
+
+
+@bp.get("/vendor/<path:path>")
+def vendor(path: str):
+    """A file from an allow-listed npm package folder, cached for a day."""
+    if not path.startswith(SERVED) or ".." in Path(path).parts:
+        abort(404)
+    return send_from_directory(NODE_MODULES, path, max_age=86400)
+
+
+def init_app(app: Flask) -> None:
+    use_local_assets()
+    app.register_blueprint(bp)

@@ -1,0 +1,54 @@
+"""Report intake API for citizens and apps: layer schemas, report submission, tracking."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from mapper.db import get_engine
+from mapper.domain.errors import NotFound
+from mapper.services.intake import IntakeLimits, report_status, submit_report
+from mapper.web.auth import current_role
+
+bp = Blueprint("intake", __name__, url_prefix="/api")
+
+
+def registry():
+    return current_app.extensions["mapper.registry"]
+
+
+@bp.get("/layers")
+def list_layers():
+    """Every layer's schema."""
+    return jsonify({"layers": [layer.as_schema() for layer in registry()]})
+
+
+@bp.get("/layers/<layer_id>")
+def get_layer(layer_id: str):
+    """One layer's schema: fields, geometry, sensitivity, style."""
+    layer = registry().get(layer_id)
+    if layer is None:
+        raise NotFound(f"There is no layer {layer_id!r}.")
+    return jsonify(layer.as_schema())
+
+
+@bp.post("/layers/<layer_id>/reports")
+def create_report(layer_id: str):
+    """Submit a report as a GeoJSON Feature; answers 201 with id, status and a private tracking token."""
+    role = current_role()
+    limits = IntakeLimits(int(current_app.config["MAX_BODY_BYTES"]), int(current_app.config["MAX_VERTICES"]))
+    result = submit_report(
+        get_engine(), registry(), layer_id, request.get_data(cache=False),
+        crs_param=request.args.get("crs"), idempotency_key=request.headers.get("Idempotency-Key"),
+        limits=limits, source=f"api:{role}" if role else ("web" if request.headers.get("X-Mapper-Form") else "api"),
+    )
+    resp = jsonify(result.body)
+    resp.status_code = result.status_code
+    resp.headers["Location"] = result.body["tracking_url"]
+    if result.replayed:
+        resp.headers["Idempotent-Replayed"] = "true"
+    return resp
+
+
+@bp.get("/reports/<token>")
+def track_report(token: str):
+    """A report's current status and history, for the citizen holding its tracking token."""
+    return jsonify(report_status(get_engine(), token))

@@ -1,0 +1,47 @@
+"""Pages for citizens: the landing page, the report form and the public map."""
+from __future__ import annotations
+
+import folium
+from flask import Blueprint, current_app, jsonify, render_template
+from sqlalchemy import text
+
+from mapper.db import get_engine
+from mapper.services.public_map import build_public_map
+
+bp = Blueprint("pages", __name__)
+
+
+def registry():
+    return current_app.extensions["mapper.registry"]
+
+
+def tiles_settings() -> dict:
+    return {"url": current_app.config["TILES_URL"], "attribution": current_app.config["TILES_ATTRIBUTION"],
+            "center": current_app.config["MAP_CENTER"], "zoom": current_app.config["MAP_ZOOM"]}
+
+
+@bp.get("/")
+def index():
+    """Landing page: what the platform holds and where to go."""
+    return render_template("index.html", layers=list(registry()))
+
+
+@bp.get("/report")
+def report_form():
+    """The citizen's report form, generated from the layer definitions."""
+    return render_template("report.html", layers=list(registry()), map=tiles_settings())
+
+
+@bp.get("/map")
+def public_map():
+    """The public map of every layer (generalised locations for sensitive layers)."""
+    m = build_public_map(get_engine(), list(registry()), tiles_settings())
+    return m.get_root().render()
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness and database readiness, for load balancers and docker-compose."""
+    with get_engine().connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return jsonify({"status": "ok", "layers": len(registry())})

@@ -1,0 +1,115 @@
+"""Fixtures on real parts: a throwaway PostGIS database in the embedded cluster (or the server named by
+MAPPER_TEST_ADMIN_URL), the app built by its factory, and a live HTTP server for real clients."""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
+
+from mapper import create_app, db
+from mapper.config import PROJECT_ROOT
+from mapper.embedded_db import EmbeddedCluster
+
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+TABLES = ("status_history", "reports", "imports", "idempotency_keys", "api_tokens")
+
+
+def _new_database(cluster: EmbeddedCluster) -> tuple[str, str]:
+    name = f"mapper_test_{uuid.uuid4().hex[:10]}"
+    return name, cluster.ensure_database(name)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> EmbeddedCluster:
+    """The project's embedded cluster, started if needed."""
+    c = EmbeddedCluster(PROJECT_ROOT / "var")
+    c.start()
+    return c
+
+
+@pytest.fixture(scope="session")
+def database_url(cluster) -> str:
+    """A fresh database migrated to head, dropped after the session."""
+    name, url = _new_database(cluster)
+    db.upgrade(url)
+    yield url
+    cluster.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def scratch_database(cluster):
+    """Factory of extra empty PostGIS databases (not migrated), dropped after the session."""
+    made = []
+
+    def make() -> str:
+        name, url = _new_database(cluster)
+        made.append(name)
+        return url
+
+    yield make
+    for name in made:
+        cluster.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    return create_app({"DATABASE_URL": database_url, "TILES_URL": "", "SECRET_KEY": "test"})
+
+
+@pytest.fixture(scope="session")
+def engine(app):
+    return app.extensions["mapper.engine"]
+
+
+@pytest.fixture(scope="session")
+def registry(app):
+    return app.extensions["mapper.registry"]
+
+
+@pytest.fixture
+def clean(engine):
+    """Empty tables before the test."""
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    return engine
+
+
+@pytest.fixture
+def client(app, clean):
+    return app.test_client()
+
+
+def count(engine, table: str = "reports", where: str = "TRUE") -> int:
+    with engine.connect() as conn:
+        return conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}")).scalar_one()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The app on a real loopback HTTP server (threaded), for browsers and real clients."""
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def cli_env(database_url) -> dict:
+    """Environment for running the real ``mapper`` command against the test database."""
+    env = dict(os.environ, MAPPER_DATABASE_URL=database_url)
+    env["PATH"] = f"{Path(PROJECT_ROOT, '.venv', 'bin')}:{env.get('PATH', '')}"
+    return env
