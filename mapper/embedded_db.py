@@ -86,6 +86,7 @@ class EmbeddedCluster:
     """One private cluster, described by the state file ``<var_dir>/db.json``."""
 
     var_dir: Path
+    bindir: Path | None = None  # PostgreSQL server binaries; found on this machine when None
 
     def __post_init__(self):
         self.var_dir = Path(self.var_dir).resolve()
@@ -145,7 +146,7 @@ class EmbeddedCluster:
         st = self.state()
         if st and Path(st["datadir"], "PG_VERSION").exists():
             return st
-        bindir = find_bindir()
+        bindir = Path(self.bindir) if self.bindir else find_bindir()
         if not postgis_available(bindir):
             raise EmbeddedDbError(INSTALL_HINT)
         datadir = self._datadir_for_new_cluster()

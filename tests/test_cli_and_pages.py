@@ -123,3 +123,21 @@ def test_tiles_url_is_configurable(database_url):
 
 def test_healthz(client):
     assert client.get("/healthz").get_json()["status"] == "ok"
+
+
+def test_missing_postgis_says_what_to_install(tmp_path):
+    """A PostgreSQL whose share directory has no PostGIS: start() names the packages to install."""
+    from mapper.embedded_db import EmbeddedCluster, EmbeddedDbError, find_bindir
+
+    real = find_bindir()
+    bindir = tmp_path / "15" / "bin"
+    bindir.mkdir(parents=True)
+    for tool in ("initdb", "pg_ctl", "postgres"):
+        (bindir / tool).symlink_to(real / tool)
+    (bindir / "pg_config").write_text(f"#!/bin/sh\necho {tmp_path / 'share'}\n")
+    (bindir / "pg_config").chmod(0o755)
+    with pytest.raises(EmbeddedDbError) as e:
+        EmbeddedCluster(tmp_path / "var", bindir=bindir).start()
+    assert "apt-get install -y postgresql-15 postgresql-15-postgis-3" in str(e.value)
+    assert "MAPPER_DATABASE_URL" in str(e.value)
+    assert not (tmp_path / "var" / "db.json").exists()
