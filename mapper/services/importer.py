@@ -20,7 +20,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 from sqlalchemy import Engine
 
-from mapper import repository
+from mapper.store import reports as repository
 from mapper.domain.errors import FieldProblem, NotFound, ValidationFailed
 from mapper.domain.geometry import array_problems, transform_to_wgs84
 from mapper.domain.layers import Layer, Registry

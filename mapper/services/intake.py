@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Engine
 
-from mapper import repository
+from mapper.store import reports as repository
 from mapper.domain.errors import Conflict, FieldProblem, NotFound, PayloadTooLarge, ValidationFailed
 from mapper.domain.geometry import GeometryProblem, parse_crs, parse_geojson_geometry
 from mapper.domain.layers import Layer, Registry

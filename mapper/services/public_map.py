@@ -6,7 +6,7 @@ import json
 import folium
 from sqlalchemy import Engine
 
-from mapper import repository
+from mapper.store import reports as repository
 from mapper.domain.layers import Layer
 
 MAX_FEATURES_PER_LAYER = 2000

@@ -6,7 +6,7 @@ import secrets
 
 from sqlalchemy import Engine
 
-from mapper import repository
+from mapper.store import reports as repository
 from mapper.domain.layers import ROLES
 
 
