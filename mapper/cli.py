@@ -156,6 +156,36 @@ def import_cmd(layer, file, crs, skip_invalid):
                f"{result.rows_per_second:,.0f} rows/s")
 
 
+@main.command("export")
+@click.argument("layer")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--bbox", help="minLon,minLat,maxLon,maxLat (WGS 84)")
+@click.option("--datetime", "datetime_", help="an instant or an interval a/b ('..' for open ends)")
+@click.option("--filter", "filter_", help="a CQL2 text filter on the layer's public fields")
+@click.option("--aoi", type=click.Path(exists=True, dir_okay=False), help="a GeoJSON file with the area of interest")
+@click.option("--role", type=click.Choice(["admin", "police", "utility", "health", "planner"]),
+              help="export as this staff role sees the layer (default: the public view)")
+def export_cmd(layer, file, bbox, datetime_, filter_, aoi, role):
+    """Export LAYER to FILE (.geojson, .csv, .gpkg or .shp.zip) with the feeds' filters."""
+    from mapper.domain.privacy import view_for
+    from mapper.services import exports, feeds
+
+    app = _app()
+    found = app.extensions["mapper.registry"].get(layer)
+    if found is None:
+        raise click.ClickException(f"no layer {layer!r}")
+    args = {k: v for k, v in {"bbox": bbox, "datetime": datetime_, "filter": filter_}.items() if v}
+    try:
+        q = feeds.parse_query(view_for(found, role), args, limit_default=None)
+        if aoi:
+            q.filters.append(exports.aoi_filter(Path(aoi).read_text()))
+            args["aoi"] = aoi
+        n = exports.export_to_file(app.extensions["mapper.engine"], q, exports.format_of(file), Path(file), args)
+    except MapperError as e:
+        raise click.ClickException(f"{e.detail} " + "; ".join(str(p) for p in e.problems)) from None
+    click.echo(f"exported {layer} to {file}" + (f" ({n} features)" if n is not None else ""))
+
+
 @main.command()
 @click.option("--reset", is_flag=True, help="Replace the demo data if it is already loaded.")
 def demo(reset):

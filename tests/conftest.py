@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
+import subprocess
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from werkzeug.serving import make_server
+import requests
 
 from mapper import create_app, db
 from mapper.config import PROJECT_ROOT
@@ -97,14 +98,31 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server(app):
-    """The app on a real loopback HTTP server (threaded), for browsers and real clients."""
+def live_server(database_url):
+    """The app under gunicorn on a loopback port, in its own process (clients such as GDAL hold the GIL
+    while they wait for the server, so the server cannot be a thread of the test process)."""
     port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
+    env = dict(os.environ, MAPPER_DATABASE_URL=database_url, MAPPER_TILES_URL='""', MAPPER_SECRET_KEY="test")
+    log = open(PROJECT_ROOT / "var" / f"live-server-{port}.log", "w")
+    proc = subprocess.Popen(
+        [str(PROJECT_ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
+         "--threads", "8", "--timeout", "120", "mapper:create_app()"],
+        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(base + "/healthz", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the live server did not start; see {log.name}")
+        time.sleep(0.2)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
 
 
 @pytest.fixture

@@ -69,3 +69,9 @@ class LayerDefinitionError(Exception):
 
     def __str__(self) -> str:
         return f"{self.file}: {self.key}: {self.reason}"
+
+
+class BadRequest(MapperError):
+    """A query parameter is invalid (OGC API answers 400 for these)."""
+
+    title = "Bad request"

@@ -89,6 +89,8 @@ def _missing(raw: pd.Series) -> pd.Series:
     miss = raw.isna()
     if raw.dtype == object:
         miss |= raw.map(lambda v: isinstance(v, str) and v.strip() == "" or (isinstance(v, list) and not v))
+    elif pd.api.types.is_string_dtype(raw.dtype):  # pandas' own string dtype (CSV columns)
+        miss |= raw.str.strip().eq("").fillna(False).astype(bool)
     return miss
 
 

@@ -6,10 +6,10 @@ import json
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from mapper.domain.errors import (Conflict, FieldProblem, Forbidden, MapperError, NotFound, PayloadTooLarge,
-                                  Unauthorized, ValidationFailed)
+from mapper.domain.errors import (BadRequest, Conflict, FieldProblem, Forbidden, MapperError, NotFound,
+                                  PayloadTooLarge, Unauthorized, ValidationFailed)
 
-STATUS = {ValidationFailed: 422, NotFound: 404, Conflict: 409, PayloadTooLarge: 413, Unauthorized: 401,
+STATUS = {BadRequest: 400, ValidationFailed: 422, NotFound: 404, Conflict: 409, PayloadTooLarge: 413, Unauthorized: 401,
           Forbidden: 403}
 
 

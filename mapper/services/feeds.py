@@ -1,0 +1,239 @@
+"""Feature feeds: query parameters → a checked query → PostGIS GeoJSON streamed out, page by page.
+
+Shared by OGC API – Features items, exports and tiles. Paging is keyset on report id (``cursor=a<id>`` for
+the page after ``id``, ``b<id>`` for the page before), so page 10,000 costs what page 1 does.
+``numberMatched`` is given on the first page only, and only when the planner expects at most
+``EXACT_COUNT_MAX`` matches (then it is an exact count); it is omitted otherwise.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import Engine
+
+from mapper.domain.errors import BadRequest, FieldProblem
+from mapper.domain.privacy import View
+from mapper.store import cql as cqlmod
+from mapper.store import features as store
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+STANDARD_PARAMS = {"limit", "bbox", "bbox-crs", "crs", "datetime", "filter", "filter-lang", "filter-crs", "cursor",
+                   "f"}
+CRS84 = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "http://www.opengis.net/def/crs/EPSG/0/4326")
+STREAM_BATCH = 2000
+_summaries: dict = {}
+
+
+def bad(param: str, reason: str) -> BadRequest:
+    return BadRequest(f"Invalid parameter {param}: {reason}", [FieldProblem(param, reason)])
+
+
+@dataclass
+class FeedQuery:
+    """A checked request for features of one layer in one view."""
+
+    view: View
+    limit: int | None = DEFAULT_LIMIT  # None: no limit (exports)
+    bboxes: list[tuple[float, float, float, float]] = field(default_factory=list)
+    filters: list[dict] = field(default_factory=list)  # CQL2 JSON, ANDed
+    after: int | None = None
+    before: int | None = None
+
+    @property
+    def first_page(self) -> bool:
+        return self.after is None and self.before is None
+
+    def where(self) -> store.Where:
+        cql = {"op": "and", "args": self.filters} if len(self.filters) > 1 else (self.filters or [None])[0]
+        return store.where_for(self.view, bboxes=self.bboxes, cql=cql)
+
+
+# --- parsing ---------------------------------------------------------------------------------------------
+def parse_limit(raw: str | None, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
+    """``limit``: a positive integer; above the maximum it is clamped (as OGC API – Features allows)."""
+    if raw is None:
+        return default
+    if not re.fullmatch(r"\d{1,9}", raw.strip()) or int(raw) < 1:
+        raise bad("limit", f"must be an integer from 1 to {maximum}")
+    return min(int(raw), maximum)
+
+
+def parse_bbox(raw: str) -> list[tuple[float, float, float, float]]:
+    """``bbox`` (4 or 6 numbers, WGS 84). A box whose west edge is east of its east edge crosses the
+    antimeridian and is split in two."""
+    try:
+        nums = [float(v) for v in raw.split(",")]
+    except ValueError:
+        raise bad("bbox", "must be 4 or 6 comma-separated numbers") from None
+    if len(nums) not in (4, 6) or not all(math.isfinite(n) for n in nums):
+        raise bad("bbox", "must be 4 or 6 comma-separated finite numbers")
+    x0, y0, x1, y1 = (nums[0], nums[1], nums[2], nums[3]) if len(nums) == 4 else (nums[0], nums[1], nums[3], nums[4])
+    if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
+        raise bad("bbox", "longitudes must be within ±180 and latitudes within ±90")
+    if y0 > y1:
+        raise bad("bbox", "the southern edge is north of the northern edge")
+    if x0 > x1:
+        return [(x0, y0, 180.0, y1), (-180.0, y0, x1, y1)]
+    return [(x0, y0, x1, y1)]
+
+
+def _instant(text: str, param: str) -> str:
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            date.fromisoformat(text)
+        else:
+            datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise bad(param, f"{text!r} is not an RFC 3339 date or date-time") from None
+    return text
+
+
+def parse_datetime(raw: str) -> dict:
+    """``datetime``: an instant, or a closed or open interval (``a/b``, ``../b``, ``a/..``), on observed_at."""
+    if "/" in raw:
+        start, _, end = raw.partition("/")
+        start = None if start.strip() in ("", "..") else _instant(start, "datetime")
+        end = None if end.strip() in ("", "..") else _instant(end, "datetime")
+        if start is None and end is None:
+            raise bad("datetime", "an interval needs at least one end")
+        if start and end and start > end:
+            raise bad("datetime", "the interval ends before it starts")
+        if end and len(end) == 10:
+            end = end + "T23:59:59.999999Z"
+        interval = [start or "..", end or ".."]
+        return {"op": "t_intersects", "args": [{"property": "observed_at"}, {"interval": interval}]}
+    instant = _instant(raw, "datetime")
+    if len(instant) == 10:
+        return {"op": "t_intersects", "args": [{"property": "observed_at"},
+                                               {"interval": [instant, instant + "T23:59:59.999999Z"]}]}
+    return {"op": "=", "args": [{"property": "observed_at"}, {"timestamp": instant}]}
+
+
+def equality_filter(view: View, name: str, raw: str) -> dict:
+    """``?field=value`` on a field of the view, typed by the field."""
+    f = next(f for f in view.fields if f.name == name)
+    value: object = raw
+    if f.type in ("integer", "number"):
+        try:
+            value = float(raw) if f.type == "number" else int(raw)
+        except ValueError:
+            raise bad(name, f"must be {'a number' if f.type == 'number' else 'an integer'}") from None
+    elif f.type == "boolean":
+        if raw.lower() not in ("true", "false"):
+            raise bad(name, "must be true or false")
+        value = raw.lower() == "true"
+    elif f.type == "datetime":
+        value = {"timestamp": _instant(raw, name)}
+    elif f.type == "date":
+        value = {"date": _instant(raw, name)}
+    return {"op": "=", "args": [{"property": name}, value]}
+
+
+def parse_cursor(raw: str) -> tuple[int | None, int | None]:
+    m = re.fullmatch(r"([ab])(\d{1,18})", raw or "")
+    if not m:
+        raise bad("cursor", "not a cursor from a next/prev link")
+    return (int(m[2]), None) if m[1] == "a" else (None, int(m[2]))
+
+
+def parse_query(view: View, args, *, limit_default: int | None = DEFAULT_LIMIT, extra_params=()) -> FeedQuery:
+    """Check every query parameter (unknown ones are refused, as OGC API – Features requires)."""
+    fields = {f.name for f in view.fields}
+    for name in args:
+        if name not in STANDARD_PARAMS and name not in fields and name not in extra_params:
+            raise bad(name, f"unknown parameter; filterable fields: {', '.join(sorted(fields))}")
+    q = FeedQuery(view, limit=parse_limit(args.get("limit"), limit_default) if limit_default else None)
+    if args.get("bbox-crs") and args["bbox-crs"] not in CRS84:
+        raise bad("bbox-crs", "only CRS84 (WGS 84 longitude/latitude) is supported")
+    if args.get("crs") and args["crs"] not in CRS84:
+        raise bad("crs", "only CRS84 (WGS 84 longitude/latitude) is offered")
+    if args.get("filter-crs") and args["filter-crs"] not in CRS84:
+        raise bad("filter-crs", "only CRS84 (WGS 84 longitude/latitude) is supported")
+    if args.get("bbox"):
+        q.bboxes = parse_bbox(args["bbox"])
+    if args.get("datetime"):
+        q.filters.append(parse_datetime(args["datetime"]))
+    for name in fields & set(args):
+        q.filters.append(equality_filter(view, name, args[name]))
+    if args.get("filter"):
+        q.filters.append(cqlmod.parse(args["filter"], args.get("filter-lang", "cql2-text")))
+    if args.get("cursor"):
+        q.after, q.before = parse_cursor(args["cursor"])
+    return q
+
+
+# --- running ---------------------------------------------------------------------------------------------
+@dataclass
+class Page:
+    """What is known before streaming: the match count (first page) and the data version."""
+
+    number_matched: int | None
+    version: int
+    changed_at: object
+
+
+def page_info(engine: Engine, q: FeedQuery) -> Page:
+    """Cheap facts about a page, fetched before its body is streamed (checks the filter, too)."""
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cur:
+            version, changed = store.layer_version(cur, q.view.layer.id)
+            matched = store.number_matched(cur, q.where()) if q.first_page and q.limit else None
+        raw.rollback()
+    finally:
+        raw.close()
+    return Page(matched, version, changed)
+
+
+def collection_summary(engine: Engine, view: View) -> dict:
+    """Extent and count of what ``view`` can see, cached per layer data version."""
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cur:
+            version, _ = store.layer_version(cur, view.layer.id)
+            key = (view.layer.id, view.exact)
+            if _summaries.get(key, (None,))[0] != version:
+                _summaries[key] = (version, store.collection_summary(cur, view))
+        raw.rollback()
+    finally:
+        raw.close()
+    return _summaries[key][1]
+
+
+def stream_features(engine: Engine, q: FeedQuery, on_done=None):
+    """Yield Feature JSON texts joined by commas; ``on_done(first_id, last_id, returned, more)`` at the end.
+
+    Rows come from a server-side cursor in batches, so memory stays flat at any size.
+    """
+    sql, params = store.items_sql(q.view, q.where(), after=q.after, before=q.before, limit=q.limit)
+    raw = engine.raw_connection()
+    returned, first_id, last_id, more = 0, None, None, False
+    try:
+        small = q.limit is not None and q.limit < STREAM_BATCH
+        with (raw.cursor() if small else raw.cursor(name="feed")) as cur:  # big reads: server-side cursor
+            cur.itersize = STREAM_BATCH
+            cur.execute(sql, params)
+            rows = iter(cur)
+            backwards = q.before is not None and q.after is None
+            if backwards:  # a previous page is read backwards (at most limit + 1 rows), then flipped
+                fetched = cur.fetchall()
+                more = len(fetched) > q.limit
+                rows = iter(fetched[: q.limit][::-1])
+            for row_id, feature in rows:
+                if not backwards and q.limit is not None and returned == q.limit:
+                    more = True
+                    break
+                yield ("," if returned else "") + feature
+                first_id = row_id if first_id is None else first_id
+                last_id = row_id
+                returned += 1
+        raw.rollback()
+    finally:
+        raw.close()
+    if on_done:
+        on_done(first_id, last_id, returned, more)

@@ -1,0 +1,216 @@
+"""Feature and tile queries over ``reports``, for one layer seen through one privacy view.
+
+Privacy lives here: the public view reads only the layer's public fields, publishes generalised locations
+(and filters on them, so a bbox cannot probe an exact position), and never sees hidden statuses.
+GeoJSON and MVT are produced by PostGIS; Python only streams the text it gets back.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+from mapper.domain.lifecycle import PUBLIC_HIDDEN_STATUSES
+from mapper.domain.privacy import METRES_PER_DEGREE, View
+from mapper.store.cql import Compiler, Prop
+from mapper.store.reports import public_geom_sql
+
+KINDS = {"text": "text", "enum": "text", "integer": "number", "number": "number", "boolean": "boolean",
+         "datetime": "timestamp", "date": "date"}
+CASTS = {"number": "::numeric", "boolean": "::boolean", "timestamp": "::timestamptz", "date": "::date", "text": ""}
+EXACT_COUNT_MAX = 100_000  # numberMatched is exact when the planner expects at most this many rows
+
+
+def geometry_sql(view: View) -> str:
+    """The location this view may see."""
+    return "r.geom" if view.exact else public_geom_sql(view.layer, "r.geom")
+
+
+def margin_degrees(view: View) -> float:
+    """How far (in degrees of latitude) a published location may lie from the exact one."""
+    return 0.0 if view.exact else math.sqrt(2) * view.precision_m / METRES_PER_DEGREE
+
+
+def queryables(view: View) -> dict[str, Prop]:
+    """Property name → SQL, for filters: the view's fields plus id, status, observed_at and geometry."""
+    props = {
+        "id": Prop("r.id", "number"),
+        "status": Prop("r.status", "text"),
+        "observed_at": Prop("r.observed_at", "timestamp"),
+        "geometry": Prop(geometry_sql(view), "geometry", index_sql="r.geom", margin_deg=margin_degrees(view)),
+    }
+    for f in view.fields:
+        source = "r.properties" if f.public else "r.private"
+        if f.multiple:
+            props[f.name] = Prop(f"({source} -> '{f.name}')", "list")
+        else:
+            kind = KINDS[f.type]
+            props[f.name] = Prop(f"(({source} ->> '{f.name}'){CASTS[kind]})", kind)
+    return props
+
+
+def properties_sql(view: View) -> str:
+    """The published properties: an explicit allow-list of the view's fields, plus status and time."""
+    parts = []
+    for f in view.fields:
+        parts.append(f"'{f.name}', {'r.properties' if f.public else 'r.private'} -> '{f.name}'")
+    parts += ["'status', r.status", "'observed_at', r.observed_at"]
+    return f"jsonb_build_object({', '.join(parts)})"
+
+
+@dataclass
+class Where:
+    """A WHERE clause with its bound parameters."""
+
+    clauses: list[str] = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+
+    def add(self, sql: str, **params) -> None:
+        self.clauses.append(sql)
+        self.params.update(params)
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(self.clauses) or "TRUE"
+
+
+def where_for(view: View, *, bboxes=(), cql: dict | None = None) -> Where:
+    """Layer, visibility, bounding boxes (already split at the antimeridian) and a CQL2 JSON filter."""
+    w = Where()
+    w.add("r.layer = %(layer)s", layer=view.layer.id)
+    if not view.exact:
+        w.add("r.status <> ALL(%(hidden)s)", hidden=list(PUBLIC_HIDDEN_STATUSES))
+    if bboxes:
+        margin = margin_degrees(view)
+        ors = []
+        for i, (x0, y0, x1, y1) in enumerate(bboxes):
+            env = f"ST_MakeEnvelope(%(bx{i})s, %(by{i})s, %(bX{i})s, %(bY{i})s, 4326)"
+            w.params.update({f"bx{i}": x0, f"by{i}": y0, f"bX{i}": x1, f"bY{i}": y1})
+            if margin:
+                lat = min(80.0, max(abs(y0), abs(y1)))
+                m = margin / math.cos(math.radians(lat))
+                ors.append(f"(r.geom && ST_Expand({env}, {m!r}) AND {geometry_sql(view)} && {env})")
+            else:
+                ors.append(f"r.geom && {env}")
+        w.add("(" + " OR ".join(ors) + ")")
+    if cql is not None:
+        compiled = Compiler(queryables(view)).compile(cql)
+        w.add(compiled.sql, **compiled.params)
+    return w
+
+
+def items_sql(view: View, where: Where, *, after: int | None, before: int | None,
+              limit: int | None) -> tuple[str, dict]:
+    """Rows (id, Feature JSON text) in id order, keyset-paged; fetches limit + 1 to know if more follow."""
+    clauses, params = list(where.clauses), dict(where.params)
+    if after is not None:
+        clauses.append("r.id > %(after)s")
+        params["after"] = after
+    if before is not None:
+        clauses.append("r.id < %(before)s")
+        params["before"] = before
+    order = "DESC" if before is not None and after is None else "ASC"
+    if limit is not None:
+        params["limit"] = int(limit) + 1
+    sql = f"""
+        SELECT r.id, json_build_object(
+            'type', 'Feature', 'id', r.id,
+            'geometry', ST_AsGeoJSON({geometry_sql(view)}, {view.coordinate_digits})::json,
+            'properties', {properties_sql(view)})::text
+        FROM reports r
+        WHERE {' AND '.join(clauses) or 'TRUE'}
+        ORDER BY r.id {order}
+        {"LIMIT %(limit)s" if limit is not None else ""}"""
+    return sql, params
+
+
+def estimate_rows(cursor, where: Where) -> int:
+    """The planner's row estimate for the filter (about 0.3 ms, where count(*) can take 60 ms)."""
+    cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM reports r WHERE {where.sql}", where.params)
+    plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def number_matched(cursor, where: Where) -> int | None:
+    """Exact match count when the planner expects it to be cheap, else None (numberMatched is omitted)."""
+    if estimate_rows(cursor, where) > EXACT_COUNT_MAX:
+        return None
+    cursor.execute(f"SELECT count(*) FROM reports r WHERE {where.sql}", where.params)
+    return cursor.fetchone()[0]
+
+
+def collection_summary(cursor, view: View) -> dict:
+    """Extent (bbox and time) of the reports this view can see."""
+    w = where_for(view)
+    cursor.execute(f"""
+        SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1, n FROM (
+            SELECT ST_Extent(r.geom) e, min(r.observed_at) t0, max(r.observed_at) t1, count(*) n
+            FROM reports r WHERE {w.sql}) s""", w.params)
+    x0, y0, x1, y1, t0, t1, n = cursor.fetchone()
+    return {"bbox": None if x0 is None else [x0, y0, x1, y1], "interval": [t0, t1], "count": n}
+
+
+def layer_version(cursor, layer_id: str) -> tuple[int, object]:
+    """(version, changed_at) of a layer; (0, None) before its first report."""
+    cursor.execute("SELECT version, changed_at FROM layer_versions WHERE layer = %(l)s", {"l": layer_id})
+    row = cursor.fetchone()
+    return (row[0], row[1]) if row else (0, None)
+
+
+def tile_sql(view: View, where: Where, z: int, x: int, y: int, cap: int, extent: int = 4096,
+             buffer: int = 64) -> tuple[str, dict]:
+    """One Mapbox Vector Tile (layer named after the layer id) with at most ``cap`` features."""
+    params = dict(where.params, z=z, x=x, y=y, cap=int(cap), extent=extent, buffer=buffer)
+    margin = margin_degrees(view)
+    sql = f"""
+        WITH b AS (
+            SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,
+                   ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s,
+                                margin => (%(buffer)s::float8 / %(extent)s)), 4326) AS env4326
+        ), t AS (
+            SELECT r.id, ST_AsMVTGeom(ST_Transform({geometry_sql(view)}, 3857), b.env, %(extent)s, %(buffer)s, true)
+                   AS geom, {properties_sql(view)} AS props
+            FROM reports r, b
+            WHERE r.geom && {"ST_Expand(b.env4326, " + repr(margin * 2) + ")" if margin else "b.env4326"}
+              AND {where.sql}
+            ORDER BY r.id
+            LIMIT %(cap)s
+        )
+        SELECT ST_AsMVT(t.*, '{view.layer.id}', %(extent)s, 'geom', 'id') FROM t WHERE geom IS NOT NULL"""
+    return sql, params
+
+
+def field_columns_sql(view: View) -> str:
+    """The view's fields as text columns (lists joined with ';'), for tabular exports."""
+    cols = []
+    for f in view.fields:
+        source = "r.properties" if f.public else "r.private"
+        if f.multiple:
+            cols.append(f"(SELECT string_agg(v, ';') FROM jsonb_array_elements_text({source} -> '{f.name}') v) "
+                        f"AS {f.name}")
+        else:
+            cols.append(f"{source} ->> '{f.name}' AS {f.name}")
+    return ", ".join(cols)
+
+
+def csv_copy_sql(view: View, where: Where) -> tuple[str, dict]:
+    """COPY … TO STDOUT of the matching reports as CSV: id, lon, lat (a point on the surface), WKT, fields."""
+    d = view.coordinate_digits
+    g = geometry_sql(view)
+    sql = f"""COPY (
+        SELECT r.id, round(ST_X(ST_PointOnSurface(g))::numeric, {d}) AS lon,
+               round(ST_Y(ST_PointOnSurface(g))::numeric, {d}) AS lat, ST_AsText(g, {d}) AS wkt,
+               {field_columns_sql(view)}, r.status, r.observed_at
+        FROM reports r CROSS JOIN LATERAL (SELECT {g} AS g) pg
+        WHERE {where.sql} ORDER BY r.id) TO STDOUT WITH (FORMAT csv, HEADER)"""
+    return sql, where.params
+
+
+def wkb_rows_sql(view: View, where: Where) -> tuple[str, dict]:
+    """Rows (WKB geometry, properties JSON text) for file exports, in id order."""
+    sql = f"""
+        SELECT ST_AsBinary(ST_QuantizeCoordinates({geometry_sql(view)}, {view.coordinate_digits})),
+               (jsonb_build_object('id', r.id) || {properties_sql(view)})::text
+        FROM reports r WHERE {where.sql} ORDER BY r.id"""
+    return sql, where.params

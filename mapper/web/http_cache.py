@@ -1,0 +1,45 @@
+"""HTTP helpers shared by the feeds: conditional GET (ETag / Last-Modified → 304) and CORS for GET."""
+from __future__ import annotations
+
+import hashlib
+
+from flask import Blueprint, Response, request
+
+
+def etag_for(*parts) -> str:
+    """A strong ETag from the data version and everything else that shapes the response."""
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
+def not_modified(etag: str, changed_at) -> Response | None:
+    """A 304 when the client's copy is current, else None."""
+    if request.if_none_match and request.if_none_match.contains(etag):
+        resp = Response(status=304)
+    elif not request.if_none_match and changed_at is not None and request.if_modified_since is not None \
+            and changed_at.replace(microsecond=0) <= request.if_modified_since:
+        resp = Response(status=304)
+    else:
+        return None
+    resp.set_etag(etag)
+    return resp
+
+
+def set_validators(resp: Response, etag: str, changed_at, max_age: int = 0) -> Response:
+    resp.set_etag(etag)
+    if changed_at is not None:
+        resp.last_modified = changed_at
+    resp.headers["Cache-Control"] = f"public, max-age={max_age}" if max_age else "no-cache"
+    resp.vary.add("Authorization")
+    resp.vary.add("Accept")
+    return resp
+
+
+def enable_cors(bp: Blueprint) -> None:
+    """Let browsers on other origins GET (with a staff token, if they have one)."""
+    @bp.after_request
+    def cors(resp: Response) -> Response:
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            resp.headers["Access-Control-Allow-Origin"] = "*"
+            resp.headers["Access-Control-Allow-Headers"] = "Authorization, Accept, If-None-Match"
+            resp.headers["Access-Control-Expose-Headers"] = "ETag, Last-Modified, Link"
+        return resp

@@ -1,0 +1,250 @@
+"""OGC API – Features (Part 1 Core, GeoJSON, HTML, OpenAPI 3.0; Part 3 filtering with CQL2) under /ogc."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from flask import Blueprint, Response, current_app, render_template, request, stream_with_context, url_for
+
+from mapper.db import get_engine
+from mapper.domain.errors import NotFound
+from mapper.domain.privacy import View, view_for
+from mapper.services import feeds
+from mapper.web.auth import current_role
+from mapper.web.http_cache import enable_cors, etag_for, not_modified, set_validators
+
+bp = Blueprint("ogc", __name__, url_prefix="/ogc")
+enable_cors(bp)
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+HTML = "text/html"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/temporal-functions",
+]
+
+
+def wants_html() -> bool:
+    """HTML only for ``f=html`` or an Accept that prefers text/html (OWSLib sends */*: JSON)."""
+    f = request.args.get("f")
+    if f:
+        return f == "html"
+    offered = dict(request.accept_mimetypes)
+    best = request.accept_mimetypes.best_match([JSON, GEOJSON, HTML])
+    return best == HTML and offered.get(HTML, 0) > offered.get("*/*", 0)
+
+
+def json_response(doc: dict, mimetype: str = JSON, status: int = 200) -> Response:
+    return Response(json.dumps(doc, default=str), status=status, mimetype=mimetype)
+
+
+def link(href: str, rel: str, type_: str, title: str = "") -> dict:
+    d = {"href": href, "rel": rel, "type": type_}
+    if title:
+        d["title"] = title
+    return d
+
+
+def layer_view(layer_id: str) -> View:
+    layer = current_app.extensions["mapper.registry"].get(layer_id)
+    if layer is None:
+        raise NotFound(f"There is no collection {layer_id!r}.")
+    return view_for(layer, current_role())
+
+
+def page(template: str, doc: dict, **extra) -> Response:
+    return Response(render_template(template, doc=doc, **extra), mimetype=HTML)
+
+
+@bp.get("")
+@bp.get("/")
+def landing():
+    """Landing page: links to the API description, conformance and the collections."""
+    doc = {
+        "title": "civic-mapper", "description": "Crowdsourced civic reports as OGC API – Features.",
+        "links": [
+            link(url_for(".landing", _external=True), "self", JSON, "This document"),
+            link(url_for(".landing", f="html", _external=True), "alternate", HTML, "This document as HTML"),
+            link(url_for("openapi.openapi_json", _external=True), "service-desc", OPENAPI, "The API definition"),
+            link(url_for("openapi.openapi_json", _external=True), "service-doc", OPENAPI, "The API documentation"),
+            link(url_for(".conformance", _external=True), "conformance", JSON, "Conformance classes"),
+            link(url_for(".collections", _external=True), "data", JSON, "The collections"),
+        ],
+    }
+    return page("ogc_landing.html", doc) if wants_html() else json_response(doc)
+
+
+@bp.get("/conformance")
+def conformance():
+    """The conformance classes implemented."""
+    doc = {"conformsTo": CONFORMANCE}
+    return page("ogc_landing.html", {"title": "Conformance", "conformsTo": CONFORMANCE, "links": []}) \
+        if wants_html() else json_response(doc)
+
+
+def collection_doc(view: View) -> dict:
+    layer = view.layer
+    summary = feeds.collection_summary(get_engine(), view)
+    t0, t1 = summary["interval"]
+    items = url_for(".items", layer_id=layer.id, _external=True)
+    return {
+        "id": layer.id, "title": layer.title, "description": layer.description, "itemType": "feature",
+        "crs": [CRS84], "storageCrs": CRS84,
+        "extent": {
+            "spatial": {"bbox": [summary["bbox"] or [-180, -90, 180, 90]], "crs": CRS84},
+            "temporal": {"interval": [[t0.isoformat() if t0 else None, t1.isoformat() if t1 else None]],
+                         "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"},
+        },
+        "links": [
+            link(url_for(".collection", layer_id=layer.id, _external=True), "self", JSON),
+            link(url_for(".collection", layer_id=layer.id, f="html", _external=True), "alternate", HTML),
+            link(items, "items", GEOJSON, "Items as GeoJSON"),
+            link(url_for(".items", layer_id=layer.id, f="html", _external=True), "items", HTML, "Items as HTML"),
+            link(url_for(".queryables", layer_id=layer.id, _external=True),
+                 "http://www.opengis.net/def/rel/ogc/1.0/queryables", "application/schema+json", "Queryables"),
+            link(url_for("tiles.tilejson", layer_id=layer.id, _external=True), "tiles", JSON, "Vector tiles (TileJSON)"),
+        ],
+    }
+
+
+@bp.get("/collections")
+def collections():
+    """Every layer the caller may read."""
+    docs = [collection_doc(view_for(layer, current_role())) for layer in current_app.extensions["mapper.registry"]]
+    doc = {"collections": docs, "links": [
+        link(url_for(".collections", _external=True), "self", JSON),
+        link(url_for(".collections", f="html", _external=True), "alternate", HTML)]}
+    return page("ogc_collections.html", doc) if wants_html() else json_response(doc)
+
+
+@bp.get("/collections/<layer_id>")
+def collection(layer_id: str):
+    """One collection: extent, CRS, item type, links."""
+    doc = collection_doc(layer_view(layer_id))
+    return page("ogc_collections.html", {"collections": [doc], "links": []}) if wants_html() else json_response(doc)
+
+
+JSON_SCHEMA_TYPES = {"text": "string", "enum": "string", "integer": "integer", "number": "number",
+                     "boolean": "boolean", "date": "string", "datetime": "string"}
+
+
+def queryables_schema(view: View) -> dict:
+    props = {"geometry": {"format": "geometry-point" if view.layer.geometry == "point" else "geometry-polygon"},
+             "id": {"type": "integer"}, "status": {"type": "string"},
+             "observed_at": {"type": "string", "format": "date-time"}}
+    for f in view.fields:
+        p: dict = {"title": f.label, "type": JSON_SCHEMA_TYPES[f.type]}
+        if f.type == "datetime":
+            p["format"] = "date-time"
+        if f.type == "date":
+            p["format"] = "date"
+        if f.values:
+            p["enum"] = list(f.values)
+            if f.multiple:
+                p = {"title": f.label, "type": "array", "items": {"type": "string", "enum": list(f.values)}}
+        if f.min is not None:
+            p["minimum"] = f.min
+        if f.max is not None:
+            p["maximum"] = f.max
+        props[f.name] = p
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+            "$id": url_for(".queryables", layer_id=view.layer.id, _external=True),
+            "title": view.layer.title, "properties": props, "additionalProperties": False}
+
+
+@bp.get("/collections/<layer_id>/queryables")
+def queryables(layer_id: str):
+    """The properties usable in filters (the caller's view of the layer)."""
+    return json_response(queryables_schema(layer_view(layer_id)), "application/schema+json")
+
+
+def _page_links(layer_id: str, q: feeds.FeedQuery, first_id, last_id, more: bool) -> list[dict]:
+    args = {k: v for k, v in request.args.items() if k not in ("cursor", "f")}
+    here = dict(args, **({"cursor": request.args["cursor"]} if "cursor" in request.args else {}))
+    links = [link(url_for(".items", layer_id=layer_id, _external=True, **here), "self", GEOJSON),
+             link(url_for(".items", layer_id=layer_id, _external=True, f="html", **here), "alternate", HTML),
+             link(url_for(".collection", layer_id=layer_id, _external=True), "collection", JSON)]
+    backwards = q.before is not None
+    has_next = (more and not backwards) or (backwards and last_id is not None)
+    has_prev = (backwards and more) or (q.after is not None and first_id is not None)
+    if has_next and last_id is not None:
+        links.append(link(url_for(".items", layer_id=layer_id, _external=True, cursor=f"a{last_id}", **args),
+                          "next", GEOJSON, "Next page"))
+    if has_prev:
+        links.append(link(url_for(".items", layer_id=layer_id, _external=True, cursor=f"b{first_id}", **args),
+                          "prev", GEOJSON, "Previous page"))
+    return links
+
+
+@bp.get("/collections/<layer_id>/items")
+def items(layer_id: str):
+    """Features, filtered (bbox, datetime, field=value, CQL2 filter) and keyset-paged; streamed."""
+    view = layer_view(layer_id)
+    q = feeds.parse_query(view, request.args)
+    engine = get_engine()
+    info = feeds.page_info(engine, q)
+    html = wants_html()
+    etag = etag_for(info.version, view.exact, html, request.full_path)
+    cached = not_modified(etag, info.changed_at)
+    if cached:
+        return cached
+    if html:
+        rows = "".join(feeds.stream_features(engine, q))
+        fc = json.loads(f"[{rows}]")
+        return set_validators(page("ogc_items.html", {"features": fc, "layer": view.layer,
+                                                     "fields": [f.name for f in view.fields]}), etag, info.changed_at)
+
+    def body():
+        done = {}
+        yield '{"type":"FeatureCollection","features":['
+        yield from feeds.stream_features(engine, q, on_done=lambda *a: done.update(result=a))
+        first_id, last_id, returned, more = done["result"]
+        tail = {"numberReturned": returned, "timeStamp": datetime.now(timezone.utc).isoformat(),
+                "links": _page_links(layer_id, q, first_id, last_id, more)}
+        if info.number_matched is not None:
+            tail["numberMatched"] = info.number_matched
+        yield "]," + json.dumps(tail)[1:]
+
+    resp = Response(stream_with_context(body()), mimetype=GEOJSON)
+    return set_validators(resp, etag, info.changed_at)
+
+
+@bp.get("/collections/<layer_id>/items/<feature_id>")
+def item(layer_id: str, feature_id: str):
+    """One feature, if the caller may see it."""
+    view = layer_view(layer_id)
+    if not feature_id.isdigit():
+        raise NotFound(f"There is no feature {feature_id!r} in {layer_id!r}.")
+    q = feeds.FeedQuery(view, limit=1, filters=[{"op": "=", "args": [{"property": "id"}, int(feature_id)]}])
+    engine = get_engine()
+    info = feeds.page_info(engine, feeds.FeedQuery(view, limit=None))
+    etag = etag_for(info.version, view.exact, wants_html(), request.full_path)
+    cached = not_modified(etag, info.changed_at)
+    if cached:
+        return cached
+    found = "".join(feeds.stream_features(engine, q))
+    if not found:
+        raise NotFound(f"There is no feature {feature_id} in {layer_id!r}.")
+    feature = json.loads(found)
+    feature["links"] = [link(request.base_url, "self", GEOJSON),
+                        link(url_for(".collection", layer_id=layer_id, _external=True), "collection", JSON)]
+    if wants_html():
+        return set_validators(page("ogc_items.html", {"features": [feature], "layer": view.layer,
+                                                      "fields": [f.name for f in view.fields]}), etag, info.changed_at)
+    return set_validators(json_response(feature, GEOJSON), etag, info.changed_at)

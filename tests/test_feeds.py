@@ -1,0 +1,363 @@
+"""Layer feeds checked with real clients nobody here wrote: GDAL's OAPIF and MVT drivers (pyogrio), OWSLib;
+exports re-read with pyogrio; CQL2, paging, antimeridian, datetime, privacy and caching over real HTTP."""
+import json
+import urllib.parse
+import zipfile
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+import requests
+import shapely
+from sqlalchemy import text
+
+from mapper.services.importer import import_frame
+from mapper.services.tokens import create_api_token
+
+N_CRIME = 240
+SECRET = "SECRET-WITNESS-NAME"
+
+
+@pytest.fixture(scope="module")
+def feed_data(engine, registry):
+    """A known data set: crime reports (some hidden, some near the antimeridian) and land-use polygons."""
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE status_history, reports, imports, idempotency_keys, api_tokens RESTART IDENTITY CASCADE"))
+    rng = np.random.default_rng(7)
+    lon = np.concatenate([rng.uniform(-83.1, -82.9, N_CRIME - 4), [179.95, -179.95, 179.99, 10.0]])
+    lat = np.concatenate([rng.uniform(39.9, 40.05, N_CRIME - 4), [0.5, -0.5, 60.0, 10.0]])
+    months = rng.integers(1, 13, N_CRIME)
+    crime = gpd.GeoDataFrame({
+        "category": rng.choice(["theft", "burglary", "assault"], N_CRIME),
+        "severity": rng.integers(1, 6, N_CRIME),
+        "occurred_at": [f"2025-{m:02d}-15T12:00:00Z" for m in months],
+        "description": [f"{SECRET} {i}" for i in range(N_CRIME)],
+        "reporter_name": "Ana Reporter",
+    }, geometry=shapely.points(lon, lat), crs=4326)
+    import_frame(engine, registry.get("crime"), crime, "crime.gpkg")
+    land = gpd.GeoDataFrame({"land_class": ["titled", "public_space", "reserved"], "area_m2": [1.5, 2.5, 3.5]},
+                            geometry=[shapely.box(-83 + i / 100, 39.9, -82.995 + i / 100, 39.905) for i in range(3)],
+                            crs=4326)
+    import_frame(engine, registry.get("land_use"), land, "land.gpkg")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE reports SET status = 'hidden' WHERE layer = 'crime' AND id IN (2, 3)"))
+        exact = {r.id: (r.x, r.y) for r in conn.execute(text(
+            "SELECT id, ST_X(geom) x, ST_Y(geom) y FROM reports WHERE layer = 'crime'"))}
+    return {"exact": exact, "visible": N_CRIME - 2, "months": months}
+
+
+def get(base, path, **params):
+    return requests.get(base + path, params=params, timeout=30)
+
+
+# --- OGC API – Features, by the real clients -----------------------------------------------------------------
+def test_gdal_oapif_reads_the_same_features_as_the_database(live_server, feed_data):
+    df = pyogrio.read_dataframe(f"OAPIF:{live_server}/ogc", layer="crime")
+    assert len(df) == feed_data["visible"]
+    assert {"category", "severity", "occurred_at", "status"} <= set(df.columns)
+    assert "description" not in df.columns and "reporter_name" not in df.columns
+    assert set(df["category"]) <= {"theft", "burglary", "assault"}
+    polys = pyogrio.read_dataframe(f"OAPIF:{live_server}/ogc", layer="land_use")
+    assert len(polys) == 3 and set(polys["land_class"]) == {"titled", "public_space", "reserved"}
+    assert polys.geometry.iloc[0].geom_type == "Polygon"
+
+
+def test_gdal_oapif_pushes_attribute_filters_down(live_server, feed_data):
+    df = pyogrio.read_dataframe(f"OAPIF:{live_server}/ogc", layer="crime", where="category = 'theft'")
+    assert len(df) > 0 and set(df["category"]) == {"theft"}
+
+
+def test_owslib_lists_collections_and_reads_items(live_server, feed_data):
+    from owslib.ogcapi.features import Features
+
+    api = Features(f"{live_server}/ogc")
+    ids = [c["id"] for c in api.collections()["collections"]]
+    assert {"crime", "water_quality", "health_centres", "urban_life", "land_use"} <= set(ids)
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in api.conformance()["conformsTo"]
+    items = api.collection_items("crime", limit=7)
+    assert items["numberReturned"] == 7 and len(items["features"]) == 7
+    assert api.collection("crime")["extent"]["spatial"]["bbox"][0][0] <= -179.9
+    assert api.api()["openapi"].startswith("3.0")
+
+
+def test_paging_to_the_last_page_and_back(live_server, feed_data):
+    url, seen, pages = f"{live_server}/ogc/collections/crime/items?limit=50", [], 0
+    first = None
+    while url:
+        doc = requests.get(url, timeout=30).json()
+        first = first or doc
+        seen += [f["id"] for f in doc["features"]]
+        pages += 1
+        url = next((lk["href"] for lk in doc["links"] if lk["rel"] == "next"), None)
+        last = doc
+    assert first["numberMatched"] == feed_data["visible"]
+    assert seen == sorted(seen) and len(seen) == len(set(seen)) == feed_data["visible"]
+    assert pages == -(-feed_data["visible"] // 50)
+    assert 2 not in seen and 3 not in seen
+    prev = next(lk["href"] for lk in last["links"] if lk["rel"] == "prev")
+    back = requests.get(prev, timeout=30).json()
+    assert [f["id"] for f in back["features"]] == seen[-len(last["features"]) - 50:-len(last["features"])]
+
+
+def test_limit_is_clamped_and_bad_parameters_are_400(live_server, feed_data):
+    doc = get(live_server, "/ogc/collections/crime/items", limit=50000).json()
+    assert doc["numberReturned"] == feed_data["visible"]  # clamped to 10,000, all fit
+    for params in ({"limit": "0"}, {"limit": "ten"}, {"bbox": "1,2,3"}, {"bbox": "0,50,1,40"},
+                   {"datetime": "yesterday"}, {"severity": "high"}, {"colour": "red"}, {"cursor": "x1"}):
+        r = get(live_server, "/ogc/collections/crime/items", **params)
+        assert r.status_code == 400, params
+        assert r.headers["Content-Type"] == "application/problem+json"
+        assert r.json()["errors"][0]["field"] == next(iter(params))
+    assert get(live_server, "/ogc/collections/nope/items").status_code == 404
+
+
+def test_bbox_crossing_the_antimeridian(live_server, feed_data):
+    doc = get(live_server, "/ogc/collections/crime/items", bbox="179,-1,-179,1").json()
+    lons = sorted(f["geometry"]["coordinates"][0] for f in doc["features"])
+    assert len(lons) == 2 and lons[0] < -179 and lons[1] > 179
+    assert get(live_server, "/ogc/collections/crime/items", bbox="179,-1,-179,1").json()["numberMatched"] == 2
+
+
+def test_datetime_instant_closed_and_open_intervals(live_server, feed_data, engine):
+    def n(dt):
+        return get(live_server, "/ogc/collections/crime/items", datetime=dt, limit=1000).json()["numberReturned"]
+
+    with engine.connect() as conn:
+        def db(where):
+            return conn.execute(text(f"SELECT count(*) FROM reports WHERE layer = 'crime' AND status <> 'hidden' "
+                                     f"AND {where}")).scalar()
+        assert n("2025-03-15T12:00:00Z") == db("observed_at = '2025-03-15T12:00:00Z'")
+        assert n("2025-03-01T00:00:00Z/2025-05-31T23:59:59Z") == db(
+            "observed_at BETWEEN '2025-03-01' AND '2025-05-31T23:59:59Z'")
+        assert n("2025-06-01T00:00:00Z/..") == db("observed_at >= '2025-06-01'")
+        assert n("../2025-06-01T00:00:00Z") == db("observed_at <= '2025-06-01'")
+        assert n("2025-06-15") == db("observed_at::date = '2025-06-15'")
+    assert 0 < n("2025-06-01T00:00:00Z/..") < feed_data["visible"]
+
+
+CQL = [
+    ("severity >= 4", "severity >= 4"),
+    ("category = 'theft' AND severity < 3", "properties->>'category' = 'theft' AND severity < 3"),
+    ("category = 'theft' OR NOT severity BETWEEN 2 AND 4", "properties->>'category' = 'theft' OR NOT severity BETWEEN 2 AND 4"),
+    ("category LIKE 'bur%'", "properties->>'category' LIKE 'bur%'"),
+    ("category IN ('theft', 'assault')", "properties->>'category' IN ('theft', 'assault')"),
+    ("S_INTERSECTS(geometry, POLYGON((-83.1 39.9, -83 39.9, -83 40, -83.1 40, -83.1 39.9)))",
+     "ST_Intersects(pg, ST_GeomFromText('POLYGON((-83.1 39.9, -83 39.9, -83 40, -83.1 40, -83.1 39.9))', 4326))"),
+    ("T_INTERSECTS(occurred_at, INTERVAL('2025-02-01T00:00:00Z', '..'))", "observed_at >= '2025-02-01'"),
+    ("T_INTERSECTS(occurred_at, INTERVAL('2025-02-01T00:00:00Z', '2025-04-30T00:00:00Z'))",
+     "observed_at BETWEEN '2025-02-01' AND '2025-04-30'"),
+]
+
+
+@pytest.mark.parametrize("cql,sql", CQL, ids=[c[0][:40] for c in CQL])
+def test_cql2_filters_match_the_same_sql(live_server, feed_data, engine, cql, sql):
+    doc = get(live_server, "/ogc/collections/crime/items", filter=cql, limit=1000).json()
+    from mapper.store.reports import public_geom_sql
+    from mapper.domain.layers import load_registry
+    from mapper.config import PROJECT_ROOT
+    pg = public_geom_sql(load_registry(PROJECT_ROOT / "layers").get("crime"), "geom")
+    sql = sql.replace("severity", "(properties->>'severity')::int").replace("pg", pg, 1) \
+        .replace("ST_Intersects((properties->>'severity')::int", "ST_Intersects(severity")
+    with engine.connect() as conn:
+        ids = conn.execute(text(f"SELECT id FROM reports WHERE layer = 'crime' AND status <> 'hidden' AND ({sql}) "
+                                "ORDER BY id")).scalars().all()
+    assert [f["id"] for f in doc["features"]] == ids
+    assert 0 < len(ids) < feed_data["visible"]
+
+
+@pytest.mark.parametrize("cql,reason", [
+    ("description = 'x'", "unknown property 'description'"),
+    ("colour = 'red'", "unknown property"),
+    ("category = 'x''; DROP TABLE reports; --'", None),
+    ("strlen(category) = 3", "unsupported operator or function"),
+    ("severity = 'high'", "is not a number"),
+    ("severity >=", "does not parse"),
+    ("S_INTERSECTS(geometry, POINT(500 0))", "within ±180/±90"),
+])
+def test_hostile_cql2_is_refused_or_harmless(live_server, feed_data, engine, cql, reason):
+    r = get(live_server, "/ogc/collections/crime/items", filter=cql)
+    if reason is None:  # a quote in a literal is just a value
+        assert r.status_code == 200 and r.json()["numberReturned"] == 0
+    else:
+        assert r.status_code == 400 and r.headers["Content-Type"] == "application/problem+json"
+        assert reason in r.json()["errors"][0]["reason"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM reports WHERE layer = 'crime'")).scalar() == N_CRIME
+
+
+def test_cql2_json_and_cql_text_alias(live_server, feed_data):
+    j = json.dumps({"op": ">=", "args": [{"property": "severity"}, 4]})
+    a = get(live_server, "/ogc/collections/crime/items", filter=j, **{"filter-lang": "cql2-json"}, limit=1000).json()
+    b = get(live_server, "/ogc/collections/crime/items", filter="severity >= 4", **{"filter-lang": "cql-text"},
+            limit=1000).json()
+    assert a["numberReturned"] == b["numberReturned"] > 0
+
+
+# --- privacy ------------------------------------------------------------------------------------------------
+def on_grid(lon, lat, exact):
+    return (lon, lat) != exact and abs(lon - exact[0]) < 0.01 and abs(lat - exact[1]) < 0.01
+
+
+def test_public_feed_generalises_sensitive_locations_deterministically(live_server, feed_data):
+    a = get(live_server, "/ogc/collections/crime/items", limit=1000).json()
+    b = get(live_server, "/ogc/collections/crime/items", limit=1000, bbox="-84,39,-82,41").json()
+    body = json.dumps(a)
+    assert SECRET not in body and "Ana Reporter" not in body
+    pos_a = {f["id"]: tuple(f["geometry"]["coordinates"]) for f in a["features"]}
+    pos_b = {f["id"]: tuple(f["geometry"]["coordinates"]) for f in b["features"]}
+    for fid, (lon, lat) in pos_b.items():
+        assert pos_a[fid] == (lon, lat)  # the same published point every time
+        ex = feed_data["exact"][fid]
+        assert on_grid(lon, lat, ex), (fid, lon, lat, ex)
+        assert round(lon, 3) == lon and round(lat, 3) == lat  # no more digits than 250 m justifies
+    # a bbox around an exact location finds nothing unless it also holds the published one
+    fid, ex = next((i, e) for i, e in feed_data["exact"].items() if i in pos_b)
+    tiny = f"{ex[0] - 1e-6},{ex[1] - 1e-6},{ex[0] + 1e-6},{ex[1] + 1e-6}"
+    probe = get(live_server, "/ogc/collections/crime/items", bbox=tiny).json()
+    assert fid not in [f["id"] for f in probe["features"]]
+
+
+def test_staff_with_exact_access_see_exact_locations_private_fields_and_hidden(live_server, feed_data, engine):
+    police = create_api_token(engine, "police", "test")
+    planner = create_api_token(engine, "planner", "test")
+    auth = {"Authorization": f"Bearer {police}"}
+    doc = requests.get(f"{live_server}/ogc/collections/crime/items", params={"limit": 1000}, headers=auth).json()
+    assert doc["numberReturned"] == N_CRIME
+    f = next(f for f in doc["features"] if f["id"] == 5)
+    assert tuple(f["geometry"]["coordinates"]) == pytest.approx(feed_data["exact"][5], abs=1e-7)
+    assert f["properties"]["description"].startswith(SECRET)
+    r = requests.get(f"{live_server}/ogc/collections/crime/items", params={"limit": 1000},
+                     headers={"Authorization": f"Bearer {planner}"})
+    assert SECRET not in r.text and r.json()["numberReturned"] == feed_data["visible"]
+    filtered = requests.get(f"{live_server}/ogc/collections/crime/items", headers=auth,
+                            params={"filter": "description LIKE 'SECRET%'"}).json()
+    assert filtered["numberMatched"] == N_CRIME
+
+
+def test_hidden_reports_are_absent_everywhere_public(live_server, feed_data):
+    assert get(live_server, "/ogc/collections/crime/items/2").status_code == 404
+    assert get(live_server, "/ogc/collections/crime/items/5").status_code == 200
+    csv = get(live_server, "/export/crime.csv").text.splitlines()
+    assert len(csv) == feed_data["visible"] + 1 and not any(line.startswith(("2,", "3,")) for line in csv)
+
+
+# --- HTTP behaviour -----------------------------------------------------------------------------------------
+def test_content_types_etag_304_and_cors(live_server, feed_data, engine):
+    r = get(live_server, "/ogc/collections/crime/items", limit=5)
+    assert r.headers["Content-Type"] == "application/geo+json"
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    etag, modified = r.headers["ETag"], r.headers["Last-Modified"]
+    again = requests.get(r.url, headers={"If-None-Match": etag}, timeout=30)
+    assert again.status_code == 304
+    assert requests.get(r.url, headers={"If-Modified-Since": modified}, timeout=30).status_code == 304
+    html = requests.get(r.url, headers={"Accept": "text/html"}, timeout=30)
+    assert html.headers["Content-Type"].startswith("text/html") and html.headers["ETag"] != etag
+    assert requests.get(r.url, headers={"Accept": "*/*"}, timeout=30).headers["Content-Type"] == "application/geo+json"
+    with engine.begin() as conn:  # a change to the layer changes the ETag
+        conn.execute(text("UPDATE reports SET updated_at = now() WHERE id = 5"))
+    assert requests.get(r.url, headers={"If-None-Match": etag}, timeout=30).status_code == 200
+
+
+def test_geojson_is_rfc7946(live_server, feed_data):
+    doc = get(live_server, "/ogc/collections/land_use/items").json()
+    assert "crs" not in doc
+    for f in doc["features"]:
+        ring = f["geometry"]["coordinates"][0]
+        assert shapely.Polygon(ring).exterior.is_ccw
+        assert all(abs(x) <= 180 and abs(y) <= 90 for x, y in ring)
+
+
+# --- vector tiles ------------------------------------------------------------------------------------------
+def tile_of(lon, lat, z):
+    import math
+    n = 2 ** z
+    return z, int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+
+def test_gdal_mvt_driver_decodes_a_tile(live_server, feed_data, tmp_path):
+    z, x, y = tile_of(-83.0, 39.97, 7)
+    r = get(live_server, f"/tiles/crime/{z}/{x}/{y}.mvt")
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/vnd.mapbox-vector-tile"
+    assert "ETag" in r.headers and "max-age" in r.headers["Cache-Control"]
+    path = tmp_path / f"{y}.mvt"
+    path.write_bytes(r.content)
+    df = pyogrio.read_dataframe(path, layer="crime", X=x, Y=y, Z=z)
+    assert len(df) == feed_data["visible"] - 4 + 0  # all Columbus points, none elsewhere
+    assert {"category", "severity", "status"} <= set(df.columns) and "description" not in df.columns
+    lon0, lat0, lon1, lat1 = df.to_crs(4326).total_bounds
+    assert -83.2 < lon0 < lon1 < -82.8 and 39.8 < lat0 < lat1 < 40.1
+    assert get(live_server, "/tiles/crime/7/0/0.mvt").status_code == 204
+    assert get(live_server, "/tiles/crime/3/9/0.mvt").status_code == 400
+    tj = get(live_server, "/tiles/crime.json").json()
+    assert tj["tiles"][0].endswith("/tiles/crime/{z}/{x}/{y}.mvt") and tj["vector_layers"][0]["id"] == "crime"
+
+
+# --- exports -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["geojson", "csv", "gpkg", "shp.zip"])
+def test_exports_reread_with_pyogrio_equal_the_source(live_server, feed_data, tmp_path, fmt, engine):
+    aoi = json.dumps(shapely.geometry.mapping(shapely.box(-83.2, 39.8, -82.8, 40.1)))
+    r = get(live_server, f"/export/crime.{fmt}", aoi=aoi, filter="severity >= 2")
+    assert r.status_code == 200, r.text[:300]
+    path = tmp_path / f"crime.{fmt}"
+    path.write_bytes(r.content)
+    if fmt == "csv":
+        df = pyogrio.read_dataframe(path, x_possible_names="lon", y_possible_names="lat", keep_geom_columns=True)
+    elif fmt == "geojson":  # GDAL takes the integer GeoJSON id as the feature id
+        df = pyogrio.read_dataframe(path, fid_as_index=True)
+        df["id"] = df.index
+    else:
+        df = pyogrio.read_dataframe(path)
+    with engine.connect() as conn:
+        src = conn.execute(text("SELECT id, properties->>'category' c, (properties->>'severity')::int s FROM reports "
+                                "WHERE layer = 'crime' AND status <> 'hidden' AND (properties->>'severity')::int >= 2"
+                                " AND ST_X(geom) BETWEEN -83.2 AND -82.8 ORDER BY id")).all()
+    assert [int(i) for i in df["id"]] == [s.id for s in src] and len(src) > 0
+    assert list(df["category"]) == [s.c for s in src]
+    assert [int(v) for v in df["severity"]] == [s.s for s in src]
+    assert "description" not in df.columns and SECRET not in r.content.decode("latin-1")
+    assert df.geometry.x.between(-83.2, -82.8).all()
+    if fmt == "csv":
+        assert {"lon", "lat", "wkt"} <= set(df.columns)
+    if fmt == "gpkg":
+        meta = pyogrio.read_info(path)["dataset_metadata"]
+        assert "severity >= 2" in meta["query"] and meta["exported_at"]
+    if fmt == "shp.zip":
+        readme = zipfile.ZipFile(path).read("README.txt").decode()
+        assert "severity >= 2" in readme and "Exported at" in readme
+    if fmt == "geojson":
+        assert json.loads(r.content)["metadata"]["query"]["filter"] == "severity >= 2"
+
+
+def test_mapper_export_command(cli_env, feed_data, tmp_path):
+    import subprocess
+
+    out = tmp_path / "land.gpkg"
+    r = subprocess.run(["mapper", "export", "land_use", str(out), "--filter", "area_m2 > 2"], env=cli_env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    df = pyogrio.read_dataframe(out)
+    assert sorted(df["land_class"]) == ["public_space", "reserved"]
+
+
+# --- OpenAPI -----------------------------------------------------------------------------------------------
+def test_openapi_describes_every_route(app, live_server):
+    doc = get(live_server, "/api/openapi.json").json()
+    paths = set(doc["paths"])
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in ("static", "assets.vendor") or rule.rule.startswith("/vendor"):
+            continue
+        if rule.endpoint.startswith("pages."):
+            continue  # HTML pages for people
+        if "<layer_id>" in rule.rule or "<filename>" in rule.rule:
+            for layer in ("crime", "land_use"):
+                concrete = rule.rule.replace("<layer_id>", layer).replace("<filename>", f"{layer}.shp.zip")
+                concrete = concrete.replace("<int:z>", "{z}").replace("<int:x>", "{x}").replace("<int:y>", "{y}")
+                concrete = concrete.replace("<feature_id>", "{featureId}")
+                assert concrete in paths, concrete
+        else:
+            concrete = rule.rule.replace("<token>", "{tracking_token}").rstrip("/") or "/"
+            assert concrete in paths, concrete
+    items = doc["paths"]["/ogc/collections/crime/items"]["get"]
+    names = {p["name"] for p in items["parameters"]}
+    assert {"limit", "bbox", "datetime", "filter", "category", "severity"} <= names and "description" not in names
