@@ -141,3 +141,11 @@ def test_missing_postgis_says_what_to_install(tmp_path):
     assert "apt-get install -y postgresql-15 postgresql-15-postgis-3" in str(e.value)
     assert "MAPPER_DATABASE_URL" in str(e.value)
     assert not (tmp_path / "var" / "db.json").exists()
+
+
+def test_demo_reset_replaces_the_demo_data(cli_env, engine):
+    mapper("demo", env=cli_env)
+    before = count(engine, where="source = 'demo'"), count(engine, "imports")
+    out = mapper("demo", "--reset", env=cli_env).stdout
+    assert "crime:" in out
+    assert (count(engine, where="source = 'demo'"), count(engine, "imports")) == before

@@ -18,7 +18,7 @@ def test_upgrade_downgrade_upgrade_round_trip(scratch_database):
     db.upgrade(url)
     assert TABLES <= set(inspect(engine).get_table_names())
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
     engine.dispose()
 
 

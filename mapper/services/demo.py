@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 import shapely
 from libpysal import examples
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from mapper.domain.layers import Registry
 from mapper.services.importer import import_frame
+from mapper.store import reports as repository
 
 # Columbus, OH: lon/lat box the neighbourhood grid is mapped onto.
 BOX = (-83.10, 39.90, -82.90, 40.06)
@@ -130,11 +131,9 @@ def demo_frames(seed: int = 2026) -> dict[str, gpd.GeoDataFrame]:
 def load_demo(engine: Engine, registry: Registry, reset: bool = False) -> dict[str, int]:
     """Load the demo reports (once; ``reset`` replaces them). Returns rows loaded per layer."""
     with engine.begin() as conn:
-        existing = conn.execute(text("SELECT count(*) FROM reports WHERE source = :s"), {"s": DEMO_SOURCE}).scalar_one()
-        if existing and not reset:
+        if repository.count_reports(conn, source=DEMO_SOURCE) and not reset:
             return {}
-        conn.execute(text("DELETE FROM imports WHERE id IN (SELECT import_id FROM reports WHERE source = :s)"),
-                     {"s": DEMO_SOURCE})
+        repository.delete_imports_from(conn, DEMO_SOURCE)
     loaded = {}
     for layer_id, gdf in demo_frames().items():
         layer = registry.get(layer_id)

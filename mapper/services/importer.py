@@ -5,7 +5,8 @@ transaction, so a failed import leaves the database as it was.
 """
 from __future__ import annotations
 
-import io
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -129,24 +130,53 @@ def _json_lines(frame: pd.DataFrame) -> pd.Series:
 
 
 def copy_rows(layer: Layer, clean: pd.DataFrame, geoms: np.ndarray, import_id: int, source: str) -> str:
-    """Rows for ``repository.copy_reports`` in COPY text format."""
-    geoms = shapely.set_srid(shapely.orient_polygons(geoms, exterior_cw=False), 4326)
+    """Rows for ``repository.copy_reports`` in COPY text format (columns ``REPORT_COPY_COLUMNS``)."""
+    if layer.geometry != "point":
+        geoms = shapely.orient_polygons(geoms, exterior_cw=False)
     n = len(clean)
     public = [f.name for f in layer.fields if f.public]
     private = [f.name for f in layer.fields if not f.public]
     now = datetime.now(timezone.utc).isoformat()
     observed = clean[layer.time_field].fillna(now) if layer.time_field else pd.Series([now] * n)
-    cols = pd.DataFrame({
-        "layer": layer.id,
-        "geom": shapely.to_wkb(geoms, hex=True, include_srid=True),
-        "properties": _json_lines(clean[public]).to_numpy(),
-        "private": _json_lines(clean[private]).to_numpy(),
-        "status": SUBMITTED,
-        "observed_at": observed.to_numpy(),
-        "source": source,
-        "import_id": str(import_id),
-    })
-    return cols.to_csv(sep="\t", header=False, index=False, quoting=3, lineterminator="\n")
+    wkb = pd.Series(shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True))
+    lines = (f"{layer.id}\t" + wkb + "\t" + _json_lines(clean[public]) + "\t" + _json_lines(clean[private])
+             + f"\t{SUBMITTED}\t" + observed.reset_index(drop=True).astype(str) + f"\t{source}\t{import_id}")
+    return "\n".join(lines) + "\n"
+
+
+class _ChunkReader:
+    """A file-like object for COPY whose text is built by a producer thread, one chunk ahead: the
+    server loads chunk k while Python builds chunk k + 1 (psycopg2 releases the GIL while sending)."""
+
+    def __init__(self, chunks):
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._buf, self._pos = "", 0
+        self._thread = threading.Thread(target=self._produce, args=(chunks,), daemon=True)
+        self._thread.start()
+
+    def _produce(self, chunks) -> None:
+        try:
+            for chunk in chunks:
+                self._queue.put(chunk)
+            self._queue.put(None)
+        except BaseException as e:  # handed to the reader, which fails the COPY
+            self._queue.put(e)
+
+    def read(self, size: int = -1) -> str:
+        while self._pos >= len(self._buf):
+            item = self._queue.get()
+            if item is None:
+                self._queue.put(None)
+                return ""
+            if isinstance(item, BaseException):
+                raise item
+            self._buf, self._pos = item, 0
+        end = len(self._buf) if size < 0 else self._pos + size
+        out = self._buf[self._pos:end]
+        self._pos += len(out)
+        return out
+
+    readline = read
 
 
 def import_file(engine: Engine, registry: Registry, layer_id: str, path: str | Path, *, crs: str | None = None,
@@ -183,12 +213,15 @@ def import_frame(engine: Engine, layer: Layer, gdf: gpd.GeoDataFrame, name: str,
     try:
         with raw.cursor() as cur:
             import_id = repository.insert_import(cur, layer.id, name)
-            for start in range(0, len(clean), CHUNK_ROWS):
-                stop = min(start + CHUNK_ROWS, len(clean))
-                text = copy_rows(layer, clean.iloc[start:stop], geoms[start:stop], import_id, source)
-                repository.copy_reports(cur, io.StringIO(text))
-                if progress:
-                    progress(stop, len(clean))
+
+            def chunks():
+                for start in range(0, len(clean), CHUNK_ROWS):
+                    stop = min(start + CHUNK_ROWS, len(clean))
+                    yield copy_rows(layer, clean.iloc[start:stop], geoms[start:stop], import_id, source)
+                    if progress:
+                        progress(stop, len(clean))
+
+            repository.copy_reports(cur, _ChunkReader(chunks()))
             rows = repository.finish_import(cur, import_id, int(bad.sum()))
         raw.commit()
     except Exception:

@@ -5,7 +5,9 @@
   const layerSelect = document.getElementById("layer");
   const lat = document.getElementById("lat"), lon = document.getElementById("lon");
   const polygonText = document.getElementById("polygon");
-  let idempotencyKey = newKey();
+  // One key per report body: a retry of the same body (double submit, lost response) reuses it, so the
+  // server stores the report once; a corrected body gets a new key (reusing one with another body is a 409).
+  let idempotencyKey = null, keyedBody = null, keyedLayer = null;
 
   function newKey() {
     return (window.crypto && crypto.randomUUID) ? crypto.randomUUID()
@@ -119,44 +121,83 @@
     form.querySelectorAll("[aria-invalid]").forEach(el => el.removeAttribute("aria-invalid"));
   }
   function showError(field, reason) {
-    let el;
-    if (field.startsWith("geometry") || field === "crs") el = document.getElementById("err-geometry");
-    else if (field.startsWith("properties.")) el = document.getElementById(`err-${layerSelect.value}-${field.slice(11)}`);
+    let el, inputs = [];
+    if (field.startsWith("geometry") || field === "crs") {
+      el = document.getElementById("err-geometry");
+      // The inputs of the current geometry kind (the others are hidden and cannot take the focus).
+      inputs = geometryKind() === "point" ? [lat, lon] : [polygonText];
+    } else if (field.startsWith("properties.")) {
+      el = document.getElementById(`err-${layerSelect.value}-${field.slice(11)}`);
+      const box = el && el.closest(".field");
+      const input = box && box.querySelector("input, select, textarea");
+      if (input) inputs = [input];
+    }
     el = el || document.getElementById("err-form");
     el.textContent = (el.textContent ? el.textContent + " " : "") + reason.charAt(0).toUpperCase() + reason.slice(1) + ".";
-    const input = el.closest(".field, section") && el.closest(".field, section").querySelector("input, select, textarea");
-    if (input) input.setAttribute("aria-invalid", "true");
-    return input;
+    inputs.forEach(i => i.setAttribute("aria-invalid", "true"));
+    return inputs[0] || null;
+  }
+
+  // A number or date the browser cannot read has value "" (it would be dropped silently): name it here.
+  function unreadableInputs() {
+    const problems = [];
+    currentFieldset().querySelectorAll("input[data-type]").forEach(el => {
+      if (el.validity && el.validity.badInput) {
+        const type = el.dataset.type;
+        problems.push({ field: "properties." + el.name,
+          reason: type === "integer" ? "must be a whole number" : type === "number" ? "must be a number"
+            : type === "date" ? "must be a complete date" : "must be a complete date and time" });
+      }
+    });
+    [lat, lon].forEach(el => {
+      if (geometryKind() === "point" && el.validity.badInput) {
+        problems.push({ field: "geometry", reason: (el === lat ? "latitude" : "longitude") + " must be a number" });
+      }
+    });
+    return problems;
+  }
+
+  function showErrors(errors) {
+    let firstInput = null;
+    errors.forEach(e => { const i = showError(e.field, e.reason); firstInput = firstInput || i; });
+    if (firstInput) firstInput.focus();
   }
 
   // --- submit --------------------------------------------------------------------------------------
   form.addEventListener("submit", async function (ev) {
     ev.preventDefault();
-    clearErrors();
-    const geometry = collectGeometry();
-    if (!geometry) { showError("geometry", "place the report on the map or type its coordinates"); document.getElementById(geometryKind() === "point" ? "lat" : "polygon").focus(); return; }
     const button = document.getElementById("submit");
+    if (button.disabled) return;  // a request is on its way (Enter pressed twice, double click)
+    clearErrors();
+    const unreadable = unreadableInputs();
+    if (unreadable.length) { showErrors(unreadable); return; }
+    const geometry = collectGeometry();
+    if (!geometry) { showErrors([{ field: "geometry", reason: "place the report on the map or type its coordinates" }]); return; }
+    const layerId = layerSelect.value;
+    const payload = JSON.stringify({ type: "Feature", geometry: geometry, properties: collectProperties() });
+    if (payload !== keyedBody || layerId !== keyedLayer) { idempotencyKey = newKey(); keyedBody = payload; keyedLayer = layerId; }
     button.disabled = true;
+    let resp;
     try {
-      const resp = await fetch(`/api/layers/${encodeURIComponent(layerSelect.value)}/reports`, {
+      resp = await fetch(`/api/layers/${encodeURIComponent(layerId)}/reports`, {
         method: "POST",
         headers: { "Content-Type": "application/geo+json", "Accept": "application/json",
                    "Idempotency-Key": idempotencyKey, "X-Mapper-Form": "1" },
-        body: JSON.stringify({ type: "Feature", geometry: geometry, properties: collectProperties() }),
+        body: payload,
       });
-      const body = await resp.json();
-      if (resp.status === 201) {
-        showResult(body);
-      } else {
-        let firstInput = null;
-        (body.errors || [{ field: "form", reason: body.detail || "the report could not be sent" }])
-          .forEach(e => { const i = showError(e.field, e.reason); firstInput = firstInput || i; });
-        if (firstInput) firstInput.focus();
-      }
     } catch (err) {
       showError("form", "the report could not be sent (network problem); please try again — it will not be sent twice");
-    } finally {
       button.disabled = false;
+      return;
+    }
+    let body = null;
+    try { body = await resp.json(); } catch (err) { body = null; }
+    button.disabled = false;
+    if (resp.status === 201 && body) {
+      showResult(body);
+    } else {
+      const fallback = { field: "form", reason: (body && body.detail) || `the report could not be sent (server answered ${resp.status}); please try again` };
+      showErrors(body && body.errors && body.errors.length ? body.errors : [fallback]);
     }
   });
 
@@ -170,7 +211,7 @@
     result.hidden = false; result.focus();
   }
   document.getElementById("another").addEventListener("click", function () {
-    form.reset(); idempotencyKey = newKey(); vertices = []; drawOutline();
+    form.reset(); idempotencyKey = keyedBody = keyedLayer = null; vertices = []; drawOutline();
     if (marker) { map.removeLayer(marker); marker = null; }
     document.getElementById("result").hidden = true; form.hidden = false; switchLayer(); layerSelect.focus();
   });

@@ -44,10 +44,10 @@ def report_by_tracking_hash(conn: Connection, tracking_hash: bytes) -> dict | No
     return {**row, "history": [dict(h) for h in history]}
 
 
-def count_reports(conn: Connection, layer_id: str | None = None) -> int:
-    if layer_id is None:
-        return conn.execute(text("SELECT count(*) FROM reports")).scalar_one()
-    return conn.execute(text("SELECT count(*) FROM reports WHERE layer = :l"), {"l": layer_id}).scalar_one()
+def count_reports(conn: Connection, layer_id: str | None = None, source: str | None = None) -> int:
+    """Reports, optionally of one layer and/or from one source."""
+    return conn.execute(text("SELECT count(*) FROM reports WHERE (CAST(:l AS text) IS NULL OR layer = :l) "
+                             "AND (CAST(:s AS text) IS NULL OR source = :s)"), {"l": layer_id, "s": source}).scalar_one()
 
 
 def public_geom_sql(layer: Layer, column: str = "geom") -> str:
@@ -129,7 +129,7 @@ def insert_import(cursor, layer_id: str, filename: str) -> int:
 
 def copy_reports(cursor, stream) -> None:
     """COPY tab-separated rows (columns ``REPORT_COPY_COLUMNS``, geometry as hex EWKB) into reports."""
-    cursor.copy_expert(f"COPY reports ({', '.join(REPORT_COPY_COLUMNS)}) FROM STDIN", stream)
+    cursor.copy_expert(f"COPY reports ({', '.join(REPORT_COPY_COLUMNS)}) FROM STDIN", stream, size=1 << 20)
 
 
 def finish_import(cursor, import_id: int, skipped: int) -> int:
@@ -141,3 +141,12 @@ def finish_import(cursor, import_id: int, skipped: int) -> int:
     rows = cursor.rowcount
     cursor.execute("UPDATE imports SET row_count = %s, skipped = %s WHERE id = %s", (rows, skipped, import_id))
     return rows
+
+
+def delete_imports_from(conn: Connection, source: str) -> int:
+    """Remove every report loaded from ``source`` (e.g. ``demo``) and their import records."""
+    ids = conn.execute(text("SELECT DISTINCT import_id FROM reports WHERE source = :s AND import_id IS NOT NULL"),
+                       {"s": source}).scalars().all()
+    deleted = conn.execute(text("DELETE FROM reports WHERE source = :s"), {"s": source}).rowcount
+    conn.execute(text("DELETE FROM imports WHERE id = ANY(:ids)"), {"ids": list(ids)})
+    return deleted
