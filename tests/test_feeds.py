@@ -285,6 +285,9 @@ def test_gdal_mvt_driver_decodes_a_tile(live_server, feed_data, tmp_path):
     df = pyogrio.read_dataframe(path, layer="crime", X=x, Y=y, Z=z)
     assert len(df) == feed_data["visible"] - 4 + 0  # all Columbus points, none elsewhere
     assert {"category", "severity", "status"} <= set(df.columns) and "description" not in df.columns
+    exact = shapely.points([feed_data["exact"][int(i)] for i in df["mvt_id"]])
+    published = df.to_crs(4326).geometry.values
+    assert not shapely.equals_exact(published, exact, tolerance=1e-5).any()  # tiles carry generalised points
     lon0, lat0, lon1, lat1 = df.to_crs(4326).total_bounds
     assert -83.2 < lon0 < lon1 < -82.8 and 39.8 < lat0 < lat1 < 40.1
     assert get(live_server, "/tiles/crime/7/0/0.mvt").status_code == 204
@@ -317,6 +320,8 @@ def test_exports_reread_with_pyogrio_equal_the_source(live_server, feed_data, tm
     assert [int(v) for v in df["severity"]] == [s.s for s in src]
     assert "description" not in df.columns and SECRET not in r.content.decode("latin-1")
     assert df.geometry.x.between(-83.2, -82.8).all()
+    for fid, point in zip(df["id"], df.geometry):  # published locations, never the exact ones
+        assert on_grid(point.x, point.y, feed_data["exact"][int(fid)]), (fid, point)
     if fmt == "csv":
         assert {"lon", "lat", "wkt"} <= set(df.columns)
     if fmt == "gpkg":
