@@ -18,7 +18,8 @@ from mapper.config import PROJECT_ROOT
 from mapper.embedded_db import EmbeddedCluster
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
-TABLES = ("status_history", "reports", "imports", "idempotency_keys", "api_tokens")
+TABLES = ("status_history", "reports", "imports", "idempotency_keys", "api_tokens", "derived_features", "scores",
+          "score_runs")
 
 
 def _new_database(cluster: EmbeddedCluster) -> tuple[str, str]:
@@ -114,7 +115,7 @@ def live_server(database_url):
         try:
             if requests.get(base + "/healthz", timeout=2).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still booting
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"the live server did not start; see {log.name}")

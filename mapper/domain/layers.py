@@ -50,6 +50,21 @@ CONTACT_FIELDS = (
 )
 
 
+SCORE_METHODS = ("water_quality", "ratings", "livability", "land_use")
+
+
+@dataclass(frozen=True)
+class HotspotSettings:
+    """A layer's hot spot analysis: cells with fewer than ``min_count`` reports are not published."""
+
+    min_count: int = 5
+    weight_field: str | None = None  # e.g. severity: each report counts with this weight
+    cell_size_m: float | None = None  # hexagon edge; chosen from the data when None
+    window_days: int | None = None  # only reports observed in the last N days
+    where_field: str | None = None  # with where_values: only reports whose field takes one of these values
+    where_values: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Layer:
     """A typed layer: what its reports look like and who may see what."""
@@ -65,6 +80,10 @@ class Layer:
     color: str = "#3388ff"
     icon: str = "info-sign"
     source_file: str = ""
+    hotspots: HotspotSettings | None = None
+    scores: tuple[str, ...] = ()
+    table: str = "reports"  # derived collections live in derived_features
+    derived_from: str | None = None
 
     @property
     def geometry_types(self) -> tuple[str, ...]:
@@ -96,12 +115,18 @@ class Layer:
 
 
 class Registry:
-    """All layers, by id, in file-name order."""
+    """All layers, by id, in file-name order; iteration gives the report layers, ``collections`` adds the
+    derived ones (hot spots, area scores) that are served like layers but never take reports."""
 
-    def __init__(self, layers: list[Layer]):
+    def __init__(self, layers: list[Layer], derived: list[Layer] = ()):
         self._layers = {layer.id: layer for layer in layers}
+        self._all = {**self._layers, **{d.id: d for d in derived}}
 
     def get(self, layer_id: str) -> Layer | None:
+        """A report layer or a derived collection."""
+        return self._all.get(layer_id)
+
+    def report_layer(self, layer_id: str) -> Layer | None:
         return self._layers.get(layer_id)
 
     def __iter__(self):
@@ -112,6 +137,9 @@ class Registry:
 
     def ids(self) -> list[str]:
         return list(self._layers)
+
+    def collections(self) -> list[Layer]:
+        return list(self._all.values())
 
 
 def load_registry(directory: str | Path) -> Registry:
@@ -127,7 +155,9 @@ def load_registry(directory: str | Path) -> Registry:
         layers.append(layer)
     if not layers:
         raise LayerDefinitionError(str(directory), "-", "no layer files (*.toml)")
-    return Registry(layers)
+    from mapper.domain.derived import derived_layers
+
+    return Registry(layers, [d for layer in layers for d in derived_layers(layer)])
 
 
 def load_layer(path: Path) -> Layer:
@@ -144,7 +174,9 @@ def load_layer(path: Path) -> Layer:
 class _Checker:
     """Reads one parsed layer document, failing with the file, the key and the reason."""
 
-    TOP_KEYS = {"id", "title", "description", "geometry", "fields", "sensitivity", "style", "time_field"}
+    TOP_KEYS = {"id", "title", "description", "geometry", "fields", "sensitivity", "style", "time_field",
+                "hotspots", "scores"}
+    HOTSPOT_KEYS = {"min_count", "weight_field", "cell_size_m", "window_days", "where_field", "where_values"}
     FIELD_KEYS = {"name", "type", "label", "required", "public", "values", "multiple", "min", "max",
                   "max_length", "unit", "help"}
 
@@ -205,7 +237,12 @@ class _Checker:
         color = self.get(style, "color", "style.color", str, default="#3388ff")
         if not COLOR_RE.match(color):
             self.fail("style.color", "must be a #rrggbb colour")
+        scores = self.get(d, "scores", "scores", list, default=[])
+        for m in scores:
+            if m not in SCORE_METHODS:
+                self.fail("scores", f"unknown score method {m!r} (methods: {', '.join(SCORE_METHODS)})")
         return Layer(
+            hotspots=self.hotspots(d, fields), scores=tuple(scores),
             id=layer_id,
             title=self.get(d, "title", "title", str, required=True),
             description=self.get(d, "description", "description", str, default=""),
@@ -213,6 +250,31 @@ class _Checker:
             exact_audiences=tuple(audiences), time_field=time_field, color=color,
             icon=self.get(style, "icon", "style.icon", str, default="info-sign"), source_file=self.file,
         )
+
+    def hotspots(self, d: dict, fields: list[Field]) -> HotspotSettings | None:
+        h = self.get(d, "hotspots", "hotspots", dict)
+        if h is None:
+            return None
+        for key in h:
+            if key not in self.HOTSPOT_KEYS:
+                self.fail(f"hotspots.{key}", f"unknown key (allowed: {', '.join(sorted(self.HOTSPOT_KEYS))})")
+        names = {f.name: f for f in fields}
+        k = self.get(h, "min_count", "hotspots.min_count", int, default=5)
+        if k < 1:
+            self.fail("hotspots.min_count", "must be >= 1")
+        weight = self.get(h, "weight_field", "hotspots.weight_field", str)
+        if weight is not None and (weight not in names or names[weight].type not in ("integer", "number")):
+            self.fail("hotspots.weight_field", "must name an integer or number field of this layer")
+        where = self.get(h, "where_field", "hotspots.where_field", str)
+        values = self.get(h, "where_values", "hotspots.where_values", list, default=[])
+        if where is not None and (where not in names or names[where].type != "enum"
+                                  or not values or set(values) - set(names[where].values)):
+            self.fail("hotspots.where_field", "must name an enum field, with where_values among its values")
+        size = self.get(h, "cell_size_m", "hotspots.cell_size_m", float)
+        if size is not None and size <= 0:
+            self.fail("hotspots.cell_size_m", "must be > 0")
+        days = self.get(h, "window_days", "hotspots.window_days", int)
+        return HotspotSettings(k, weight, size, days, where, tuple(values))
 
     def field(self, i: int, raw) -> Field:
         at = f"fields[{i}]"

@@ -3,4 +3,5 @@
 SUBMITTED = "submitted"
 STATUSES = ("submitted", "acknowledged", "in_progress", "resolved", "closed", "hidden", "rejected")
 # Reports in these statuses are absent from every public output, counts included.
-PUBLIC_HIDDEN_STATUSES = ("hidden", "rejected")
+# ("suppressed" marks derived cells too small to publish.)
+PUBLIC_HIDDEN_STATUSES = ("hidden", "rejected", "suppressed")

@@ -188,7 +188,7 @@ def import_file(engine: Engine, registry: Registry, layer_id: str, path: str | P
     database is unchanged. ``progress`` is an optional callable(rows_done, rows_total).
     """
     started = time.perf_counter()
-    layer = registry.get(layer_id)
+    layer = registry.report_layer(layer_id)
     if layer is None:
         raise NotFound(f"There is no layer {layer_id!r}.", [FieldProblem("layer", "unknown layer")])
     path = Path(path)

@@ -90,7 +90,7 @@ def submit_report(engine: Engine, registry: Registry, layer_id: str, body: bytes
                   crs_param: str | None = None, idempotency_key: str | None = None,
                   limits: IntakeLimits = IntakeLimits(), source: str = "api") -> IntakeResult:
     """Validate and store one report. With an idempotency key a retry returns the first response."""
-    layer = registry.get(layer_id)
+    layer = registry.report_layer(layer_id)
     if layer is None:
         raise NotFound(f"There is no layer {layer_id!r}.", [FieldProblem("layer", f"unknown layer; layers: "
                                                                          f"{', '.join(registry.ids())}")])

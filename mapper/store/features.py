@@ -64,6 +64,7 @@ class Where:
 
     clauses: list[str] = field(default_factory=list)
     params: dict = field(default_factory=dict)
+    table: str = "reports"  # or derived_features: set from the layer, never from a request
 
     def add(self, sql: str, **params) -> None:
         self.clauses.append(sql)
@@ -76,7 +77,7 @@ class Where:
 
 def where_for(view: View, *, bboxes=(), cql: dict | None = None) -> Where:
     """Layer, visibility, bounding boxes (already split at the antimeridian) and a CQL2 JSON filter."""
-    w = Where()
+    w = Where(table=view.layer.table)
     w.add("r.layer = %(layer)s", layer=view.layer.id)
     if not view.exact:
         w.add("r.status <> ALL(%(hidden)s)", hidden=list(PUBLIC_HIDDEN_STATUSES))
@@ -117,7 +118,7 @@ def items_sql(view: View, where: Where, *, after: int | None, before: int | None
             'type', 'Feature', 'id', r.id,
             'geometry', ST_AsGeoJSON({geometry_sql(view)}, {view.coordinate_digits})::json,
             'properties', {properties_sql(view)})::text
-        FROM reports r
+        FROM {where.table} r
         WHERE {' AND '.join(clauses) or 'TRUE'}
         ORDER BY r.id {order}
         {"LIMIT %(limit)s" if limit is not None else ""}"""
@@ -126,7 +127,7 @@ def items_sql(view: View, where: Where, *, after: int | None, before: int | None
 
 def estimate_rows(cursor, where: Where) -> int:
     """The planner's row estimate for the filter (about 0.3 ms, where count(*) can take 60 ms)."""
-    cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM reports r WHERE {where.sql}", where.params)
+    cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {where.table} r WHERE {where.sql}", where.params)
     plan = cursor.fetchone()[0]
     plan = json.loads(plan) if isinstance(plan, str) else plan
     return int(plan[0]["Plan"]["Plan Rows"])
@@ -136,7 +137,7 @@ def number_matched(cursor, where: Where) -> int | None:
     """Exact match count when the planner expects it to be cheap, else None (numberMatched is omitted)."""
     if estimate_rows(cursor, where) > EXACT_COUNT_MAX:
         return None
-    cursor.execute(f"SELECT count(*) FROM reports r WHERE {where.sql}", where.params)
+    cursor.execute(f"SELECT count(*) FROM {where.table} r WHERE {where.sql}", where.params)
     return cursor.fetchone()[0]
 
 
@@ -146,7 +147,7 @@ def collection_summary(cursor, view: View) -> dict:
     cursor.execute(f"""
         SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1, n FROM (
             SELECT ST_Extent(r.geom) e, min(r.observed_at) t0, max(r.observed_at) t1, count(*) n
-            FROM reports r WHERE {w.sql}) s""", w.params)
+            FROM {w.table} r WHERE {w.sql}) s""", w.params)
     x0, y0, x1, y1, t0, t1, n = cursor.fetchone()
     return {"bbox": None if x0 is None else [x0, y0, x1, y1], "interval": [t0, t1], "count": n}
 
@@ -171,7 +172,7 @@ def tile_sql(view: View, where: Where, z: int, x: int, y: int, cap: int, extent:
         ), t AS (
             SELECT r.id, ST_AsMVTGeom(ST_Transform({geometry_sql(view)}, 3857), b.env, %(extent)s, %(buffer)s, true)
                    AS geom, {properties_sql(view)} AS props
-            FROM reports r, b
+            FROM {where.table} r, b
             WHERE r.geom && {"ST_Expand(b.env4326, " + repr(margin * 2) + ")" if margin else "b.env4326"}
               AND {where.sql}
             ORDER BY r.id
@@ -202,7 +203,7 @@ def csv_copy_sql(view: View, where: Where) -> tuple[str, dict]:
         SELECT r.id, round(ST_X(ST_PointOnSurface(g))::numeric, {d}) AS lon,
                round(ST_Y(ST_PointOnSurface(g))::numeric, {d}) AS lat, ST_AsText(g, {d}) AS wkt,
                {field_columns_sql(view)}, r.status, r.observed_at
-        FROM reports r CROSS JOIN LATERAL (SELECT {g} AS g) pg
+        FROM {where.table} r CROSS JOIN LATERAL (SELECT {g} AS g) pg
         WHERE {where.sql} ORDER BY r.id) TO STDOUT WITH (FORMAT csv, HEADER)"""
     return sql, where.params
 
@@ -212,5 +213,5 @@ def wkb_rows_sql(view: View, where: Where) -> tuple[str, dict]:
     sql = f"""
         SELECT ST_AsBinary(ST_QuantizeCoordinates({geometry_sql(view)}, {view.coordinate_digits})),
                (jsonb_build_object('id', r.id) || {properties_sql(view)})::text
-        FROM reports r WHERE {where.sql} ORDER BY r.id"""
+        FROM {where.table} r WHERE {where.sql} ORDER BY r.id"""
     return sql, where.params

@@ -24,7 +24,7 @@ def list_layers():
 @bp.get("/layers/<layer_id>")
 def get_layer(layer_id: str):
     """One layer's schema: fields, geometry, sensitivity, style."""
-    layer = registry().get(layer_id)
+    layer = registry().report_layer(layer_id)
     if layer is None:
         raise NotFound(f"There is no layer {layer_id!r}.")
     return jsonify(layer.as_schema())

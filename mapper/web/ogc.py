@@ -126,7 +126,8 @@ def collection_doc(view: View) -> dict:
 @bp.get("/collections")
 def collections():
     """Every layer the caller may read."""
-    docs = [collection_doc(view_for(layer, current_role())) for layer in current_app.extensions["mapper.registry"]]
+    docs = [collection_doc(view_for(layer, current_role()))
+            for layer in current_app.extensions["mapper.registry"].collections()]
     doc = {"collections": docs, "links": [
         link(url_for(".collections", _external=True), "self", JSON),
         link(url_for(".collections", f="html", _external=True), "alternate", HTML)]}

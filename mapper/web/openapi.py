@@ -148,21 +148,6 @@ def document(layers: list[Layer], server: str) -> dict:
             "parameters": [_param("featureId", "path", {"type": "string"}, required=True), FEED_PARAMS[-1]],
             "responses": {"200": geo("Feature", {"$ref": f"#/components/schemas/{lid}Feature"}),
                           "404": PROBLEM}}}
-        paths[f"/api/layers/{lid}"] = {"get": {
-            "summary": f"{layer.title}: schema", "operationId": f"layer_{lid}", "tags": ["Intake"],
-            "responses": {"200": ok_json("Layer schema")}}}
-        paths[f"/api/layers/{lid}/reports"] = {"post": {
-            "summary": f"Report to {layer.title}", "operationId": f"report_{lid}", "tags": ["Intake"],
-            "parameters": [_param("crs", "query", {"type": "string"}, "CRS of the coordinates, e.g. EPSG:3857"),
-                           _param("Idempotency-Key", "header", {"type": "string", "minLength": 1, "maxLength": 255},
-                                  "A retry with the same key and body returns the first response")],
-            "requestBody": {"required": True, "content": {
-                t: {"schema": {"$ref": f"#/components/schemas/{lid}ReportInput"}}
-                for t in ("application/geo+json", "application/json")}},
-            "responses": {"201": ok_json("Created", {"type": "object", "properties": {
-                "id": {"type": "integer"}, "status": {"type": "string"}, "tracking_token": {"type": "string"},
-                "tracking_url": {"type": "string"}, "created_at": {"type": "string"}}}),
-                "401": PROBLEM, "404": PROBLEM, "409": PROBLEM, "413": PROBLEM, "422": PROBLEM}}}
         paths[f"/tiles/{lid}.json"] = {"get": {
             "summary": f"{layer.title}: TileJSON", "operationId": f"tilejson_{lid}", "tags": ["Tiles"],
             "responses": {"200": ok_json("TileJSON 3.0")}}}
@@ -182,6 +167,23 @@ def document(layers: list[Layer], server: str) -> dict:
                 + layer_params(layer),
                 "responses": {"200": {"description": "The export", "content": {
                     mime: {"schema": {"type": "string", "format": "binary"}}}}, "400": PROBLEM, "404": PROBLEM}}}
+        if layer.table != "reports":  # derived collections take no reports
+            continue
+        paths[f"/api/layers/{lid}"] = {"get": {
+            "summary": f"{layer.title}: schema", "operationId": f"layer_{lid}", "tags": ["Intake"],
+            "responses": {"200": ok_json("Layer schema")}}}
+        paths[f"/api/layers/{lid}/reports"] = {"post": {
+            "summary": f"Report to {layer.title}", "operationId": f"report_{lid}", "tags": ["Intake"],
+            "parameters": [_param("crs", "query", {"type": "string"}, "CRS of the coordinates, e.g. EPSG:3857"),
+                           _param("Idempotency-Key", "header", {"type": "string", "minLength": 1, "maxLength": 255},
+                                  "A retry with the same key and body returns the first response")],
+            "requestBody": {"required": True, "content": {
+                t: {"schema": {"$ref": f"#/components/schemas/{lid}ReportInput"}}
+                for t in ("application/geo+json", "application/json")}},
+            "responses": {"201": ok_json("Created", {"type": "object", "properties": {
+                "id": {"type": "integer"}, "status": {"type": "string"}, "tracking_token": {"type": "string"},
+                "tracking_url": {"type": "string"}, "created_at": {"type": "string"}}}),
+                "401": PROBLEM, "404": PROBLEM, "409": PROBLEM, "413": PROBLEM, "422": PROBLEM}}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "civic-mapper", "version": "0.1.0",
@@ -197,5 +199,5 @@ def document(layers: list[Layer], server: str) -> dict:
 @bp.get("/api/openapi.json")
 def openapi_json():
     """The OpenAPI 3.0 description of the platform."""
-    layers = list(current_app.extensions["mapper.registry"])
+    layers = current_app.extensions["mapper.registry"].collections()
     return json_response(document(layers, request.host_url.rstrip("/")), OPENAPI)
