@@ -16,13 +16,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["mapper.registry"] = load_registry(settings["LAYERS_DIR"])
 
     from mapper import db
-    from mapper.web import assets, exports, intake_api, ogc, openapi, pages, problems, tiles
+    from mapper.web import assets, exports, intake_api, ogc, openapi, pages, problems, scores, tiles
 
     db.init_app(app, database_url(settings))
     problems.init_app(app)
     assets.init_app(app)
     app.register_blueprint(intake_api.bp)
     app.register_blueprint(pages.bp)
-    for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp):
+    for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp):
         app.register_blueprint(blueprint)
     return app

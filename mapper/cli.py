@@ -154,6 +154,7 @@ def import_cmd(layer, file, crs, skip_invalid):
         click.echo(f"  skipped: {p}", err=True)
     click.echo(f"imported {result.rows} rows into {layer} (skipped {result.skipped}) in {result.seconds:.2f} s: "
                f"{result.rows_per_second:,.0f} rows/s")
+    _rescore(app, layer)
 
 
 @main.command("export")
@@ -198,6 +199,32 @@ def demo(reset):
         click.echo("demo data already loaded (use --reset to reload)")
     for layer, n in loaded.items():
         click.echo(f"{layer}: {n} reports")
+    for layer in loaded:
+        _rescore(app, layer)
+
+
+@main.command()
+@click.argument("layers", nargs=-1)
+def score(layers):
+    """Recompute the scores of LAYERS (default: every layer that declares scores or hot spots)."""
+    from mapper.services.scoring import score_all
+
+    app = _app()
+    registry = app.extensions["mapper.registry"]
+    unknown = [lid for lid in layers if registry.report_layer(lid) is None]
+    if unknown:
+        raise click.ClickException(f"unknown layer(s): {', '.join(unknown)}")
+    for s in score_all(app.extensions["mapper.engine"], registry, list(layers) or None):
+        click.echo(f"{s.layer} {s.method}: {s.detail}" + (f" (run {s.run_id})" if s.run_id else ""))
+
+
+def _rescore(app, layer_id: str) -> None:
+    """Recompute a layer's scores after its data changed (imports, demo data)."""
+    from mapper.services.scoring import score_layer
+
+    layer = app.extensions["mapper.registry"].report_layer(layer_id)
+    for s in score_layer(app.extensions["mapper.engine"], layer):
+        click.echo(f"{s.layer} {s.method}: {s.detail}")
 
 
 @main.group()

@@ -25,6 +25,12 @@ class TooFewIncidents(ValueError):
     pass
 
 
+def hexagon_centres(i: np.ndarray, j: np.ndarray, size: float) -> np.ndarray:
+    """Centres of PostGIS ``ST_Hexagon(size, i, j)`` cells: x = 1.5·size·i, y = √3·size·(j + ½ if i odd)."""
+    h = size * np.sqrt(3)
+    return np.column_stack([1.5 * size * i, h * j + (np.abs(i) % 2) * h / 2])
+
+
 def distance_band(xy: np.ndarray, d: float) -> sparse.csr_matrix:
     """Binary weights: 1 for cells within ``d`` (the cell itself included)."""
     tree = cKDTree(xy)

@@ -150,3 +150,15 @@ def delete_imports_from(conn: Connection, source: str) -> int:
     deleted = conn.execute(text("DELETE FROM reports WHERE source = :s"), {"s": source}).rowcount
     conn.execute(text("DELETE FROM imports WHERE id = ANY(:ids)"), {"ids": list(ids)})
     return deleted
+
+
+def report_row(conn: Connection, report_id: int) -> dict | None:
+    return conn.execute(text("SELECT id, layer, status, properties, private FROM reports WHERE id = :i FOR UPDATE"),
+                        {"i": report_id}).mappings().one_or_none()
+
+
+def set_status(conn: Connection, report_id: int, status: str, note: str | None, changed_by: str) -> None:
+    """Change a report's status and record it in its history."""
+    conn.execute(text("UPDATE reports SET status = :s, updated_at = now() WHERE id = :i"),
+                 {"s": status, "i": report_id})
+    add_status(conn, report_id, status, note, changed_by)

@@ -110,6 +110,32 @@ def document(layers: list[Layer], server: str) -> dict:
                                       "responses": {"200": ok_json("OpenAPI 3.0")}}},
         "/healthz": {"get": {"summary": "Liveness and database readiness", "operationId": "health",
                              "responses": {"200": ok_json("OK")}}},
+        "/api/scores/{collection}/{subject_id}": {"get": {
+            "summary": "How a score was computed (report, hot spot cell or area): method, version, inputs, "
+                       "parameters, reference and a plain-words summary", "operationId": "explainScore",
+            "tags": ["Scores"],
+            "parameters": [_param("collection", "path", {"type": "string"}, required=True),
+                           _param("subject_id", "path", {"type": "integer", "minimum": 0}, required=True)],
+            "responses": {"200": ok_json("Explanation"), "404": PROBLEM}}},
+        "/api/scores/{layer_id}": {"get": {
+            "summary": "The newest results of a layer's scores (health centres ranked; ?service= filters)",
+            "operationId": "layerScores", "tags": ["Scores"],
+            "parameters": [_param("layer_id", "path", {"type": "string"}, required=True),
+                           _param("service", "query", {"type": "string"})],
+            "responses": {"200": ok_json("Scores"), "404": PROBLEM}}},
+        "/api/scores/{layer_id}/run": {"post": {
+            "summary": "Recompute a layer's scores (staff token)", "operationId": "runScores", "tags": ["Scores"],
+            "parameters": [_param("layer_id", "path", {"type": "string"}, required=True)],
+            "responses": {"200": ok_json("Run summaries"), "401": PROBLEM, "404": PROBLEM}}},
+        "/api/reports/{report_id}/alert-decision": {"post": {
+            "summary": "Verify or dismiss a citizen's water alert (utility staff)", "operationId": "decideAlert",
+            "tags": ["Scores"],
+            "parameters": [_param("report_id", "path", {"type": "integer", "minimum": 0}, required=True)],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["decision"], "properties": {
+                    "decision": {"type": "string", "enum": ["verify", "dismiss"]}, "note": {"type": "string"}}}}}},
+            "responses": {"200": ok_json("Decision"), "401": PROBLEM, "403": PROBLEM, "404": PROBLEM,
+                          "422": PROBLEM}}},
     }
     schemas = {
         "Problem": {"type": "object", "properties": {

@@ -1,0 +1,26 @@
+"""The water emergency mailbox: a citizen's alert stays "alert — unverified" until utility staff decide."""
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from mapper.domain.errors import FieldProblem, Forbidden, NotFound, ValidationFailed
+from mapper.store import reports as repository
+
+DECISIONS = {"verify": "acknowledged", "dismiss": "closed"}
+ROLES = ("utility", "admin")
+
+
+def decide_alert(engine: Engine, report_id: int, decision: str, note: str | None, role: str | None) -> dict:
+    """Verify or dismiss the alert raised by a water-quality report; the decision is kept in its history."""
+    if role not in ROLES:
+        raise Forbidden("Only utility staff may verify or dismiss alerts.",
+                        [FieldProblem("Authorization", f"needs a token with role {' or '.join(ROLES)}")])
+    if decision not in DECISIONS:
+        raise ValidationFailed("Unknown decision.", [FieldProblem("decision", "must be verify or dismiss")])
+    with engine.begin() as conn:
+        row = repository.report_row(conn, report_id)
+        if row is None or row["layer"] != "water_quality" or not row["properties"].get("alert"):
+            raise NotFound(f"Report {report_id} is not a water-quality alert.")
+        status = DECISIONS[decision]
+        repository.set_status(conn, report_id, status, note or f"alert {decision}ed", f"staff:{role}")
+    return {"id": report_id, "status": status, "decision": decision}
