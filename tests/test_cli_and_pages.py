@@ -1,4 +1,5 @@
 """The ``mapper`` command, settings, demo data, and the pages' self-hosted assets."""
+import json
 import os
 import re
 import subprocess
@@ -77,6 +78,8 @@ def test_demo_loads_every_layer_and_the_map_shows_them(cli_env, client, engine):
     assert per_layer["crime"] > 1000 and per_layer["land_use"] == 49
     html = client.get("/map").get_data(as_text=True)
     assert "Crime and insecurity (" in html and "Land use" in html
+    link = re.search(r"/api/scores/water_quality/\d+", html)  # popups link to how a score was computed
+    assert link and "WHO" in json.dumps(client.get(link.group(0)).get_json())
 
 
 def test_public_map_hides_private_fields_and_exact_sensitive_locations(client, engine):

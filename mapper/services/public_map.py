@@ -24,6 +24,12 @@ def build_public_map(engine: Engine, layers: list[Layer], tiles: dict) -> folium
             if fc["features"]:
                 fields = [f.name for f in layer.public_fields][:6] + ["status"]
                 labels = [(layer.field(n).label if layer.field(n) else n) for n in fields]
+                if layer.scores:  # every scored feature links to how its score was computed
+                    for feature in fc["features"]:
+                        feature["properties"]["score"] = (f'<a href="/api/scores/{layer.id}/{feature["id"]}" '
+                                                          'target="_blank">how it is scored</a>')
+                    fields.append("score")
+                    labels.append("Score")
                 folium.GeoJson(
                     fc, name=layer.title,
                     marker=folium.CircleMarker(radius=6, weight=1, fill=True, fill_opacity=0.8),
