@@ -1,7 +1,6 @@
 """Pages for citizens: the landing page, the report form and the public map."""
 from __future__ import annotations
 
-import folium
 from flask import Blueprint, current_app, jsonify, render_template
 from sqlalchemy import text
 
@@ -37,6 +36,12 @@ def public_map():
     """The public map of every layer (generalised locations for sensitive layers)."""
     m = build_public_map(get_engine(), list(registry()), tiles_settings())
     return m.get_root().render()
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """The site icon (browsers ask for it on every page, the Folium map included)."""
+    return current_app.send_static_file("favicon.svg")
 
 
 @bp.get("/healthz")
