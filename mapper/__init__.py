@@ -12,17 +12,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     settings = load_settings(test_config)
     app.config.update(settings)
-    app.config["MAX_CONTENT_LENGTH"] = max(int(settings["MAX_BODY_BYTES"]), 50 * 1024 * 1024)
+    # Report bodies have their own, smaller limit (MAX_BODY_BYTES); this one bounds GTFS uploads.
+    app.config["MAX_CONTENT_LENGTH"] = max(int(settings["MAX_BODY_BYTES"]), int(settings["MAX_UPLOAD_BYTES"]))
     app.extensions["mapper.registry"] = load_registry(settings["LAYERS_DIR"])
 
     from mapper import db
-    from mapper.web import assets, exports, intake_api, ogc, openapi, pages, problems, scores, tiles
+    from mapper.web import assets, exports, gtfs, intake_api, ogc, openapi, pages, problems, scores, tiles
 
     db.init_app(app, database_url(settings))
     problems.init_app(app)
     assets.init_app(app)
     app.register_blueprint(intake_api.bp)
     app.register_blueprint(pages.bp)
-    for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp):
+    for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp, gtfs.bp):
         app.register_blueprint(blueprint)
     return app

@@ -228,6 +228,47 @@ def _rescore(app, layer_id: str) -> None:
 
 
 @main.group()
+def gtfs():
+    """GTFS feeds: import (validated, atomic), list."""
+
+
+@gtfs.command("import")
+@click.argument("feed", type=click.Path(dir_okay=False))
+@click.option("--name", help="Feed name (default: the file name); re-importing a name replaces that feed.")
+@click.option("--date", "service_date", type=click.DateTime(["%Y-%m-%d"]), help="Service date for the statistics "
+              "(default: the busiest date of the feed's first week).")
+@click.option("--json", "as_json", is_flag=True, help="Print the validation report as JSON.")
+def gtfs_import(feed, name, service_date, as_json):
+    """Validate and import a GTFS zip, then publish transit_stops and transit_routes."""
+    import json
+
+    from mapper.services.gtfs_import import GtfsInvalid, import_feed
+
+    app = _app()
+    try:
+        report = import_feed(app.extensions["mapper.engine"], feed, name,
+                             service_date=service_date.date() if service_date else None)
+    except GtfsInvalid as e:
+        click.echo(json.dumps(e.report.as_json(), default=str, indent=1) if as_json else e.report.text(), err=True)
+        sys.exit(1)
+    except MapperError as e:
+        raise click.ClickException(f"{e.detail} " + "; ".join(str(p) for p in e.problems)) from None
+    click.echo(json.dumps(report.as_json(), default=str, indent=1) if as_json else report.text())
+    for layer in app.extensions["mapper.registry"]:
+        if "transit_access" in layer.scores:
+            _rescore(app, layer.id)
+
+
+@gtfs.command("list")
+def gtfs_list():
+    """The imported feeds."""
+    from mapper.services.gtfs_import import feeds
+
+    for f in feeds(_app().extensions["mapper.engine"]):
+        click.echo(f"{f['name']:24} service date {f['service_date']}  {f['counts']}  warnings: {len(f['warnings'])}")
+
+
+@main.group()
 def token():
     """Staff API tokens."""
 

@@ -6,7 +6,7 @@ from sqlalchemy.exc import DBAPIError
 from mapper import db
 
 TABLES = {"reports", "status_history", "idempotency_keys", "api_tokens", "imports", "layer_versions",
-          "score_runs", "scores", "derived_features"}
+          "score_runs", "scores", "derived_features", "gtfs_feeds", "gtfs_stops", "gtfs_stop_times"}
 
 
 def test_upgrade_downgrade_upgrade_round_trip(scratch_database):
@@ -19,7 +19,7 @@ def test_upgrade_downgrade_upgrade_round_trip(scratch_database):
     db.upgrade(url)
     assert TABLES <= set(inspect(engine).get_table_names())
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
     engine.dispose()
 
 

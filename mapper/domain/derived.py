@@ -55,3 +55,30 @@ def derived_layers(layer: Layer) -> list[Layer]:
         out.append(_derived(layer, "districts", "land use by district", "polygon", DISTRICT_FIELDS,
                             "Area by class, public space share and public space per resident, per district."))
     return out
+
+
+STAFF = ("admin", "police", "utility", "health", "planner")
+TRANSIT_LAYERS = (
+    Layer(id="transit_stops", title="Transit stops (GTFS)", geometry="point", table="derived_features",
+          description="Stops of the imported GTFS feeds with routes served, trips per day and headways "
+                      "(07:00–19:00, all routes pooled) on each feed's service date.",
+          fields=(Field("feed", "text", "Feed"), Field("stop_id", "text", "Stop id"),
+                  Field("stop_name", "text", "Stop"), Field("routes", "text", "Routes"),
+                  Field("route_types", "text", "Route types"), Field("high_capacity", "boolean", "Rail, metro or ferry"),
+                  Field("trips_per_day", "integer", "Departures per day"),
+                  Field("mean_headway_min", "number", "Mean headway", unit="min"),
+                  Field("min_headway_min", "number", "Shortest headway", unit="min"),
+                  Field("service_date", "date", "Service date")),
+          exact_audiences=STAFF, color="#16a085", icon="bus"),
+    Layer(id="transit_routes", title="Transit routes (GTFS)", geometry="line", table="derived_features",
+          description="Routes of the imported GTFS feeds: shapes.txt where present, else the stop sequence of the "
+                      "route's most frequent trip pattern.",
+          fields=(Field("feed", "text", "Feed"), Field("route_id", "text", "Route id"),
+                  Field("route_short_name", "text", "Route"), Field("route_long_name", "text", "Name"),
+                  Field("route_type", "integer", "Route type"), Field("route_color", "text", "Colour"),
+                  Field("route_text_color", "text", "Text colour"),
+                  Field("trips_per_day", "integer", "Trips per day"),
+                  Field("mean_headway_min", "number", "Mean headway", unit="min"),
+                  Field("geometry_source", "text", "Geometry from"), Field("service_date", "date", "Service date")),
+          exact_audiences=STAFF, color="#2c3e50", icon="road"),
+)

@@ -14,7 +14,8 @@ from pathlib import Path
 from mapper.domain.errors import LayerDefinitionError
 
 FIELD_TYPES = {"text", "integer", "number", "boolean", "date", "datetime", "enum"}
-GEOMETRY_TYPES = {"point": ("Point",), "polygon": ("Polygon", "MultiPolygon")}
+GEOMETRY_TYPES = {"point": ("Point",), "polygon": ("Polygon", "MultiPolygon"),
+                  "line": ("LineString", "MultiLineString")}  # lines: derived transit routes only
 ROLES = ("admin", "police", "utility", "health", "planner")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -50,7 +51,7 @@ CONTACT_FIELDS = (
 )
 
 
-SCORE_METHODS = ("water_quality", "ratings", "livability", "land_use")
+SCORE_METHODS = ("water_quality", "ratings", "livability", "land_use", "transit_access")
 
 
 @dataclass(frozen=True)
@@ -155,9 +156,9 @@ def load_registry(directory: str | Path) -> Registry:
         layers.append(layer)
     if not layers:
         raise LayerDefinitionError(str(directory), "-", "no layer files (*.toml)")
-    from mapper.domain.derived import derived_layers
+    from mapper.domain.derived import TRANSIT_LAYERS, derived_layers
 
-    return Registry(layers, [d for layer in layers for d in derived_layers(layer)])
+    return Registry(layers, [d for layer in layers for d in derived_layers(layer)] + list(TRANSIT_LAYERS))
 
 
 def load_layer(path: Path) -> Layer:
@@ -208,8 +209,8 @@ class _Checker:
         if not NAME_RE.match(layer_id):
             self.fail("id", "must match [a-z][a-z0-9_]* (at most 63 characters)")
         geometry = self.get(d, "geometry", "geometry", str, required=True)
-        if geometry not in GEOMETRY_TYPES:
-            self.fail("geometry", f"must be one of {sorted(GEOMETRY_TYPES)}")
+        if geometry not in ("point", "polygon"):
+            self.fail("geometry", "must be one of ['point', 'polygon']")
         raw_fields = self.get(d, "fields", "fields", list, required=True)
         fields = [self.field(i, raw) for i, raw in enumerate(raw_fields)]
         names = [f.name for f in fields]

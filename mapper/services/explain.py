@@ -115,5 +115,15 @@ def _land_use(d: dict) -> str:
     return " ".join(words)
 
 
-SUMMARIES = {"hotspots": _hotspots, "water_quality": _water, "ratings": _ratings, "livability": _livability,
+def _transit(d: dict) -> str:
+    r, p = d["result"], d["parameters"]
+    if r["nearest_stop"] is None:
+        return "No GTFS feed has been imported, so transit access is unknown."
+    return (f"The nearest transit stop is {r['nearest_stop']} ({r['feed']}), {r['nearest_stop_m']:.0f} m away. "
+            f"{r['stops_within_reach']} stop(s) lie within {p['radius_low_capacity_m']:.0f} m "
+            f"({p['radius_high_capacity_m']:.0f} m for rail, metro or ferry), with {r['departures_within_reach']} "
+            f"departures per day on {r['service_date']} (UN SDG 11.2.1 distances).")
+
+
+SUMMARIES = {"transit_access": _transit, "hotspots": _hotspots, "water_quality": _water, "ratings": _ratings, "livability": _livability,
              "land_use": _land_use}

@@ -5,8 +5,6 @@ transaction, so a failed import leaves the database as it was.
 """
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,6 +25,7 @@ from mapper.domain.geometry import array_problems, transform_to_wgs84
 from mapper.domain.layers import Layer, Registry
 from mapper.domain.lifecycle import SUBMITTED
 from mapper.domain.values import validate_frame
+from mapper.services.streams import ChunkReader
 
 CSV_OPTIONS = {
     "X_POSSIBLE_NAMES": "lon,longitude,lng,x",
@@ -144,41 +143,6 @@ def copy_rows(layer: Layer, clean: pd.DataFrame, geoms: np.ndarray, import_id: i
     return "\n".join(lines) + "\n"
 
 
-class _ChunkReader:
-    """A file-like object for COPY whose text is built by a producer thread, one chunk ahead: the
-    server loads chunk k while Python builds chunk k + 1 (psycopg2 releases the GIL while sending)."""
-
-    def __init__(self, chunks):
-        self._queue: queue.Queue = queue.Queue(maxsize=2)
-        self._buf, self._pos = "", 0
-        self._thread = threading.Thread(target=self._produce, args=(chunks,), daemon=True)
-        self._thread.start()
-
-    def _produce(self, chunks) -> None:
-        try:
-            for chunk in chunks:
-                self._queue.put(chunk)
-            self._queue.put(None)
-        except BaseException as e:  # handed to the reader, which fails the COPY
-            self._queue.put(e)
-
-    def read(self, size: int = -1) -> str:
-        while self._pos >= len(self._buf):
-            item = self._queue.get()
-            if item is None:
-                self._queue.put(None)
-                return ""
-            if isinstance(item, BaseException):
-                raise item
-            self._buf, self._pos = item, 0
-        end = len(self._buf) if size < 0 else self._pos + size
-        out = self._buf[self._pos:end]
-        self._pos += len(out)
-        return out
-
-    readline = read
-
-
 def import_file(engine: Engine, registry: Registry, layer_id: str, path: str | Path, *, crs: str | None = None,
                 skip_invalid: bool = False, max_vertices: int = 5000, progress=None,
                 source: str = "import") -> ImportResult:
@@ -221,7 +185,7 @@ def import_frame(engine: Engine, layer: Layer, gdf: gpd.GeoDataFrame, name: str,
                     if progress:
                         progress(stop, len(clean))
 
-            repository.copy_reports(cur, _ChunkReader(chunks()))
+            repository.copy_reports(cur, ChunkReader(chunks()))
             rows = repository.finish_import(cur, import_id, int(bad.sum()))
         raw.commit()
     except Exception:

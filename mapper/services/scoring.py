@@ -245,7 +245,38 @@ def run_land_use(engine: Engine, layer: Layer) -> RunSummary:
     return _transaction(engine, work)
 
 
-METHODS = {"water_quality": run_water_quality, "ratings": run_ratings, "livability": run_livability,
+# --- transit access -----------------------------------------------------------------------------------------
+ACCESS_LOW_M, ACCESS_HIGH_M = 500.0, 1000.0
+ACCESS_REFERENCE = ("UN SDG indicator 11.2.1 (convenient access to public transport): 500 m walking distance "
+                    "to low-capacity stops (bus, tram), 1 km to high-capacity ones (rail, metro, ferry)")
+
+
+def run_transit_access(engine: Engine, layer: Layer) -> RunSummary:
+    """Distance to the nearest transit stop and departures per day within reach, per report."""
+    where, params = store.layer_filter(layer.id)
+
+    def work(cur):
+        rows = store.transit_access(cur, where, params, ACCESS_LOW_M, ACCESS_HIGH_M)
+        run_id = store.insert_run(cur, layer.id, "transit_access", "sdg-11.2.1-departures/1.0", {
+            "radius_low_capacity_m": ACCESS_LOW_M, "radius_high_capacity_m": ACCESS_HIGH_M,
+            "distance": "geodesic (PostGIS geography)", "departures": "stop departures per day on each feed's "
+            "service date, summed over the stops within reach (a trip calling at two such stops counts twice)",
+            "reference": ACCESS_REFERENCE}, len(rows))
+        results = []
+        for rid, stop, feed, metres, departures, stops, day in rows:
+            results.append((str(rid), [rid], {
+                "nearest_stop": stop, "feed": feed, "nearest_stop_m": metres, "departures_within_reach": departures,
+                "stops_within_reach": stops, "service_date": day,
+                "convenient_access": bool(stops)}))
+        store.insert_scores(cur, run_id, layer.id, results)
+        served = sum(1 for _, _, r in results if r["convenient_access"])
+        return RunSummary(layer.id, "transit_access", run_id, len(rows),
+                          f"{served} of {len(rows)} within reach of a stop")
+
+    return _transaction(engine, work)
+
+
+METHODS = {"transit_access": run_transit_access, "water_quality": run_water_quality, "ratings": run_ratings, "livability": run_livability,
            "land_use": run_land_use}
 
 

@@ -163,3 +163,29 @@ def district_land_use(cur, where: str, params: dict, public_classes: list[str]) 
         FROM parcels p JOIN by_class c USING (district)
         GROUP BY p.district, c.classes ORDER BY p.district""", dict(params, public=public_classes))
     return cur.fetchall()
+
+
+def transit_access(cur, where: str, params: dict, low_m: float, high_m: float) -> list:
+    """Per report: id, nearest transit stop (name, feed, metres) and departures per day at the stops within
+    ``low_m`` (bus, tram…) or ``high_m`` (rail, metro, ferry) on geodesic distance, and how many such stops."""
+    cur.execute(f"""
+        SELECT r.id, n.stop_name, n.feed, n.metres, coalesce(w.departures, 0), coalesce(w.stops, 0), n.service_date
+        FROM reports r
+        LEFT JOIN LATERAL (
+            SELECT d.properties ->> 'stop_name' AS stop_name, d.properties ->> 'feed' AS feed,
+                   d.properties ->> 'service_date' AS service_date,
+                   ST_Distance(d.geom::geography, ST_Centroid(r.geom)::geography) AS metres
+            FROM derived_features d WHERE d.layer = 'transit_stops'
+            ORDER BY d.geom <-> ST_Centroid(r.geom) LIMIT 1
+        ) n ON true
+        LEFT JOIN LATERAL (
+            SELECT sum((d.properties ->> 'trips_per_day')::int) AS departures, count(*) AS stops
+            FROM derived_features d
+            WHERE d.layer = 'transit_stops'
+              AND ST_DWithin(d.geom::geography, ST_Centroid(r.geom)::geography, %(high)s)
+              AND ST_DWithin(d.geom::geography, ST_Centroid(r.geom)::geography,
+                             CASE WHEN (d.properties ->> 'high_capacity')::boolean THEN %(high)s ELSE %(low)s END)
+        ) w ON true
+        WHERE {where.replace('layer =', 'r.layer =').replace('status <>', 'r.status <>')}
+        ORDER BY r.id""", dict(params, low=low_m, high=high_m))
+    return cur.fetchall()

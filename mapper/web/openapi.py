@@ -127,6 +127,17 @@ def document(layers: list[Layer], server: str) -> dict:
             "summary": "Recompute a layer's scores (staff token)", "operationId": "runScores", "tags": ["Scores"],
             "parameters": [_param("layer_id", "path", {"type": "string"}, required=True)],
             "responses": {"200": ok_json("Run summaries"), "401": PROBLEM, "404": PROBLEM}}},
+        "/api/gtfs/feeds": {
+            "get": {"summary": "Imported GTFS feeds", "operationId": "listFeeds", "tags": ["Transit"],
+                    "responses": {"200": ok_json("Feeds")}},
+            "post": {"summary": "Import a GTFS zip (staff: admin, planner); the same name replaces a feed",
+                     "operationId": "uploadFeed", "tags": ["Transit"],
+                     "parameters": [_param("name", "query", {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},
+                                           required=True)],
+                     "requestBody": {"required": True, "content": {"application/zip": {
+                         "schema": {"type": "string", "format": "binary"}}}},
+                     "responses": {"201": ok_json("Validation report and counts"), "403": PROBLEM,
+                                   "413": PROBLEM, "422": PROBLEM}}},
         "/api/reports/{report_id}/alert-decision": {"post": {
             "summary": "Verify or dismiss a citizen's water alert (utility staff)", "operationId": "decideAlert",
             "tags": ["Scores"],

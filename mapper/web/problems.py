@@ -16,6 +16,7 @@ STATUS = {BadRequest: 400, ValidationFailed: 422, NotFound: 404, Conflict: 409, 
 def problem(status: int, title: str, detail: str, problems: list[FieldProblem] = (), **extra) -> Response:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail,
             "instance": request.path, **extra}
+    body = json.loads(json.dumps(body, default=str))
     if problems:
         body["errors"] = [p.as_dict() for p in problems]
     return Response(json.dumps(body), status=status, mimetype="application/problem+json")

@@ -1,0 +1,1 @@
+"""GTFS feed import: safe archive access, parsing and loading."""
