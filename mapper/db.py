@@ -1,6 +1,8 @@
 """Database engine per application, and Alembic migrations run from code."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from alembic import command
 from alembic.config import Config
 from flask import Flask, current_app
@@ -37,3 +39,23 @@ def upgrade(url: str, revision: str = "head") -> None:
 def downgrade(url: str, revision: str = "base") -> None:
     """Run migrations down to ``revision``."""
     command.downgrade(alembic_config(url), revision)
+
+
+@contextmanager
+def cursor(engine: Engine, *, commit: bool = False, name: str | None = None):
+    """A DB-API cursor on a pooled connection, for COPY, streaming and multi-statement work: the transaction
+    is committed at the end when ``commit``, otherwise (and on any error) rolled back. ``name`` makes it a
+    server-side cursor."""
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor(name=name) if name else raw.cursor() as cur:
+            yield cur
+        if commit:
+            raw.commit()
+        else:
+            raw.rollback()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()

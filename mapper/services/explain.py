@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from mapper import db
 from mapper.domain.errors import NotFound
 from mapper.domain.lifecycle import PUBLIC_HIDDEN_STATUSES
 from mapper.domain.privacy import View
@@ -10,13 +11,8 @@ from mapper.store import scores as store
 
 
 def _read(engine: Engine, fn, *args):
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cur:
-            return fn(cur, *args)
-    finally:
-        raw.rollback()
-        raw.close()
+    with db.cursor(engine) as cur:
+        return fn(cur, *args)
 
 
 def _run(run) -> dict:

@@ -19,6 +19,7 @@ import pyogrio
 import shapely
 from sqlalchemy import Engine
 
+from mapper import db
 from mapper.domain.errors import BadRequest, FieldProblem
 from mapper.services.feeds import FeedQuery, stream_features
 from mapper.store import features as store
@@ -58,27 +59,17 @@ def geojson_chunks(engine: Engine, q: FeedQuery, query: dict):
 def write_csv(engine: Engine, q: FeedQuery, out) -> None:
     """CSV (id, lon, lat, wkt, fields, status, observed_at) into a binary file object, via COPY."""
     sql, params = store.csv_copy_sql(q.view, q.where())
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cur:
-            cur.copy_expert(cur.mogrify(sql, params).decode(), out)
-        raw.rollback()
-    finally:
-        raw.close()
+    with db.cursor(engine) as cur:
+        cur.copy_expert(cur.mogrify(sql, params).decode(), out)
 
 
 def _batches(engine: Engine, q: FeedQuery):
     sql, params = store.wkb_rows_sql(q.view, q.where())
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor(name="export") as cur:
-            cur.itersize = BATCH
-            cur.execute(sql, params)
-            while rows := cur.fetchmany(BATCH):
-                yield rows
-        raw.rollback()
-    finally:
-        raw.close()
+    with db.cursor(engine, name="export") as cur:
+        cur.itersize = BATCH
+        cur.execute(sql, params)
+        while rows := cur.fetchmany(BATCH):
+            yield rows
 
 
 def _frame(q: FeedQuery, rows) -> gpd.GeoDataFrame:

@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Engine
 
+from mapper import db
 from mapper.domain.errors import BadRequest, FieldProblem
 from mapper.domain.privacy import View
 from mapper.store import cql as cqlmod
@@ -179,29 +180,19 @@ class Page:
 
 def page_info(engine: Engine, q: FeedQuery) -> Page:
     """Cheap facts about a page, fetched before its body is streamed (checks the filter, too)."""
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cur:
-            version, changed = store.layer_version(cur, q.view.layer.id)
-            matched = store.number_matched(cur, q.where()) if q.first_page and q.limit else None
-        raw.rollback()
-    finally:
-        raw.close()
+    with db.cursor(engine) as cur:
+        version, changed = store.layer_version(cur, q.view.layer.id)
+        matched = store.number_matched(cur, q.where()) if q.first_page and q.limit else None
     return Page(matched, version, changed)
 
 
 def collection_summary(engine: Engine, view: View) -> dict:
     """Extent and count of what ``view`` can see, cached per layer data version."""
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cur:
-            version, _ = store.layer_version(cur, view.layer.id)
-            key = (view.layer.id, view.exact)
-            if _summaries.get(key, (None,))[0] != version:
-                _summaries[key] = (version, store.collection_summary(cur, view))
-        raw.rollback()
-    finally:
-        raw.close()
+    with db.cursor(engine) as cur:
+        version, _ = store.layer_version(cur, view.layer.id)
+        key = (view.layer.id, view.exact)
+        if _summaries.get(key, (None,))[0] != version:
+            _summaries[key] = (version, store.collection_summary(cur, view))
     return _summaries[key][1]
 
 
@@ -211,29 +202,24 @@ def stream_features(engine: Engine, q: FeedQuery, on_done=None):
     Rows come from a server-side cursor in batches, so memory stays flat at any size.
     """
     sql, params = store.items_sql(q.view, q.where(), after=q.after, before=q.before, limit=q.limit)
-    raw = engine.raw_connection()
     returned, first_id, last_id, more = 0, None, None, False
-    try:
-        small = q.limit is not None and q.limit < STREAM_BATCH
-        with (raw.cursor() if small else raw.cursor(name="feed")) as cur:  # big reads: server-side cursor
-            cur.itersize = STREAM_BATCH
-            cur.execute(sql, params)
-            rows = iter(cur)
-            backwards = q.before is not None and q.after is None
-            if backwards:  # a previous page is read backwards (at most limit + 1 rows), then flipped
-                fetched = cur.fetchall()
-                more = len(fetched) > q.limit
-                rows = iter(fetched[: q.limit][::-1])
-            for row_id, feature in rows:
-                if not backwards and q.limit is not None and returned == q.limit:
-                    more = True
-                    break
-                yield ("," if returned else "") + feature
-                first_id = row_id if first_id is None else first_id
-                last_id = row_id
-                returned += 1
-        raw.rollback()
-    finally:
-        raw.close()
+    small = q.limit is not None and q.limit < STREAM_BATCH
+    with db.cursor(engine, name=None if small else "feed") as cur:  # big reads: server-side cursor
+        cur.itersize = STREAM_BATCH
+        cur.execute(sql, params)
+        rows = iter(cur)
+        backwards = q.before is not None and q.after is None
+        if backwards:  # a previous page is read backwards (at most limit + 1 rows), then flipped
+            fetched = cur.fetchall()
+            more = len(fetched) > q.limit
+            rows = iter(fetched[: q.limit][::-1])
+        for row_id, feature in rows:
+            if not backwards and q.limit is not None and returned == q.limit:
+                more = True
+                break
+            yield ("," if returned else "") + feature
+            first_id = row_id if first_id is None else first_id
+            last_id = row_id
+            returned += 1
     if on_done:
         on_done(first_id, last_id, returned, more)

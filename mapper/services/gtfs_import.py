@@ -9,9 +9,9 @@ from datetime import date
 from pathlib import Path
 
 import psycopg2
-import psycopg2.extras
 from sqlalchemy import Engine
 
+from mapper import db
 from mapper.domain.errors import FieldProblem, ValidationFailed
 from mapper.gtfs.archive import GtfsArchive, Limits
 from mapper.gtfs.spec import FILES, SEVERITY
@@ -164,41 +164,26 @@ def import_feed(engine: Engine, path: str | Path, name: str | None = None, *, se
         raise ValidationFailed("Bad feed name.", [FieldProblem("name", "letters, digits, '.', '_' or '-' (≤ 63)")])
     report = GtfsReport(name)
     with GtfsArchive(path, limits) as archive:
-        raw = engine.raw_connection()
-        try:
-            with raw.cursor() as cur:
-                staged = _stage_all(cur, archive, report)
-                _check(cur, staged, report)
-                if report.errors:
-                    raise GtfsInvalid(report)
-                feed_id = store.insert_feed(cur, name, {}, [n.as_dict() for n in report.warnings])
-                store.load_typed(cur, feed_id, staged)
-                day = service_date or store.busiest_first_week_date(cur, feed_id)
-                store.set_service_date(cur, feed_id, day)
-                store.build_runs(cur, feed_id, day)
-                published = store.publish_transit_layers(cur, feed_id, name, day)
-                report.counts = {**store.feed_counts(cur, feed_id), **{f"published_{k}": v for k, v in published.items()}}
-                report.service_date = day
-                cur.execute("UPDATE gtfs_feeds SET stats = %s WHERE id = %s",
-                            (psycopg2.extras.Json(report.counts), feed_id))
-            raw.commit()
-        except Exception:
-            raw.rollback()
-            raise
-        finally:
-            raw.close()
+        with db.cursor(engine, commit=True) as cur:
+            staged = _stage_all(cur, archive, report)
+            _check(cur, staged, report)
+            if report.errors:
+                raise GtfsInvalid(report)
+            feed_id = store.insert_feed(cur, name, {}, [n.as_dict() for n in report.warnings])
+            store.load_typed(cur, feed_id, staged)
+            day = service_date or store.busiest_first_week_date(cur, feed_id)
+            store.build_runs(cur, feed_id, day)
+            published = store.publish_transit_layers(cur, feed_id, name, day)
+            report.counts = {**store.feed_counts(cur, feed_id), **{f"published_{k}": v for k, v in published.items()}}
+            report.service_date = day
+            store.finish_feed(cur, feed_id, day, report.counts)
     report.seconds = time.perf_counter() - started
     return report
 
 
 def feeds(engine: Engine) -> list[dict]:
     """The imported feeds with their counts and stored warnings."""
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cur:
-            rows = store.list_feeds(cur)
-    finally:
-        raw.rollback()
-        raw.close()
+    with db.cursor(engine) as cur:
+        rows = store.list_feeds(cur)
     return [{"id": i, "name": n, "imported_at": t.isoformat(), "service_date": d.isoformat() if d else None,
              "counts": s, "warnings": w} for i, n, t, d, s, w in rows]

@@ -20,6 +20,7 @@ from pyproj.exceptions import CRSError
 from sqlalchemy import Engine
 
 from mapper.store import reports as repository
+from mapper import db
 from mapper.domain.errors import FieldProblem, NotFound, ValidationFailed
 from mapper.domain.geometry import array_problems, transform_to_wgs84
 from mapper.domain.layers import Layer, Registry
@@ -173,25 +174,17 @@ def import_frame(engine: Engine, layer: Layer, gdf: gpd.GeoDataFrame, name: str,
         raise ImportFailed(f"{int(bad.sum())} of {len(gdf)} rows are invalid; nothing was imported{more}.", listed)
     keep = ~bad
     clean, geoms = clean[keep].reset_index(drop=True), geoms[keep]
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cur:
-            import_id = repository.insert_import(cur, layer.id, name)
+    with db.cursor(engine, commit=True) as cur:
+        import_id = repository.insert_import(cur, layer.id, name)
 
-            def chunks():
-                for start in range(0, len(clean), CHUNK_ROWS):
-                    stop = min(start + CHUNK_ROWS, len(clean))
-                    yield copy_rows(layer, clean.iloc[start:stop], geoms[start:stop], import_id, source)
-                    if progress:
-                        progress(stop, len(clean))
+        def chunks():
+            for start in range(0, len(clean), CHUNK_ROWS):
+                stop = min(start + CHUNK_ROWS, len(clean))
+                yield copy_rows(layer, clean.iloc[start:stop], geoms[start:stop], import_id, source)
+                if progress:
+                    progress(stop, len(clean))
 
-            repository.copy_reports(cur, ChunkReader(chunks()))
-            rows = repository.finish_import(cur, import_id, int(bad.sum()))
-        raw.commit()
-    except Exception:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()
+        repository.copy_reports(cur, ChunkReader(chunks()))
+        rows = repository.finish_import(cur, import_id, int(bad.sum()))
     return ImportResult(import_id, rows, int(bad.sum()), time.perf_counter() - started,
                         problems if skip_invalid else [])

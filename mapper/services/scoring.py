@@ -9,6 +9,7 @@ import numpy as np
 import shapely
 from sqlalchemy import Engine
 
+from mapper import db
 from mapper.domain import hotspots as hs
 from mapper.domain import ratings, water
 from mapper.domain.layers import HotspotSettings, Layer, Registry
@@ -32,17 +33,8 @@ class RunSummary:
 
 
 def _transaction(engine: Engine, work):
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cur:
-            result = work(cur)
-        raw.commit()
-        return result
-    except Exception:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()
+    with db.cursor(engine, commit=True) as cur:
+        return work(cur)
 
 
 def utm_srid(lon: float, lat: float) -> int:

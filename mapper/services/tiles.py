@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from mapper import db
 from mapper.services.feeds import FeedQuery
 from mapper.store import features as store
 
@@ -10,12 +11,7 @@ from mapper.store import features as store
 def render_tile(engine: Engine, q: FeedQuery, z: int, x: int, y: int, cap: int) -> bytes:
     """The MVT bytes of tile z/x/y (empty when no feature falls in it), at most ``cap`` features."""
     sql, params = store.tile_sql(q.view, q.where(), z, x, y, cap)
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cur:
-            cur.execute(sql, params)
-            data = cur.fetchone()[0]
-        raw.rollback()
-    finally:
-        raw.close()
+    with db.cursor(engine) as cur:
+        cur.execute(sql, params)
+        data = cur.fetchone()[0]
     return bytes(data) if data else b""

@@ -385,5 +385,6 @@ def list_feeds(cur) -> list:
     return cur.fetchall()
 
 
-def set_service_date(cur, feed_id: int, day) -> None:
-    cur.execute("UPDATE gtfs_feeds SET service_date = %s WHERE id = %s", (day, feed_id))
+def finish_feed(cur, feed_id: int, day, counts: dict) -> None:
+    """Record the feed's service date and counts."""
+    cur.execute("UPDATE gtfs_feeds SET service_date = %s, stats = %s WHERE id = %s", (day, json.dumps(counts), feed_id))

@@ -11,6 +11,7 @@ from mapper.domain.errors import NotFound
 from mapper.domain.privacy import View, view_for
 from mapper.services import feeds
 from mapper.web.auth import current_role
+from mapper.web.field_schema import field_schema
 from mapper.web.http_cache import enable_cors, etag_for, not_modified, set_validators
 
 bp = Blueprint("ogc", __name__, url_prefix="/ogc")
@@ -141,29 +142,14 @@ def collection(layer_id: str):
     return page("ogc_collections.html", {"collections": [doc], "links": []}) if wants_html() else json_response(doc)
 
 
-JSON_SCHEMA_TYPES = {"text": "string", "enum": "string", "integer": "integer", "number": "number",
-                     "boolean": "boolean", "date": "string", "datetime": "string"}
+GEOMETRY_FORMATS = {"point": "geometry-point", "polygon": "geometry-polygon", "line": "geometry-linestring"}
 
 
 def queryables_schema(view: View) -> dict:
-    props = {"geometry": {"format": "geometry-point" if view.layer.geometry == "point" else "geometry-polygon"},
+    props = {"geometry": {"format": GEOMETRY_FORMATS[view.layer.geometry]},
              "id": {"type": "integer"}, "status": {"type": "string"},
              "observed_at": {"type": "string", "format": "date-time"}}
-    for f in view.fields:
-        p: dict = {"title": f.label, "type": JSON_SCHEMA_TYPES[f.type]}
-        if f.type == "datetime":
-            p["format"] = "date-time"
-        if f.type == "date":
-            p["format"] = "date"
-        if f.values:
-            p["enum"] = list(f.values)
-            if f.multiple:
-                p = {"title": f.label, "type": "array", "items": {"type": "string", "enum": list(f.values)}}
-        if f.min is not None:
-            p["minimum"] = f.min
-        if f.max is not None:
-            p["maximum"] = f.max
-        props[f.name] = p
+    props.update({f.name: {"title": f.label, **field_schema(f)} for f in view.fields})
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
             "$id": url_for(".queryables", layer_id=view.layer.id, _external=True),
             "title": view.layer.title, "properties": props, "additionalProperties": False}

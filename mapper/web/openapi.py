@@ -6,16 +6,13 @@ from flask import Blueprint, current_app, request
 from mapper.domain.layers import Layer
 from mapper.services.feeds import DEFAULT_LIMIT, MAX_LIMIT
 from mapper.services.exports import FORMATS
+from mapper.web.field_schema import field_schema
 from mapper.web.ogc import OPENAPI, json_response
 
 bp = Blueprint("openapi", __name__)
 
 PROBLEM = {"description": "Problem details (RFC 9457)",
            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-JSON_TYPES = {"text": "string", "enum": "string", "integer": "integer", "number": "number", "boolean": "boolean",
-              "date": "string", "datetime": "string"}
-
-
 def _param(name, where, schema, description="", required=False, style=None, explode=None) -> dict:
     p = {"name": name, "in": where, "required": required, "schema": schema}
     if description:
@@ -23,25 +20,6 @@ def _param(name, where, schema, description="", required=False, style=None, expl
     if style:
         p["style"], p["explode"] = style, explode
     return p
-
-
-def field_schema(f) -> dict:
-    s: dict = {"type": JSON_TYPES[f.type]}
-    if f.type == "datetime":
-        s["format"] = "date-time"
-    if f.type == "date":
-        s["format"] = "date"
-    if f.values:
-        s["enum"] = list(f.values)
-    if f.min is not None:
-        s["minimum"] = f.min
-    if f.max is not None:
-        s["maximum"] = f.max
-    if f.type == "text":
-        s["maxLength"] = f.max_length
-    if f.multiple:
-        s = {"type": "array", "items": s}
-    return s
 
 
 FEED_PARAMS = [
