@@ -186,6 +186,19 @@ def test_hostile_cql2_is_refused_or_harmless(live_server, feed_data, engine, cql
         assert conn.execute(text("SELECT count(*) FROM reports WHERE layer = 'crime'")).scalar() == N_CRIME
 
 
+@pytest.mark.parametrize("path,params", [
+    ("/ogc/collections/crime/items", {"category": "the\x00ft"}),
+    ("/ogc/collections/crime/items", {"filter": json.dumps({"op": "=", "args": [{"property": "category"}, "a\u0000"]}),
+                                      "filter-lang": "cql2-json"}),
+    ("/export/crime.geojson", {"filter": "nope = 1"}),
+    ("/export/crime.csv", {"category": "\x00"}),
+    ("/tiles/crime/7/34/48.mvt", {"filter": "severity >"}),
+])
+def test_bad_parameters_are_400_before_anything_streams(live_server, feed_data, path, params):
+    r = requests.get(live_server + path, params=params, timeout=30)
+    assert r.status_code == 400 and r.headers["Content-Type"] == "application/problem+json", r.text[:200]
+
+
 def test_cql2_json_and_cql_text_alias(live_server, feed_data):
     j = json.dumps({"op": ">=", "args": [{"property": "severity"}, 4]})
     a = get(live_server, "/ogc/collections/crime/items", filter=j, **{"filter-lang": "cql2-json"}, limit=1000).json()

@@ -97,6 +97,7 @@ INVALID = [
     ("bad datetime", "crime", crime(occurred_at="last tuesday"), 422, "properties.occurred_at", "ISO 8601"),
     ("bad boolean", "crime", crime(reported_to_police="yes"), 422, "properties.reported_to_police", "true or false"),
     ("text too long", "crime", crime(description="x" * 2001), 422, "properties.description", "longer than 2000"),
+    ("NUL in text", "crime", crime(description="a\u0000b"), 422, "properties.description", "NUL"),
     ("properties not object", "crime", {**crime(), "properties": [1]}, 422, "properties", "must be an object"),
     ("bad date", "health_centres", {"type": "Feature", "geometry": {"type": "Point", "coordinates": [0, 0]},
      "properties": {"centre_name": "A", "visited_on": "2026-02-30"}}, 422, "properties.visited_on", "YYYY-MM-DD"),

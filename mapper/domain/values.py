@@ -114,6 +114,7 @@ def _text(f: Field, s: pd.Series):
     text = s.astype(str).str.strip()
     why = pd.Series(np.where(text.str.len() > f.max_length, f"is longer than {f.max_length} characters", None),
                     index=s.index, dtype=object)
+    why[text.str.contains("\x00", regex=False)] = "must not contain NUL characters"
     return text.astype(object), why
 
 

@@ -146,6 +146,8 @@ def parse_query(view: View, args, *, limit_default: int | None = DEFAULT_LIMIT, 
     """Check every query parameter (unknown ones are refused, as OGC API – Features requires)."""
     fields = {f.name for f in view.fields}
     for name in args:
+        if "\x00" in args.get(name, "") or "\x00" in name:
+            raise bad(name.replace("\x00", ""), "must not contain NUL characters")
         if name not in STANDARD_PARAMS and name not in fields and name not in extra_params:
             raise bad(name, f"unknown parameter; filterable fields: {', '.join(sorted(fields))}")
     q = FeedQuery(view, limit=parse_limit(args.get("limit"), limit_default) if limit_default else None)
@@ -165,6 +167,7 @@ def parse_query(view: View, args, *, limit_default: int | None = DEFAULT_LIMIT, 
         q.filters.append(cqlmod.parse(args["filter"], args.get("filter-lang", "cql2-text")))
     if args.get("cursor"):
         q.after, q.before = parse_cursor(args["cursor"])
+    q.where()  # compile now: a bad filter is a 400 before any byte of a streamed response is sent
     return q
 
 

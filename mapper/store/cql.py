@@ -106,6 +106,8 @@ class Compiler:
         if kind in ("text", "list"):
             if not isinstance(arg, str):
                 raise _bad(f"{arg!r} is not a string")
+            if "\x00" in arg:
+                raise _bad("string literals must not contain NUL characters")
             return self.bind(arg)
         raise _bad(f"cannot compare a {kind} property with a literal")
 
