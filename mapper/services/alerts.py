@@ -15,12 +15,13 @@ def decide_alert(engine: Engine, report_id: int, decision: str, note: str | None
     if role not in ROLES:
         raise Forbidden("Only utility staff may verify or dismiss alerts.",
                         [FieldProblem("Authorization", f"needs a token with role {' or '.join(ROLES)}")])
-    if decision not in DECISIONS:
+    if not isinstance(decision, str) or decision not in DECISIONS:
         raise ValidationFailed("Unknown decision.", [FieldProblem("decision", "must be verify or dismiss")])
     with engine.begin() as conn:
         row = repository.report_row(conn, report_id)
         if row is None or row["layer"] != "water_quality" or not row["properties"].get("alert"):
             raise NotFound(f"Report {report_id} is not a water-quality alert.")
         status = DECISIONS[decision]
-        repository.set_status(conn, report_id, status, note or f"alert {decision}ed", f"staff:{role}")
+        note = note if isinstance(note, str) and note.strip() else f"alert {decision}ed"
+        repository.set_status(conn, report_id, status, note[:2000], f"staff:{role}")
     return {"id": report_id, "status": status, "decision": decision}
