@@ -205,15 +205,51 @@ def demo(reset):
 
 @main.command()
 @click.argument("layers", nargs=-1)
-def score(layers):
+@click.option("--window-days", type=int, help="Hot spots: only reports observed in the last N days.")
+@click.option("--where", "where", help="Hot spots: only reports whose enum FIELD takes one of the values, "
+              "e.g. category=theft,burglary")
+@click.option("--weight", help="Hot spots: weight each report by this numeric field (default: the layer's).")
+@click.option("--cell-size", type=float, help="Hot spots: hexagon edge in metres (default: chosen from the data).")
+@click.option("--scale", help="Hot spots: 'band:METRES' or 'knn:K' instead of the automatic choice.")
+def score(layers, window_days, where, weight, cell_size, scale):
     """Recompute the scores of LAYERS (default: every layer that declares scores or hot spots)."""
-    from mapper.services.scoring import score_all
+    import dataclasses
+
+    from mapper.domain.layers import HotspotSettings
+    from mapper.services.scoring import ScoreRefused, run_hotspots, score_all
 
     app = _app()
     registry = app.extensions["mapper.registry"]
     unknown = [lid for lid in layers if registry.report_layer(lid) is None]
     if unknown:
         raise click.ClickException(f"unknown layer(s): {', '.join(unknown)}")
+    if any(v is not None for v in (window_days, where, weight, cell_size, scale)):
+        if len(layers) != 1:
+            raise click.ClickException("hot spot options apply to one layer: name it")
+        layer = registry.report_layer(layers[0])
+        settings = layer.hotspots or HotspotSettings()
+        changes = {k: v for k, v in {"window_days": window_days, "weight_field": weight}.items() if v is not None}
+        if where:
+            field, _, values = where.partition("=")
+            f = layer.field(field)
+            if f is None or f.type != "enum" or not values or set(values.split(",")) - set(f.values):
+                raise click.ClickException(f"--where needs an enum field of {layer.id} and some of its values")
+            changes.update(where_field=field, where_values=tuple(values.split(",")))
+        if weight and (layer.field(weight) is None or layer.field(weight).type not in ("integer", "number")):
+            raise click.ClickException(f"--weight needs an integer or number field of {layer.id}")
+        chosen = None
+        if scale:
+            kind, _, value = scale.partition(":")
+            if kind not in ("band", "knn") or not value.replace(".", "", 1).isdigit():
+                raise click.ClickException("--scale is band:METRES or knn:K")
+            chosen = ("distance band", float(value)) if kind == "band" else ("k nearest neighbours", int(value))
+        try:
+            s = run_hotspots(app.extensions["mapper.engine"], layer, dataclasses.replace(settings, **changes),
+                             cell_size_m=cell_size, scale=chosen)
+        except ScoreRefused as e:
+            raise click.ClickException(str(e)) from None
+        click.echo(f"{s.layer} {s.method}: {s.detail} (run {s.run_id})")
+        return
     for s in score_all(app.extensions["mapper.engine"], registry, list(layers) or None):
         click.echo(f"{s.layer} {s.method}: {s.detail}" + (f" (run {s.run_id})" if s.run_id else ""))
 

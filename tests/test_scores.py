@@ -302,3 +302,14 @@ def test_mapper_score_command(cli_env, engine, clean, registry):
     assert r.returncode == 0, r.stderr
     assert "crime hotspots:" in r.stdout and "hot" in r.stdout
     assert subprocess.run(["mapper", "score", "nope"], env=cli_env, capture_output=True).returncode != 0
+    r = subprocess.run(["mapper", "score", "crime", "--where", "category=theft", "--cell-size", "400",
+                        "--scale", "knn:6", "--window-days", "3650"], env=cli_env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    with engine.connect() as conn:
+        p, n = conn.execute(text("SELECT params, inputs FROM score_runs ORDER BY id DESC LIMIT 1")).one()
+        thefts = conn.execute(text("SELECT count(*) FROM reports WHERE properties->>'category' = 'theft'")).scalar()
+    assert p["filter"] == {"category": ["theft"]} and p["cell"]["edge_m"] == 400 and p["scale"]["value"] == 6
+    assert n == thefts < 200 and p["window_days"] == 3650
+    bad = subprocess.run(["mapper", "score", "crime", "--where", "category=arson"], env=cli_env, capture_output=True,
+                         text=True)
+    assert bad.returncode != 0 and "--where" in bad.stderr
