@@ -34,6 +34,9 @@ class RunSummary:
 
 def _transaction(engine: Engine, work):
     with db.cursor(engine, commit=True) as cur:
+        # JIT compiling the binning query costs 0.7–1.2 s and saves nothing on one-pass aggregates;
+        # hash aggregation of the bins needs more than the default 4 MB (else the planner sorts on disk).
+        cur.execute("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
         return work(cur)
 
 
