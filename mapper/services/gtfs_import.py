@@ -165,6 +165,7 @@ def import_feed(engine: Engine, path: str | Path, name: str | None = None, *, se
     report = GtfsReport(name)
     with GtfsArchive(path, limits) as archive:
         with db.cursor(engine, commit=True) as cur:
+            cur.execute("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")  # one-pass aggregates, in memory
             staged = _stage_all(cur, archive, report)
             _check(cur, staged, report)
             if report.errors:

@@ -189,6 +189,8 @@ def _n(col: str) -> str:
 
 
 def insert_feed(cur, name: str, stats: dict, notices: list) -> int:
+    # gtfs_stop_times has no foreign key (a per-row check cost 60 % of its load): delete its rows here
+    cur.execute("DELETE FROM gtfs_stop_times WHERE feed_id IN (SELECT id FROM gtfs_feeds WHERE name = %s)", (name,))
     cur.execute("DELETE FROM gtfs_feeds WHERE name = %s", (name,))
     cur.execute("INSERT INTO gtfs_feeds (name, stats, notices) VALUES (%s, %s, %s) RETURNING id",
                 (name, json.dumps(stats), json.dumps(notices)))
@@ -241,6 +243,9 @@ def load_typed(cur, feed_id: int, present: set[str]) -> None:
                    ST_MakeLine(ST_SetSRID(ST_MakePoint(shape_pt_lon::float8, shape_pt_lat::float8), 4326)
                                ORDER BY shape_pt_sequence::int)
             FROM stg_shapes GROUP BY trim(shape_id) HAVING count(*) >= 2""", p)
+    # Fresh statistics, or the planner expects one stop and re-runs per-stop aggregates once per stop.
+    for table in ("gtfs_stops", "gtfs_routes", "gtfs_trips", "gtfs_stop_times", "gtfs_frequencies"):
+        cur.execute(f"ANALYZE {table}")
 
 
 ACTIVE_SERVICES = """
@@ -293,6 +298,8 @@ def build_runs(cur, feed_id: int, day) -> None:
         CREATE TEMP TABLE stop_deps ON COMMIT DROP AS
         SELECT st.stop_id, st.departure_s + r.shift AS dep, r.route_id
         FROM trip_runs r JOIN gtfs_stop_times st ON st.feed_id = %(f)s AND st.trip_id = r.trip_id""", p)
+    cur.execute("ANALYZE trip_runs")
+    cur.execute("ANALYZE stop_deps")
 
 
 def publish_transit_layers(cur, feed_id: int, feed_name: str, day) -> dict:
@@ -302,12 +309,14 @@ def publish_transit_layers(cur, feed_id: int, feed_name: str, day) -> dict:
                 "AND properties ->> 'feed' = %(name)s", p)
     cur.execute("""
         INSERT INTO derived_features (layer, geom, properties)
-        WITH per_stop AS (
-            SELECT d.stop_id, count(*) AS trips,
+        WITH per_stop_route AS (
+            SELECT stop_id, route_id, count(*) AS trips FROM stop_deps GROUP BY stop_id, route_id
+        ), per_stop AS (
+            SELECT d.stop_id, sum(d.trips)::bigint AS trips,
                    string_agg(DISTINCT coalesce(r.route_short_name, r.route_id), ', ') AS routes,
                    string_agg(DISTINCT r.route_type::text, ', ') AS route_types,
                    bool_or(r.route_type = ANY(%(hc)s)) AS high_capacity
-            FROM stop_deps d JOIN gtfs_routes r ON r.feed_id = %(f)s AND r.route_id = d.route_id
+            FROM per_stop_route d JOIN gtfs_routes r ON r.feed_id = %(f)s AND r.route_id = d.route_id
             GROUP BY d.stop_id
         ), gaps AS (
             SELECT stop_id, avg(gap) AS mean_gap, min(gap) AS min_gap FROM (

@@ -35,8 +35,10 @@ def upgrade() -> None:
     op.execute(f"""CREATE TABLE gtfs_trips ({fk}, trip_id text NOT NULL, route_id text NOT NULL,
                    service_id text NOT NULL, direction_id int, shape_id text, PRIMARY KEY (feed_id, trip_id))""")
     op.execute("CREATE INDEX gtfs_trips_route_idx ON gtfs_trips (feed_id, route_id)")
-    op.execute(f"""CREATE TABLE gtfs_stop_times ({fk}, trip_id text NOT NULL, stop_sequence int NOT NULL,
-                   stop_id text NOT NULL, arrival_s int, departure_s int)""")
+    # No foreign key on the biggest table: checking it row by row was 60 % of a 1M-row load. Feeds are replaced
+    # in one transaction that deletes their stop times explicitly (store.gtfs.insert_feed).
+    op.execute("""CREATE TABLE gtfs_stop_times (feed_id bigint NOT NULL, trip_id text NOT NULL,
+                  stop_sequence int NOT NULL, stop_id text NOT NULL, arrival_s int, departure_s int)""")
     op.execute("CREATE INDEX gtfs_stop_times_trip_idx ON gtfs_stop_times (feed_id, trip_id, stop_sequence)")
     op.execute(f"""CREATE TABLE gtfs_calendar ({fk}, service_id text NOT NULL, days int[] NOT NULL,
                    start_date date NOT NULL, end_date date NOT NULL)""")
