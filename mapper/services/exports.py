@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from mapper import db
 from mapper.domain.errors import BadRequest, FieldProblem
-from mapper.services.feeds import FeedQuery, stream_features
+from mapper.services.feeds import FeedQuery, batched, stream_features
 from mapper.store import features as store
 
 FORMATS = {"geojson": "application/geo+json", "csv": "text/csv", "gpkg": "application/geopackage+sqlite3",
@@ -52,7 +52,7 @@ def metadata(q: FeedQuery, query: dict) -> dict:
 def geojson_chunks(engine: Engine, q: FeedQuery, query: dict):
     """A FeatureCollection, streamed."""
     yield '{"type":"FeatureCollection","metadata":' + json.dumps(metadata(q, query)) + ',"features":['
-    yield from stream_features(engine, q)
+    yield from batched(stream_features(engine, q))
     yield "]}"
 
 

@@ -199,6 +199,19 @@ def collection_summary(engine: Engine, view: View) -> dict:
     return _summaries[key][1]
 
 
+def batched(texts, size: int = 1 << 16):
+    """Join small texts into chunks of about ``size`` characters (one write per feature is slow to send)."""
+    buf, n = [], 0
+    for t in texts:
+        buf.append(t)
+        n += len(t)
+        if n >= size:
+            yield "".join(buf)
+            buf, n = [], 0
+    if buf:
+        yield "".join(buf)
+
+
 def stream_features(engine: Engine, q: FeedQuery, on_done=None):
     """Yield Feature JSON texts joined by commas; ``on_done(first_id, last_id, returned, more)`` at the end.
 

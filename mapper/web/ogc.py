@@ -200,7 +200,7 @@ def items(layer_id: str):
     def body():
         done = {}
         yield '{"type":"FeatureCollection","features":['
-        yield from feeds.stream_features(engine, q, on_done=lambda *a: done.update(result=a))
+        yield from feeds.batched(feeds.stream_features(engine, q, on_done=lambda *a: done.update(result=a)))
         first_id, last_id, returned, more = done["result"]
         tail = {"numberReturned": returned, "timeStamp": datetime.now(timezone.utc).isoformat(),
                 "links": _page_links(layer_id, q, first_id, last_id, more)}

@@ -1,0 +1,633 @@
+"""Feeds benchmark: our OGC API items and vector tiles against tipg serving the same table, and against raw SQL.
+
+N synthetic ``crime`` reports are loaded with our importer (``import_frame``) into a throwaway database, then
+VACUUM ANALYZE. Two servers read that database during the same run:
+
+* ours   ``mapper:create_app()`` under gunicorn (2 workers, gthread, 4 threads each), anonymous, so the
+         public view of the sensitive crime layer is what is measured: public fields only, locations
+         generalised to the 250 m grid (and bbox-filtered on them), hidden statuses left out;
+* tipg   ``tipg.main:app`` under gunicorn with uvicorn workers (2), from a separate virtualenv outside the
+         project (made on first use), serving ``public.reports`` with its properties limited to
+         ``properties``, ``status`` and ``observed_at`` (exact locations: tipg has no privacy view).
+
+For each query (items at limit 100, 1,000 and 10,000 with a bbox; MVT tiles at z10…z16) a closed loop of
+``--concurrency`` client threads (one keep-alive connection each) sends the same deterministic list of
+requests to each server for ``--duration`` seconds (at least one pass over the list): requests/s, p50 and
+p95. The same SQL our endpoint runs (``items_sql`` / ``tile_sql``) is timed serially with psycopg2 fetching
+every row ("raw SQL"), and our endpoint serially with one client, for the us/raw-SQL ratio.
+
+    .venv/bin/python -m bench.feeds [--rows N] [--duration S] [--concurrency C] [--repeat R] [--seed S]
+                                    [--tipg-venv DIR] [--only items|tiles] [--keep]
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import numpy as np
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
+from bench.ingest import BBOX, LAYER_ID, BenchDatabase, progress, synthetic_crimes
+from mapper import db
+from mapper.config import PROJECT_ROOT
+from mapper.domain.layers import load_registry
+from mapper.domain.privacy import View, view_for
+from mapper.embedded_db import EmbeddedCluster
+from mapper.services import feeds
+from mapper.services.importer import import_frame
+from mapper.store import features as store
+
+ITEM_LIMITS = (100, 1_000, 10_000)
+TILE_ZOOMS = tuple(range(10, 17))
+BBOXES_PER_QUERY = 20
+TILES_PER_ZOOM = 20
+BBOX_KM = 1.0  # side of the items bboxes, enlarged where the data are too sparse to fill a page
+FILL = 2.0  # a bbox is sized to hold on average this many times the limit
+KM_PER_DEGREE = 111.32
+MAX_FEATURES_PER_TILE = 10_000  # ours (config default) and tipg's default alike
+TIPG_COLLECTION = "public.reports"
+TIPG_PROPERTIES = ("properties", "status", "observed_at")  # the columns tipg publishes
+TIPG_PACKAGES = ("tipg", "uvicorn", "uvicorn-worker", "gunicorn")
+WORKERS, THREADS = 2, 4
+HEADERS = {"Accept": "application/geo+json"}  # http.client adds Accept-Encoding: identity: no compression
+AIM_VS_TIPG = {100: 10.0, 10_000: 2.0}  # ours req/s at least this many times tipg's, per limit
+AIM_VS_RAW = 1.5  # our serial p50 at most this many times the raw SQL p50
+AIM_TILE_P95_MS = 50.0
+REPORTS_TABLES = ("status_history", "reports", "imports")
+
+
+# --- data ---------------------------------------------------------------------------------------------
+class FeedsDatabase(BenchDatabase):
+    """A throwaway migrated database holding only our tables (ingest's peer table is not needed here)."""
+
+    def __init__(self, cluster: EmbeddedCluster, name: str):
+        self.cluster, self.name = cluster, name
+        self.url = cluster.ensure_database(name)
+        db.upgrade(self.url)
+        self.engine = db.make_engine(self.url)
+        self._admin = create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return REPORTS_TABLES
+
+
+def load_reports(bench: FeedsDatabase, registry, n: int, seed: int) -> float:
+    """``n`` synthetic crime reports through our importer, then VACUUM ANALYZE; the seconds it took."""
+    started = time.perf_counter()
+    gdf = synthetic_crimes(registry.get(LAYER_ID), n, seed)
+    result = import_frame(bench.engine, registry.get(LAYER_ID), gdf, "bench-feeds.gpkg", source="bench")
+    if result.rows != n:
+        raise RuntimeError(f"expected {n} imported rows, got {result.rows}")
+    bench.execute(f"VACUUM (ANALYZE) {', '.join(bench.tables)}", "CHECKPOINT")
+    return time.perf_counter() - started
+
+
+# --- what is asked ------------------------------------------------------------------------------------
+def area_km2(box) -> float:
+    x0, y0, x1, y1 = box
+    return (x1 - x0) * KM_PER_DEGREE * math.cos(math.radians((y0 + y1) / 2)) * (y1 - y0) * KM_PER_DEGREE
+
+
+def bbox_side_km(rows: int, limit: int) -> float:
+    """``BBOX_KM``, or larger where a bbox of that size would hold fewer than ``FILL`` × limit reports."""
+    return max(BBOX_KM, math.sqrt(FILL * limit / (rows / area_km2(BBOX))))
+
+
+def random_bboxes(rng: np.random.Generator, side_km: float, count: int) -> list[tuple[float, ...]]:
+    """``count`` squares of ``side_km`` inside the data's extent (the whole extent if they would not fit)."""
+    x0, y0, x1, y1 = BBOX
+    h = min(side_km / KM_PER_DEGREE, y1 - y0)
+    w = min(side_km / (KM_PER_DEGREE * math.cos(math.radians((y0 + y1) / 2))), x1 - x0)
+    boxes = []
+    for _ in range(count):
+        left, bottom = rng.uniform(x0, x1 - w), rng.uniform(y0, y1 - h)
+        boxes.append(tuple(round(v, 6) for v in (left, bottom, left + w, bottom + h)))
+    return boxes
+
+
+def tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2 ** z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return min(x, n - 1), min(y, n - 1)
+
+
+def data_tiles(rng: np.random.Generator, z: int, count: int) -> list[tuple[int, int, int]]:
+    """Up to ``count`` tiles of zoom ``z`` over the data: inside its extent where enough are, else touching it."""
+    (xa, ya), (xb, yb) = tile_xy(BBOX[0], BBOX[3], z), tile_xy(BBOX[2], BBOX[1], z)
+    touching = [(z, x, y) for x in range(xa, xb + 1) for y in range(ya, yb + 1)]
+    inside = [(z, x, y) for (_, x, y) in touching if xa < x < xb and ya < y < yb]
+    pool = inside if len(inside) >= count else touching
+    picked = rng.choice(len(pool), size=min(count, len(pool)), replace=False)
+    return [pool[i] for i in picked]
+
+
+@dataclass
+class Query:
+    """One row of the table: the same requests to both servers, and the SQL our endpoint runs for each."""
+
+    name: str
+    ours: list[str]
+    tipg: list[str]
+    sql: list[tuple[str, dict]]
+    limit: int | None = None  # items: features expected per response
+    zoom: int | None = None
+    note: str = ""
+
+
+def items_queries(view: View, rows: int, rng: np.random.Generator) -> list[Query]:
+    queries = []
+    for limit in ITEM_LIMITS:
+        side = bbox_side_km(rows, limit)
+        boxes = random_bboxes(rng, side, BBOXES_PER_QUERY)
+        ours, tipg, sql = [], [], []
+        for box in boxes:
+            args = {"limit": limit, "bbox": ",".join(map(str, box))}
+            ours.append(f"/ogc/collections/{LAYER_ID}/items?{urlencode(args)}")
+            tipg.append(f"/collections/{TIPG_COLLECTION}/items?{urlencode(args)}")
+            q = feeds.FeedQuery(view, limit=limit, bboxes=[box])
+            sql.append(store.items_sql(view, q.where(), after=None, before=None, limit=limit))
+        queries.append(Query(f"items limit {limit:,}", ours, tipg, sql, limit=limit,
+                             note=f"{min(side, area_km2(BBOX) ** 0.5):.1f} km bbox"))
+    return queries
+
+
+def tile_queries(view: View, rng: np.random.Generator) -> list[Query]:
+    queries = []
+    where = feeds.FeedQuery(view, limit=None).where()
+    for z in TILE_ZOOMS:
+        tiles = data_tiles(rng, z, TILES_PER_ZOOM)
+        queries.append(Query(
+            f"tiles z{z}", [f"/tiles/{LAYER_ID}/{z}/{x}/{y}.mvt" for _, x, y in tiles],
+            [f"/collections/{TIPG_COLLECTION}/tiles/WebMercatorQuad/{z}/{x}/{y}" for _, x, y in tiles],
+            [store.tile_sql(view, where, z, x, y, MAX_FEATURES_PER_TILE) for _, x, y in tiles], zoom=z,
+            note=f"{len(tiles)} tiles"))
+    return queries
+
+
+# --- servers ------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A server in its own process group on a free loopback port, up once its health URL answers 200."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, cwd: Path, port: int, health: str, log: Path):
+        self.name, self.port, self.log = name, port, log
+        with open(log, "w") as out:
+            self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not self._healthy(health):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{name} did not start; its log ends:\n{self.log_tail()}")
+            time.sleep(0.25)
+
+    def _healthy(self, path: str) -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request("GET", path)
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # the group this server started, nothing else
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def start_ours(url: str, logs: Path) -> Server:
+    port = free_port()
+    env = dict(os.environ, MAPPER_DATABASE_URL=url, MAPPER_TILES_URL='""', MAPPER_SECRET_KEY="bench",
+               MAPPER_MAX_FEATURES_PER_TILE=str(MAX_FEATURES_PER_TILE))
+    argv = [str(PROJECT_ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}",
+            "--workers", str(WORKERS), "--worker-class", "gthread", "--threads", str(THREADS),
+            "--timeout", "300", "--no-control-socket", "mapper:create_app()"]
+    return Server("ours (gunicorn)", argv, env, PROJECT_ROOT, port, "/healthz", logs / "ours.log")
+
+
+def ensure_tipg(venv: Path) -> Path:
+    """The virtualenv's Python with tipg and uvicorn, made with ``python3 -m venv`` + pip if missing."""
+    python = venv / "bin" / "python"
+    check = [str(python), "-c", "import tipg, uvicorn, uvicorn_worker, gunicorn"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    progress(f"installing {' '.join(TIPG_PACKAGES)} into {venv}")
+    subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", *TIPG_PACKAGES], check=True)
+    subprocess.run(check, check=True)
+    return python
+
+
+def tipg_version(python: Path) -> str:
+    code = "import tipg, uvicorn, gunicorn; print(tipg.__version__, uvicorn.__version__, gunicorn.__version__)"
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    return f"tipg {out[0]} (uvicorn {out[1]}, gunicorn {out[2]})"
+
+
+def start_tipg(python: Path, url: str, logs: Path) -> Server:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIPG_", "MAPPER_"))}
+    env.update({
+        "DATABASE_URL": url.replace("postgresql+psycopg2://", "postgresql://"),
+        "TIPG_DB_SCHEMAS": '["public"]',
+        "TIPG_DB_TABLES": f'["{TIPG_COLLECTION}"]',
+        "TIPG_DB_FUNCTIONS": "[]",
+        f"TIPG_TABLE_CONFIG__{TIPG_COLLECTION.replace('.', '_')}__PROPERTIES": json.dumps(list(TIPG_PROPERTIES)),
+        "TIPG_MAX_FEATURES_PER_TILE": str(MAX_FEATURES_PER_TILE),
+        "TIPG_CATALOG_TTL": "0",  # no catalog refresh (extent scans) in the middle of a measurement
+    })
+    # gunicorn with uvicorn workers, not `uvicorn --workers 2`: the latter's sockets lack TCP_NODELAY, which
+    # stalls every response after the first on a keep-alive connection by ~40 ms (Nagle + delayed ACK).
+    argv = [str(python.with_name("gunicorn")), "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS),
+            "--worker-class", "uvicorn_worker.UvicornWorker", "--timeout", "300", "--no-control-socket",
+            "tipg.main:app"]
+    # cwd outside the project: tipg's settings also read a ./.env file
+    return Server("tipg (gunicorn + uvicorn)", argv, env, logs, port, "/healthz", logs / "tipg.log")
+
+
+# --- load ---------------------------------------------------------------------------------------------
+@dataclass
+class Load:
+    """One closed-loop run: per-request latencies (s) over ``seconds`` of wall-clock time."""
+
+    latencies: list[float]
+    seconds: float
+    errors: list[str] = field(default_factory=list)
+    client_cpu: float = 0.0  # CPU seconds of this process (the client threads) during the run
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def pct(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q)) * 1000  # ms
+
+    @property
+    def p50(self) -> float:
+        return self.pct(50)
+
+    @property
+    def p95(self) -> float:
+        return self.pct(95)
+
+
+STALE_CONNECTION = (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected)
+
+
+def fetch(conn: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
+    """GET ``path``; a keep-alive connection that the server closed meanwhile is reopened once (as
+    urllib3 does), any other failure is raised."""
+    reused = conn.sock is not None
+    try:
+        conn.request("GET", path, headers=HEADERS)
+        resp = conn.getresponse()
+    except STALE_CONNECTION:
+        if not reused:
+            raise
+        conn.close()
+        conn.request("GET", path, headers=HEADERS)
+        resp = conn.getresponse()
+    return resp.status, resp.read()
+
+
+def run_load(port: int, paths: list[str], concurrency: int, duration: float) -> Load:
+    """``concurrency`` threads, each with one keep-alive connection, send ``paths`` in turn until
+    ``duration`` seconds have passed and every path was sent at least once."""
+    counter, lock = itertools.count(), threading.Lock()
+    latencies: list[float] = []
+    errors: list[str] = []
+    cpu = time.process_time()
+    started = time.perf_counter()
+    deadline = started + duration
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        mine = []
+        try:
+            while True:
+                i = next(counter)
+                if i >= len(paths) and time.perf_counter() >= deadline:
+                    break
+                t0 = time.perf_counter()
+                try:
+                    status, _ = fetch(conn, paths[i % len(paths)])
+                except (OSError, http.client.HTTPException) as e:
+                    conn.close()
+                    status = repr(e)
+                mine.append(time.perf_counter() - t0)
+                if status not in (200, 204):
+                    with lock:
+                        errors.append(f"{paths[i % len(paths)]}: {status}")
+        finally:
+            conn.close()
+            with lock:
+                latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return Load(latencies, time.perf_counter() - started, errors, time.process_time() - cpu)
+
+
+def serial(port: int, paths: list[str], passes: int = 2) -> Load:
+    """One client, ``passes`` times over ``paths``: latency without queueing (for the us/raw-SQL ratio)."""
+    return run_load(port, paths * passes, 1, 0)
+
+
+def raw_sql(url: str, statements: list[tuple[str, dict]], passes: int = 2) -> Load:
+    """The statements one after another on one psycopg2 connection made as the app makes them
+    (``db.make_engine``), every row fetched; per-statement times."""
+    engine = db.make_engine(url)
+    raw = engine.raw_connection()
+    latencies = []
+    started = time.perf_counter()
+    try:
+        with raw.cursor() as cur:
+            for sql, params in statements * passes:
+                t0 = time.perf_counter()
+                cur.execute(sql, params)
+                cur.fetchall()
+                latencies.append(time.perf_counter() - t0)
+        raw.rollback()
+    finally:
+        raw.close()
+        engine.dispose()
+    return Load(latencies, time.perf_counter() - started)
+
+
+def check_responses(query: Query, ours: Server, tipg: Server) -> dict[str, float]:
+    """Every item request returns exactly ``limit`` features from both servers, every tile request a tile;
+    also the warm-up of both. The mean response size (KiB) per server."""
+    sizes = {}
+    for key, server, paths in (("ours", ours, query.ours), ("tipg", tipg, query.tipg)):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
+        total = 0
+        try:
+            for path in paths:
+                status, body = fetch(conn, path)
+                if status != 200:
+                    raise RuntimeError(f"{server.name} {path}: HTTP {status}: {body[:300]!r}")
+                if query.limit is not None:
+                    doc = json.loads(body)
+                    if len(doc["features"]) != query.limit or doc.get("numberReturned") != query.limit:
+                        raise RuntimeError(f"{server.name} {path}: {len(doc['features'])} features, "
+                                           f"numberReturned {doc.get('numberReturned')}, expected {query.limit}")
+                elif not body:
+                    raise RuntimeError(f"{server.name} {path}: empty tile")
+                total += len(body)
+        finally:
+            conn.close()
+        sizes[key] = total / len(paths) / 1024
+    return sizes
+
+
+@dataclass
+class Result:
+    query: Query
+    sizes: dict[str, float]  # mean KiB per response, "ours" and "tipg"
+    tipg: Load
+    ours: Load
+    ours_serial: Load
+    raw: Load
+
+
+def measure(query: Query, sizes: dict[str, float], ours: Server, tipg: Server, url: str, concurrency: int,
+            duration: float, repeat: int) -> Result:
+    """tipg then ours under load (best of ``repeat`` runs by req/s), then our serial latency and raw SQL."""
+    runs_tipg, runs_ours = [], []
+    for _ in range(repeat):
+        runs_tipg.append(run_load(tipg.port, query.tipg, concurrency, duration))
+        runs_ours.append(run_load(ours.port, query.ours, concurrency, duration))
+    for run in (*runs_tipg, *runs_ours):
+        if run.errors:
+            raise RuntimeError(f"{query.name}: {len(run.errors)} failed requests, e.g. {run.errors[0]}")
+    best = lambda runs: max(runs, key=lambda r: r.rate)  # noqa: E731
+    return Result(query, sizes, best(runs_tipg), best(runs_ours), serial(ours.port, query.ours),
+                  raw_sql(url, query.sql))
+
+
+# --- where our time goes ------------------------------------------------------------------------------
+def phases(bench: FeedsDatabase, query: Query, view: View) -> dict[str, float]:
+    """Median ms, in process and serially, of the steps of one items request: ``page_info`` (layer version,
+    planner estimate, exact count when the estimate is at most ``EXACT_COUNT_MAX``), then
+    ``stream_features`` (the query, streamed)."""
+    times: dict[str, list[float]] = {"version": [], "estimate": [], "count": [], "stream_features": []}
+    counted = 0
+    for path in query.ours:
+        box = tuple(float(v) for v in path.split("bbox=")[1].replace("%2C", ",").split(","))
+        q = feeds.FeedQuery(view, limit=query.limit, bboxes=[box])
+        raw = bench.engine.raw_connection()
+        try:
+            with raw.cursor() as cur:  # the steps of feeds.page_info, timed one by one
+                t0 = time.perf_counter()
+                store.layer_version(cur, LAYER_ID)
+                t1 = time.perf_counter()
+                estimate = store.estimate_rows(cur, q.where())
+                t2 = time.perf_counter()
+                if estimate <= store.EXACT_COUNT_MAX:
+                    store.number_matched(cur, q.where())  # the estimate again, then count(*)
+                    counted += 1
+                t3 = time.perf_counter()
+            raw.rollback()
+        finally:
+            raw.close()
+        body = "".join(feeds.stream_features(bench.engine, q))
+        t4 = time.perf_counter()
+        if not body:
+            raise RuntimeError(f"{query.name}: no features in process")
+        for key, seconds in (("version", t1 - t0), ("estimate", t2 - t1), ("count", t3 - t2),
+                             ("stream_features", t4 - t3)):
+            times[key].append(seconds)
+    result = {k: float(np.median(v)) * 1000 for k, v in times.items()}
+    result["counted"] = counted / len(query.ours)
+    return result
+
+
+# --- report -------------------------------------------------------------------------------------------
+def render(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    line = lambda cells: "| " + " | ".join(  # noqa: E731
+        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), rule, *map(line, rows)])
+
+
+def ms(value: float) -> str:
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def table(results: list[Result]) -> str:
+    header = ("query", "tipg req/s", "ours req/s", "us/tipg", "tipg p50/p95 ms", "ours p50/p95 ms",
+              "ours 1-client p50", "raw SQL p50", "us/raw", "KiB tipg/ours")
+    rows = []
+    for r in results:
+        rows.append((f"{r.query.name} ({r.query.note})", f"{r.tipg.rate:.1f}", f"{r.ours.rate:.1f}",
+                     f"{r.ours.rate / r.tipg.rate:.2f}×", f"{ms(r.tipg.p50)} / {ms(r.tipg.p95)}",
+                     f"{ms(r.ours.p50)} / {ms(r.ours.p95)}", ms(r.ours_serial.p50), ms(r.raw.p50),
+                     f"{r.ours_serial.p50 / r.raw.p50:.2f}×", f"{r.sizes['tipg']:.0f} / {r.sizes['ours']:.0f}"))
+    return render(header, rows)
+
+
+def client_share(results: list[Result]) -> str:
+    """How much of the 2 CPUs the load generator itself took (it competes with the servers)."""
+    runs = [(r.query.name, name, load) for r in results for name, load in (("tipg", r.tipg), ("ours", r.ours))]
+    name, server, load = max(runs, key=lambda x: x[2].client_cpu / x[2].seconds)
+    return (f"The client threads used at most {load.client_cpu / load.seconds:.0%} of one CPU "
+            f"({name}, {server}).")
+
+
+def aims(results: list[Result]) -> str:
+    mark = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+    lines = []
+    by_limit = {r.query.limit: r for r in results if r.query.limit}
+    for limit, aim in AIM_VS_TIPG.items():
+        if limit in by_limit:
+            ratio = by_limit[limit].ours.rate / by_limit[limit].tipg.rate
+            lines.append(f"items limit {limit:,}: ours / tipg = {ratio:.2f}× req/s (aim ≥ {aim:g}×: {mark(ratio >= aim)})")
+    items = [r for r in results if r.query.limit]
+    if items:
+        worst = max(items, key=lambda r: r.ours_serial.p50 / r.raw.p50)
+        ratio = worst.ours_serial.p50 / worst.raw.p50
+        lines.append(f"items: ours / raw SQL ≤ {ratio:.2f}× p50, worst at {worst.query.name} "
+                     f"(aim ≤ {AIM_VS_RAW:g}×: {mark(ratio <= AIM_VS_RAW)})")
+    tiles = [r for r in results if r.query.zoom is not None]
+    if tiles:
+        slow = [f"z{r.query.zoom} {r.ours.p95:.0f} ms" for r in tiles if r.ours.p95 >= AIM_TILE_P95_MS]
+        worst = max(tiles, key=lambda r: r.ours.p95)
+        lines.append(f"tiles: ours p95 ≤ {worst.ours.p95:.1f} ms, worst at z{worst.query.zoom} "
+                     f"(aim < {AIM_TILE_P95_MS:g} ms at every zoom: {mark(not slow)}"
+                     + (f"; over: {', '.join(slow)})" if slow else ")"))
+    return "\n".join(lines)
+
+
+def phases_table(rows: list[tuple[Result, dict[str, float]]]) -> str:
+    header = ("query", "layer version", "estimate", "count", "stream_features", "ours 1-client HTTP", "raw SQL")
+    return render(header, [(r.query.name, ms(p["version"]), ms(p["estimate"]),
+                             f"{ms(p['count'])} ({p['counted']:.0%} counted)", ms(p["stream_features"]),
+                             ms(r.ours_serial.p50), ms(r.raw.p50)) for r, p in rows])
+
+
+def report(args, versions: str, tipg: str, load_seconds: float, results: list[Result],
+           breakdown: list[tuple[Result, dict[str, float]]]) -> str:
+    runs = f"best of {args.repeat} runs" if args.repeat > 1 else "1 run"
+    lines = [
+        f"Feeds benchmark: {args.rows:,} {LAYER_ID} reports (loaded in {load_seconds:.0f} s); {versions}; {tipg}; "
+        f"{os.cpu_count()} CPUs shared by PostgreSQL, both servers and the client (load average "
+        f"{args.load_average:.1f} before the run)",
+        f"Load: {args.concurrency} client threads, keep-alive, {args.duration:g} s per query and server "
+        f"(at least one pass over its {BBOXES_PER_QUERY} bboxes / {TILES_PER_ZOOM} tiles), {runs}; no compression.",
+        f"Ours: gunicorn {WORKERS} workers × {THREADS} gthreads, anonymous = public view of the sensitive crime "
+        f"layer (locations generalised to 250 m, bbox on them);",
+        f"tipg: gunicorn {WORKERS} uvicorn workers, properties {', '.join(TIPG_PROPERTIES)}, exact locations.",
+        "",
+        table(results),
+        "",
+        "us/tipg: ours req/s ÷ tipg req/s. us/raw: ours p50 with one client ÷ p50 of the SQL our endpoint runs "
+        "(items_sql / tile_sql, psycopg2, all rows fetched, serial).",
+        client_share(results),
+        "",
+        aims(results),
+    ]
+    if breakdown:
+        lines += ["", "Where an items request of ours spends its time: medians in ms, in process and serial "
+                      "(feeds.page_info = layer version + planner estimate + count(*) when the estimate is at most "
+                      f"{store.EXACT_COUNT_MAX:,}; then feeds.stream_features):",
+                  phases_table(breakdown)]
+    return "\n".join(lines)
+
+
+# --- main ---------------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.feeds", description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="reports to load (default 1,000,000)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per query and server")
+    parser.add_argument("--concurrency", type=int, default=4, help="client threads (default 4)")
+    parser.add_argument("--repeat", type=int, default=1, help="load runs per query and server; the best is kept")
+    parser.add_argument("--seed", type=int, default=42, help="random seed of the points, bboxes and tiles")
+    parser.add_argument("--tipg-venv", type=Path, default=Path(tempfile.gettempdir()) / "tipg-venv",
+                        help="virtualenv with tipg, uvicorn, uvicorn-worker and gunicorn, made if missing "
+                             "(default: %(default)s)")
+    parser.add_argument("--only", choices=("items", "tiles"), help="run only the items or only the tile queries")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the servers and drop the database on TERM too
+    if PROJECT_ROOT in args.tipg_venv.resolve().parents:
+        raise SystemExit("--tipg-venv must be outside the project")
+    registry = load_registry(PROJECT_ROOT / "layers")
+    view = view_for(registry.get(LAYER_ID), None)
+    python = ensure_tipg(args.tipg_venv)
+    cluster = EmbeddedCluster(PROJECT_ROOT / "var")
+    cluster.start()
+    args.load_average = os.getloadavg()[0]
+    bench = FeedsDatabase(cluster, f"bench_feeds_{uuid.uuid4().hex[:8]}")
+    servers: list[Server] = []
+    try:
+        progress(f"loading {args.rows:,} reports")
+        load_seconds = load_reports(bench, registry, args.rows, args.seed)
+        rng = np.random.default_rng(args.seed)
+        queries = [*items_queries(view, args.rows, rng), *tile_queries(view, rng)]
+        queries = [q for q in queries if not args.only or (q.limit is not None) == (args.only == "items")]
+        with tempfile.TemporaryDirectory(prefix="bench_feeds_") as tmp:
+            logs = Path(tmp)
+            servers.append(start_tipg(python, bench.url, logs))
+            servers.append(start_ours(bench.url, logs))
+            tipg, ours = servers
+            results = []
+            for query in queries:
+                progress(f"{query.name}: checking responses")
+                sizes = check_responses(query, ours, tipg)
+                progress(f"{query.name}: measuring")
+                results.append(measure(query, sizes, ours, tipg, bench.url, args.concurrency, args.duration,
+                                       args.repeat))
+            breakdown = [(r, phases(bench, r.query, view)) for r in results if r.query.limit]
+            for server in servers:
+                server.stop()
+        print(report(args, bench.versions(), tipg_version(python), load_seconds, results, breakdown))
+    finally:
+        for server in servers:
+            server.stop()
+        bench.close(keep=args.keep)
+    if args.keep:
+        print(f"\nKept database {bench.name!r} (same cluster as `mapper db url`).")
+
+
+if __name__ == "__main__":
+    main()
