@@ -44,7 +44,7 @@ from scipy import stats
 from scipy.spatial import cKDTree
 from sqlalchemy import text
 
-from bench.ingest import BBOX, LAYER_ID, BenchDatabase, iso_utc, progress
+from bench.ingest import BBOX, LAYER_ID, BenchDatabase, iso_utc, points_parser, progress
 from mapper.config import PROJECT_ROOT
 from mapper.domain import hotspots as hs
 from mapper.domain.layers import Layer, load_registry
@@ -329,12 +329,7 @@ def report(n: int, repeat: int, versions: str, grid: Grid, timings: list[Timing]
 
 # --- main ---------------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.hotspots", description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="points to load (default 1,000,000)")
-    parser.add_argument("--seed", type=int, default=42, help="random seed of the synthetic points")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of every method; the best is reported")
-    parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
-    return parser.parse_args(argv)
+    return points_parser("python -m bench.hotspots", __doc__).parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:

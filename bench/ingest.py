@@ -313,13 +313,18 @@ def report(n: int, repeat: int, versions: str, suite: dict[str, list[Measurement
 
 
 # --- main ---------------------------------------------------------------------------------------------
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n")[0])
+def points_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """The options every synthetic-points benchmark takes: --rows, --seed, --repeat, --keep."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="points to load (default 1,000,000)")
     parser.add_argument("--seed", type=int, default=42, help="random seed of the synthetic points")
     parser.add_argument("--repeat", type=int, default=1, help="runs of every method; the best is reported")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return points_parser("python -m bench.ingest", __doc__).parse_args(argv)
 
 
 def progress(message: str) -> None:
