@@ -40,8 +40,6 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
-from sqlalchemy import create_engine
-from sqlalchemy.pool import NullPool
 
 from bench.ingest import BBOX, LAYER_ID, BenchDatabase, progress, synthetic_crimes
 from mapper import db
@@ -69,26 +67,10 @@ HEADERS = {"Accept": "application/geo+json"}  # http.client adds Accept-Encoding
 AIM_VS_TIPG = {100: 10.0, 10_000: 2.0}  # ours req/s at least this many times tipg's, per limit
 AIM_VS_RAW = 1.5  # our serial p50 at most this many times the raw SQL p50
 AIM_TILE_P95_MS = 50.0
-REPORTS_TABLES = ("status_history", "reports", "imports")
 
 
 # --- data ---------------------------------------------------------------------------------------------
-class FeedsDatabase(BenchDatabase):
-    """A throwaway migrated database holding only our tables (ingest's peer table is not needed here)."""
-
-    def __init__(self, cluster: EmbeddedCluster, name: str):
-        self.cluster, self.name = cluster, name
-        self.url = cluster.ensure_database(name)
-        db.upgrade(self.url)
-        self.engine = db.make_engine(self.url)
-        self._admin = create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-
-    @property
-    def tables(self) -> tuple[str, ...]:
-        return REPORTS_TABLES
-
-
-def load_reports(bench: FeedsDatabase, registry, n: int, seed: int) -> float:
+def load_reports(bench: BenchDatabase, registry, n: int, seed: int) -> float:
     """``n`` synthetic crime reports through our importer, then VACUUM ANALYZE; the seconds it took."""
     started = time.perf_counter()
     gdf = synthetic_crimes(registry.get(LAYER_ID), n, seed)
@@ -441,7 +423,7 @@ def measure(query: Query, sizes: dict[str, float], ours: Server, tipg: Server, u
 
 
 # --- where our time goes ------------------------------------------------------------------------------
-def phases(bench: FeedsDatabase, query: Query, view: View) -> dict[str, float]:
+def phases(bench: BenchDatabase, query: Query, view: View) -> dict[str, float]:
     """Median ms, in process and serially, of the steps of one items request: ``page_info`` (layer version,
     planner estimate, exact count when the estimate is at most ``EXACT_COUNT_MAX``), then
     ``stream_features`` (the query, streamed)."""
@@ -597,7 +579,7 @@ def main(argv: list[str] | None = None) -> None:
     cluster = EmbeddedCluster(PROJECT_ROOT / "var")
     cluster.start()
     args.load_average = os.getloadavg()[0]
-    bench = FeedsDatabase(cluster, f"bench_feeds_{uuid.uuid4().hex[:8]}")
+    bench = BenchDatabase(cluster, f"bench_feeds_{uuid.uuid4().hex[:8]}", peer_table=False)
     servers: list[Server] = []
     try:
         progress(f"loading {args.rows:,} reports")

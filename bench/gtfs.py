@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import text
 
-from bench.ingest import BBOX, BenchDatabase, progress
+from bench.ingest import BBOX, BenchDatabase, progress, timed_function
 from mapper.config import PROJECT_ROOT
 from mapper.embedded_db import EmbeddedCluster
 from mapper.services import gtfs_import
@@ -267,17 +267,6 @@ def patched(replacements: list[tuple[object, str, object]]):
     finally:
         for module, name, original in reversed(saved):
             setattr(module, name, original)
-
-
-def timed_function(function, phase: str, phases: dict[str, float]):
-    @wraps(function)
-    def timed(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            phases[phase] = phases.get(phase, 0.0) + time.perf_counter() - started
-    return timed
 
 
 def timed_generator(function, checks: dict[str, float]):

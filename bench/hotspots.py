@@ -29,7 +29,6 @@ import uuid
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import wraps
 
 import esda
 import geopandas as gpd
@@ -44,7 +43,7 @@ from scipy import stats
 from scipy.spatial import cKDTree
 from sqlalchemy import text
 
-from bench.ingest import BBOX, LAYER_ID, BenchDatabase, iso_utc, points_parser, progress
+from bench.ingest import BBOX, LAYER_ID, BenchDatabase, iso_utc, points_parser, progress, timed_function
 from mapper.config import PROJECT_ROOT
 from mapper.domain import hotspots as hs
 from mapper.domain.layers import Layer, load_registry
@@ -128,20 +127,9 @@ def timed_phases(phases: dict[str, float]):
     calls another (``choose_scale`` builds its bands with ``distance_band``, which is not wrapped), so nothing
     is counted twice."""
     saved = []
-
-    def wrap(function, phase):
-        @wraps(function)
-        def timed(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                phases[phase] = phases.get(phase, 0.0) + time.perf_counter() - started
-        return timed
-
     for module, name, phase in PHASES:
         saved.append((module, name, getattr(module, name)))
-        setattr(module, name, wrap(getattr(module, name), phase))
+        setattr(module, name, timed_function(getattr(module, name), phase, phases))
     try:
         yield phases
     finally:

@@ -26,6 +26,7 @@ import os
 import sys
 import tempfile
 import time
+from functools import wraps
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,25 +131,27 @@ def write_inputs(gdf: gpd.GeoDataFrame, directory: Path) -> dict[str, Path]:
 
 # --- database -----------------------------------------------------------------------------------------
 class BenchDatabase:
-    """A throwaway migrated database in the embedded cluster, with the to_postgis peer table beside ``reports``."""
+    """A throwaway migrated database in the embedded cluster, with (unless ``peer_table`` is false) the
+    to_postgis peer table beside ``reports``."""
 
-    def __init__(self, cluster: EmbeddedCluster, name: str):
-        self.cluster, self.name = cluster, name
+    def __init__(self, cluster: EmbeddedCluster, name: str, peer_table: bool = True):
+        self.cluster, self.name, self.peer_table = cluster, name, peer_table
         self.url = cluster.ensure_database(name)
         db.upgrade(self.url)
         self.engine = db.make_engine(self.url)
         # Maintenance (VACUUM, CHECKPOINT) needs autocommit; a separate engine keeps it off the pooled
         # connections that the loads use.
         self._admin = create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-        columns = ", ".join(f"{column} {sql_type}" for column, sql_type in PEER_COLUMN_TYPES.items())
-        self.execute(
-            f"CREATE TABLE {PEER_TABLE} (id bigserial PRIMARY KEY, {columns}, geometry geometry(Point, 4326))",
-            f"CREATE INDEX {PEER_TABLE}_geometry_idx ON {PEER_TABLE} USING gist (geometry)",
-            *(f"ALTER TABLE {t} SET (autovacuum_enabled = off)" for t in self.tables))
+        if peer_table:
+            columns = ", ".join(f"{column} {sql_type}" for column, sql_type in PEER_COLUMN_TYPES.items())
+            self.execute(
+                f"CREATE TABLE {PEER_TABLE} (id bigserial PRIMARY KEY, {columns}, geometry geometry(Point, 4326))",
+                f"CREATE INDEX {PEER_TABLE}_geometry_idx ON {PEER_TABLE} USING gist (geometry)",
+                *(f"ALTER TABLE {t} SET (autovacuum_enabled = off)" for t in self.tables))
 
     @property
     def tables(self) -> tuple[str, ...]:
-        return (*REPORT_TABLES, PEER_TABLE)
+        return (*REPORT_TABLES, PEER_TABLE) if self.peer_table else REPORT_TABLES
 
     def execute(self, *statements: str) -> None:
         """Run each statement in its own transaction (autocommit)."""
@@ -325,6 +328,18 @@ def points_parser(prog: str, doc: str) -> argparse.ArgumentParser:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return points_parser("python -m bench.ingest", __doc__).parse_args(argv)
+
+
+def timed_function(function, phase: str, phases: dict[str, float]):
+    """``function``, adding the wall-clock time of each call to ``phases[phase]``."""
+    @wraps(function)
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            phases[phase] = phases.get(phase, 0.0) + time.perf_counter() - started
+    return timed
 
 
 def progress(message: str) -> None:
