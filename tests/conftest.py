@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 import requests
 
 from mapper import create_app, db

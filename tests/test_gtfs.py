@@ -1,7 +1,6 @@
 """GTFS import checked against gtfs-kit and GDAL's GTFS driver, broken and hostile feeds, atomic replacement,
 the upload endpoint, transit layers in the feeds, and transit access scores."""
 import datetime as dt
-import io
 import math
 import subprocess
 import threading

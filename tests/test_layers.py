@@ -1,7 +1,6 @@
 """Layer definitions: the shipped layers load; bad files fail with file, key and reason; a new file is a
 new layer with no code."""
 import shutil
-import textwrap
 
 import pytest
 

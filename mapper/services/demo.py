@@ -11,7 +11,6 @@ from datetime import datetime, timedelta, timezone
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from libpysal import examples
 from sqlalchemy import Engine

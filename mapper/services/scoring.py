@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import shapely
 from sqlalchemy import Engine
 
 from mapper import db

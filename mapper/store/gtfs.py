@@ -13,7 +13,7 @@ import re
 
 from psycopg2 import sql as pgsql
 
-from mapper.gtfs.spec import FILES, FOREIGN_KEYS, HIGH_CAPACITY_ROUTE_TYPES, FileSpec
+from mapper.gtfs.spec import FOREIGN_KEYS, HIGH_CAPACITY_ROUTE_TYPES, FileSpec
 
 EXAMPLES_PER_CHECK = 50
 TIME_RE = r"^\s*[0-9]{1,3}:[0-5][0-9]:[0-5][0-9]\s*$"

@@ -8,7 +8,6 @@ from geoalchemy2.shape import from_shape
 from sqlalchemy import Connection, insert, text
 
 from mapper.domain.layers import Layer
-from mapper.domain.lifecycle import PUBLIC_HIDDEN_STATUSES
 from mapper.schema import api_tokens, reports, status_history
 
 
@@ -63,25 +62,6 @@ def public_geom_sql(layer: Layer, column: str = "geom") -> str:
     size = f"({p} / cos(radians(floor(ST_Y(ST_Centroid({column}))))))"
     return (f"ST_Transform(ST_SnapToGrid(ST_Transform(ST_Centroid({column}), 3857), "
             f"ST_MakePoint({size} / 2, {size} / 2), {size}, {size}, 0, 0), 4326)")
-
-
-def public_features_geojson(conn: Connection, layer: Layer, limit: int) -> str:
-    """A GeoJSON FeatureCollection (built in PostGIS) of the newest public reports of ``layer``."""
-    keys = [f.name for f in layer.public_fields]
-    sql = text(f"""
-        SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(f), '[]'))::text
-        FROM (
-            SELECT json_build_object(
-                'type', 'Feature', 'id', id,
-                'geometry', ST_AsGeoJSON({public_geom_sql(layer)}, 6)::json,
-                'properties', (SELECT coalesce(jsonb_object_agg(k, properties -> k), '{{}}')
-                               FROM unnest(CAST(:keys AS text[])) AS k) || jsonb_build_object('status', status)) AS f
-            FROM reports
-            WHERE layer = :layer AND status <> ALL(:hidden)
-            ORDER BY id DESC LIMIT :limit
-        ) s""")
-    return conn.execute(sql, {"keys": keys, "layer": layer.id, "hidden": list(PUBLIC_HIDDEN_STATUSES),
-                              "limit": int(limit)}).scalar_one()
 
 
 # --- idempotency ---------------------------------------------------------------------------------------
