@@ -247,7 +247,7 @@ ACCESS_REFERENCE = ("UN SDG indicator 11.2.1 (convenient access to public transp
 
 def run_transit_access(engine: Engine, layer: Layer) -> RunSummary:
     """Distance to the nearest transit stop and departures per day within reach, per report."""
-    where, params = store.layer_filter(layer.id)
+    where, params = store.layer_filter(layer.id, alias="r.")
 
     def work(cur):
         rows = store.transit_access(cur, where, params, ACCESS_LOW_M, ACCESS_HIGH_M)

@@ -11,15 +11,17 @@ HULL_SLICES = 256  # convex hulls are taken per slice of the reports (by id), th
 
 
 def layer_filter(layer_id: str, *, window_days: int | None = None, where_field: str | None = None,
-                 where_values=()) -> tuple[str, dict]:
-    """The reports a score reads: the layer's, not hidden, optionally recent and of some categories."""
-    sql = "layer = %(layer)s AND status <> ALL(%(hidden)s)"
+                 where_values=(), alias: str = "") -> tuple[str, dict]:
+    """The reports a score reads: the layer's, not hidden, optionally recent and of some categories.
+    ``alias`` qualifies the columns (``"r."``) for queries that join reports to other tables."""
+    a = alias
+    sql = f"{a}layer = %(layer)s AND {a}status <> ALL(%(hidden)s)"
     params = {"layer": layer_id, "hidden": list(PUBLIC_HIDDEN_STATUSES)}
     if window_days:
-        sql += " AND observed_at >= now() - make_interval(days => %(days)s)"
+        sql += f" AND {a}observed_at >= now() - make_interval(days => %(days)s)"
         params["days"] = int(window_days)
     if where_field:
-        sql += f" AND properties ->> '{where_field}' = ANY(%(values)s)"  # field name checked by the registry
+        sql += f" AND {a}properties ->> '{where_field}' = ANY(%(values)s)"  # field name checked by the registry
         params["values"] = list(where_values)
     return sql, params
 
@@ -181,7 +183,8 @@ def district_land_use(cur, where: str, params: dict, public_classes: list[str]) 
 
 def transit_access(cur, where: str, params: dict, low_m: float, high_m: float) -> list:
     """Per report: id, nearest transit stop (name, feed, metres) and departures per day at the stops within
-    ``low_m`` (bus, tram…) or ``high_m`` (rail, metro, ferry) on geodesic distance, and how many such stops."""
+    ``low_m`` (bus, tram…) or ``high_m`` (rail, metro, ferry) on geodesic distance, and how many such stops.
+    ``where`` comes from ``layer_filter(..., alias="r.")``."""
     cur.execute(f"""
         SELECT r.id, n.stop_name, n.feed, n.metres, coalesce(w.departures, 0), coalesce(w.stops, 0), n.service_date
         FROM reports r
@@ -200,6 +203,6 @@ def transit_access(cur, where: str, params: dict, low_m: float, high_m: float) -
               AND ST_DWithin(d.geom::geography, ST_Centroid(r.geom)::geography,
                              CASE WHEN (d.properties ->> 'high_capacity')::boolean THEN %(high)s ELSE %(low)s END)
         ) w ON true
-        WHERE {where.replace('layer =', 'r.layer =').replace('status <>', 'r.status <>')}
+        WHERE {where}
         ORDER BY r.id""", dict(params, low=low_m, high=high_m))
     return cur.fetchall()
