@@ -49,8 +49,8 @@ from mapper.services.importer import import_file
 LAYER_ID = "crime"
 BBOX = (-83.1, 39.9, -82.9, 40.06)  # lon min, lat min, lon max, lat max
 PEER_TABLE = "peer_to_postgis"
-RAW_COPY_SQL = ("COPY reports (layer, geom, properties, private, status, observed_at, source, import_id) "
-                "FROM STDIN")
+RAW_COPY_SQL = ("COPY reports (layer, geom, properties, private, status, observed_at, source, import_id, "
+                "public_precision_m) FROM STDIN")
 CSV_READ_OPTIONS = {"x_possible_names": "lon", "y_possible_names": "lat", "keep_geom_columns": "NO"}
 REPORT_TABLES = ("status_history", "reports", "imports")
 WARMUP_ROWS = 2_000
@@ -228,6 +228,7 @@ def copy_text(layer: Layer, gdf: gpd.GeoDataFrame, import_id: int) -> str:
         "observed_at": attrs[layer.time_field].to_numpy(),
         "source": "bench",
         "import_id": import_id,
+        "public_precision_m": layer.precision_m,
     })
     return rows.to_csv(sep="\t", header=False, index=False, quoting=csv.QUOTE_NONE, lineterminator="\n")
 

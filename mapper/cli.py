@@ -92,11 +92,19 @@ def url():
 @db.command()
 @click.argument("revision", default="head")
 def upgrade(revision):
-    """Run migrations up to REVISION (default head)."""
+    """Run migrations up to REVISION (default head); at head, also re-generalise the public locations of
+    layers whose declared precision changed."""
     from mapper import db as database
+    from mapper.services import public_locations
 
     database.upgrade(database_url(_settings()), revision)
     click.echo(f"database at {revision}")
+    if revision == "head":
+        app = _app()
+        registry = app.extensions["mapper.registry"]
+        for layer_id, rows in public_locations.sync(app.extensions["mapper.engine"], registry).items():
+            click.echo(f"{layer_id}: public locations generalised to {registry.get(layer_id).precision_m:g} m "
+                       f"({rows} reports updated)")
 
 
 @db.command()

@@ -1,6 +1,6 @@
 """SQLAlchemy Core tables mirroring the migrations, for typed inserts (GeoAlchemy2 binds the geometry)."""
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, Column, DateTime, Integer, LargeBinary, MetaData, Table, Text
+from sqlalchemy import BigInteger, Column, Computed, DateTime, Float, Integer, LargeBinary, MetaData, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -19,6 +19,9 @@ reports = Table(
     Column("source", Text, nullable=False),
     Column("tracking_hash", LargeBinary),
     Column("import_id", BigInteger),
+    Column("public_precision_m", Float, nullable=False),
+    Column("public_geom", Geometry("POINT", srid=4326, spatial_index=False), Computed(
+        "CASE WHEN public_precision_m > 0 THEN mapper_public_point(geom, public_precision_m) END", persisted=True)),
 )
 
 status_history = Table(

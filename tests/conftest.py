@@ -19,7 +19,7 @@ from mapper.embedded_db import EmbeddedCluster
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 TABLES = ("status_history", "reports", "imports", "idempotency_keys", "api_tokens", "derived_features", "scores",
-          "score_runs", "gtfs_feeds")
+          "score_runs", "gtfs_feeds", "layer_public_precision")
 
 
 def _new_database(cluster: EmbeddedCluster) -> tuple[str, str]:

@@ -1,8 +1,11 @@
 """Layer definitions: the shipped layers load; bad files fail with file, key and reason; a new file is a
 new layer with no code."""
 import shutil
+import subprocess
 
 import pytest
+
+from sqlalchemy import text
 
 from mapper import create_app
 from mapper.config import PROJECT_ROOT
@@ -123,3 +126,31 @@ def test_adding_a_layer_is_adding_a_file(tmp_path, database_url, clean):
                                                                 "reason": "must be <= 140"}]
     assert count(clean, where="layer = 'noise'") == 1
     assert 'name="level_db"' in client.get("/report").get_data(as_text=True)
+
+
+def test_a_changed_precision_is_applied_by_db_upgrade(tmp_path, database_url, clean, cli_env):
+    """Raising a sensitive layer's precision hides its reports from public outputs until `mapper db upgrade`
+    has re-generalised them: never shown at a finer precision than the layer now declares."""
+    app = create_app({"DATABASE_URL": database_url, "TILES_URL": ""})
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [-83.0123, 39.9876]},
+               "properties": {"category": "theft", "severity": 2, "occurred_at": "2026-11-01T10:00:00Z"}}
+    assert app.test_client().post("/api/layers/crime/reports", json=feature).status_code == 201
+    items = lambda a: a.test_client().get("/ogc/collections/crime/items").get_json()["features"]  # noqa: E731
+    before = items(app)[0]["geometry"]["coordinates"]
+
+    layers = tmp_path / "layers"
+    shutil.copytree(LAYERS, layers)
+    toml = layers / "crime.toml"
+    toml.write_text(toml.read_text().replace("precision_m = 250", "precision_m = 1000"))
+    coarser = create_app({"DATABASE_URL": database_url, "LAYERS_DIR": str(layers), "TILES_URL": ""})
+    assert items(coarser) == []
+
+    env = dict(cli_env, MAPPER_LAYERS_DIR=str(layers))
+    r = subprocess.run(["mapper", "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "crime: public locations generalised to 1000 m (1 reports updated)" in r.stdout
+    after = items(coarser)[0]["geometry"]["coordinates"]
+    assert after != before
+    with clean.connect() as conn:
+        assert conn.execute(text("SELECT ST_Equals(public_geom, mapper_public_point(geom, 1000)) FROM reports")).scalar()
+    assert items(app) == []  # the old 250 m setting now sees nothing either

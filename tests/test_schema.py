@@ -6,7 +6,8 @@ from sqlalchemy.exc import DBAPIError
 from mapper import db
 
 TABLES = {"reports", "status_history", "idempotency_keys", "api_tokens", "imports", "layer_versions",
-          "score_runs", "scores", "derived_features", "gtfs_feeds", "gtfs_stops", "gtfs_stop_times"}
+          "score_runs", "scores", "derived_features", "gtfs_feeds", "gtfs_stops", "gtfs_stop_times", "layer_public_precision"}
+HEAD = "0006"
 
 
 def test_upgrade_downgrade_upgrade_round_trip(scratch_database):
@@ -19,7 +20,7 @@ def test_upgrade_downgrade_upgrade_round_trip(scratch_database):
     db.upgrade(url)
     assert TABLES <= set(inspect(engine).get_table_names())
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == HEAD
     engine.dispose()
 
 
@@ -48,3 +49,20 @@ def test_check_constraints_accept_the_edges(engine, clean):
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO reports (layer, geom) VALUES ('crime', ST_SetSRID(ST_MakePoint(180, 90), 4326)),"
                           " ('crime', ST_SetSRID(ST_MakePoint(-180, -90), 4326))"))
+
+
+def test_public_location_is_stored_with_the_precision_of_the_report(engine, clean):
+    """public_geom is generated from the report's own precision: none when exact, a grid-cell centre otherwise,
+    and regenerated when the precision changes."""
+    with engine.begin() as conn:
+        rid = conn.execute(text(
+            "INSERT INTO reports (layer, geom, public_precision_m) VALUES "
+            "('crime', ST_SetSRID(ST_MakePoint(-83.0123, 39.9876), 4326), 0) RETURNING id")).scalar_one()
+        assert conn.execute(text("SELECT public_geom FROM reports WHERE id = :i"), {"i": rid}).scalar_one() is None
+        conn.execute(text("UPDATE reports SET public_precision_m = 250 WHERE id = :i"), {"i": rid})
+        moved = conn.execute(text(
+            "SELECT ST_Distance(geom::geography, public_geom::geography), "
+            "ST_Equals(public_geom, mapper_public_point(geom, 250)) FROM reports WHERE id = :i"), {"i": rid}).one()
+        assert 0 < moved[0] < 250 * 2 ** 0.5 / 2 + 1 and moved[1]
+        with pytest.raises(DBAPIError):
+            conn.execute(text("UPDATE reports SET public_geom = geom WHERE id = :i"), {"i": rid})

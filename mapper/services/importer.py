@@ -140,7 +140,8 @@ def copy_rows(layer: Layer, clean: pd.DataFrame, geoms: np.ndarray, import_id: i
     observed = clean[layer.time_field].fillna(now) if layer.time_field else pd.Series([now] * n)
     wkb = pd.Series(shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True))
     lines = (f"{layer.id}\t" + wkb + "\t" + _json_lines(clean[public]) + "\t" + _json_lines(clean[private])
-             + f"\t{SUBMITTED}\t" + observed.reset_index(drop=True).astype(str) + f"\t{source}\t{import_id}")
+             + f"\t{SUBMITTED}\t" + observed.reset_index(drop=True).astype(str)
+             + f"\t{source}\t{import_id}\t{layer.precision_m!r}")
     return "\n".join(lines) + "\n"
 
 

@@ -110,7 +110,7 @@ def submit_report(engine: Engine, registry: Registry, layer_id: str, body: bytes
                                [FieldProblem("Idempotency-Key", "reused with a different body")])
             return IntakeResult(first["status_code"], first["response"], replayed=True)
         token, token_hash = new_tracking_token()
-        row = repository.insert_report(conn, layer.id, geom, public, private, observed_at(layer, public, private),
+        row = repository.insert_report(conn, layer, geom, public, private, observed_at(layer, public, private),
                                        source, token_hash, SUBMITTED)
         response = {
             "id": row["id"], "layer": layer.id, "status": SUBMITTED, "tracking_token": token,

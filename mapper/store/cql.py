@@ -27,8 +27,6 @@ class Prop:
 
     sql: str
     kind: str
-    index_sql: str | None = None  # for geometry: an indexed column usable for a && pre-filter
-    margin_deg: float = 0.0  # how far the published geometry may lie from the indexed one
 
 
 @dataclass
@@ -185,16 +183,8 @@ class Compiler:
         p = self.prop(args[0])
         if p.kind != "geometry":
             raise _bad(f"{op.upper()} needs the geometry property first")
-        lit, geom = self.geometry(args[1])
-        test = f"{SPATIAL[op]}({p.sql}, ST_SetSRID({lit}, 4326))"
-        if op != "s_disjoint" and p.index_sql:
-            if p.margin_deg:
-                lat = min(80.0, max(abs(geom.bounds[1]), abs(geom.bounds[3])))
-                margin = p.margin_deg / math.cos(math.radians(lat))
-                test = f"({p.index_sql} && ST_Expand(ST_SetSRID({lit}, 4326), {margin!r}) AND {test})"
-            elif p.sql != p.index_sql:
-                test = f"({p.index_sql} && ST_SetSRID({lit}, 4326) AND {test})"
-        return f"({test})"
+        lit, _ = self.geometry(args[1])
+        return f"({SPATIAL[op]}({p.sql}, ST_SetSRID({lit}, 4326)))"
 
     def temporal(self, op: str, args: list) -> str:
         p = self.prop(args[0])

@@ -1,19 +1,18 @@
 """Feature and tile queries over ``reports``, for one layer seen through one privacy view.
 
 Privacy lives here: the public view reads only the layer's public fields, publishes generalised locations
-(and filters on them, so a bbox cannot probe an exact position), and never sees hidden statuses.
+(the stored, indexed ``public_geom``, and filters on them, so a bbox cannot probe an exact position), and
+never sees hidden statuses.
 GeoJSON and MVT are produced by PostGIS; Python only streams the text it gets back.
 """
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 
 from mapper.domain.lifecycle import PUBLIC_HIDDEN_STATUSES
-from mapper.domain.privacy import METRES_PER_DEGREE, View
+from mapper.domain.privacy import View
 from mapper.store.cql import Compiler, Prop
-from mapper.store.reports import public_geom_sql
 
 KINDS = {"text": "text", "enum": "text", "integer": "number", "number": "number", "boolean": "boolean",
          "datetime": "timestamp", "date": "date"}
@@ -21,14 +20,14 @@ CASTS = {"number": "::numeric", "boolean": "::boolean", "timestamp": "::timestam
 EXACT_COUNT_MAX = 100_000  # numberMatched is exact when the planner expects at most this many rows
 
 
+def generalised(view: View) -> bool:
+    """True when this view sees locations generalised to a grid (stored per report in ``public_geom``)."""
+    return view.precision_m > 0
+
+
 def geometry_sql(view: View) -> str:
-    """The location this view may see."""
-    return "r.geom" if view.exact else public_geom_sql(view.layer, "r.geom")
-
-
-def margin_degrees(view: View) -> float:
-    """How far (in degrees of latitude) a published location may lie from the exact one."""
-    return 0.0 if view.exact else math.sqrt(2) * view.precision_m / METRES_PER_DEGREE
+    """The location this view may see, an indexed column either way."""
+    return "r.public_geom" if generalised(view) else "r.geom"
 
 
 def queryables(view: View) -> dict[str, Prop]:
@@ -37,7 +36,7 @@ def queryables(view: View) -> dict[str, Prop]:
         "id": Prop("r.id", "number"),
         "status": Prop("r.status", "text"),
         "observed_at": Prop("r.observed_at", "timestamp"),
-        "geometry": Prop(geometry_sql(view), "geometry", index_sql="r.geom", margin_deg=margin_degrees(view)),
+        "geometry": Prop(geometry_sql(view), "geometry"),
     }
     for f in view.fields:
         source = "r.properties" if f.public else "r.private"
@@ -81,18 +80,13 @@ def where_for(view: View, *, bboxes=(), cql: dict | None = None) -> Where:
     w.add("r.layer = %(layer)s", layer=view.layer.id)
     if not view.exact:
         w.add("r.status <> ALL(%(hidden)s)", hidden=list(PUBLIC_HIDDEN_STATUSES))
+    if generalised(view):  # rows stored under another precision wait for `mapper db upgrade` to re-generalise
+        w.add("r.public_precision_m = %(precision)s", precision=float(view.precision_m))
     if bboxes:
-        margin = margin_degrees(view)
         ors = []
         for i, (x0, y0, x1, y1) in enumerate(bboxes):
-            env = f"ST_MakeEnvelope(%(bx{i})s, %(by{i})s, %(bX{i})s, %(bY{i})s, 4326)"
+            ors.append(f"{geometry_sql(view)} && ST_MakeEnvelope(%(bx{i})s, %(by{i})s, %(bX{i})s, %(bY{i})s, 4326)")
             w.params.update({f"bx{i}": x0, f"by{i}": y0, f"bX{i}": x1, f"bY{i}": y1})
-            if margin:
-                lat = min(80.0, max(abs(y0), abs(y1)))
-                m = margin / math.cos(math.radians(lat))
-                ors.append(f"(r.geom && ST_Expand({env}, {m!r}) AND {geometry_sql(view)} && {env})")
-            else:
-                ors.append(f"r.geom && {env}")
         w.add("(" + " OR ".join(ors) + ")")
     if cql is not None:
         compiled = Compiler(queryables(view)).compile(cql)
@@ -146,7 +140,7 @@ def collection_summary(cursor, view: View) -> dict:
     w = where_for(view)
     cursor.execute(f"""
         SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1, n FROM (
-            SELECT ST_Extent(r.geom) e, min(r.observed_at) t0, max(r.observed_at) t1, count(*) n
+            SELECT ST_Extent({geometry_sql(view)}) e, min(r.observed_at) t0, max(r.observed_at) t1, count(*) n
             FROM {w.table} r WHERE {w.sql}) s""", w.params)
     x0, y0, x1, y1, t0, t1, n = cursor.fetchone()
     return {"bbox": None if x0 is None else [x0, y0, x1, y1], "interval": [t0, t1], "count": n}
@@ -163,7 +157,6 @@ def tile_sql(view: View, where: Where, z: int, x: int, y: int, cap: int, extent:
              buffer: int = 64) -> tuple[str, dict]:
     """One Mapbox Vector Tile (layer named after the layer id) with at most ``cap`` features."""
     params = dict(where.params, z=z, x=x, y=y, cap=int(cap), extent=extent, buffer=buffer)
-    margin = margin_degrees(view)
     sql = f"""
         WITH b AS (
             SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,
@@ -173,7 +166,7 @@ def tile_sql(view: View, where: Where, z: int, x: int, y: int, cap: int, extent:
             SELECT r.id, ST_AsMVTGeom(ST_Transform({geometry_sql(view)}, 3857), b.env, %(extent)s, %(buffer)s, true)
                    AS geom, {properties_sql(view)} AS props
             FROM {where.table} r, b
-            WHERE r.geom && {"ST_Expand(b.env4326, " + repr(margin * 2) + ")" if margin else "b.env4326"}
+            WHERE {geometry_sql(view)} && b.env4326
               AND {where.sql}
             ORDER BY r.id
             LIMIT %(cap)s

@@ -12,11 +12,12 @@ from mapper.schema import api_tokens, reports, status_history
 
 
 # --- reports -------------------------------------------------------------------------------------------
-def insert_report(conn: Connection, layer_id: str, geom, public: dict, private: dict, observed_at,
+def insert_report(conn: Connection, layer: Layer, geom, public: dict, private: dict, observed_at,
                   source: str, tracking_hash: bytes | None, status: str = "submitted") -> dict:
-    """Insert one report and its first status-history entry; return id and timestamps."""
-    values = dict(layer=layer_id, geom=from_shape(geom, srid=4326), properties=public, private=private,
-                  status=status, source=source, tracking_hash=tracking_hash)
+    """Insert one report (its public location generalised to the layer's precision) and its first
+    status-history entry; return id and timestamps."""
+    values = dict(layer=layer.id, geom=from_shape(geom, srid=4326), properties=public, private=private,
+                  status=status, source=source, tracking_hash=tracking_hash, public_precision_m=layer.precision_m)
     if observed_at is not None:
         values["observed_at"] = observed_at
     row = conn.execute(insert(reports).values(**values)
@@ -50,18 +51,28 @@ def count_reports(conn: Connection, layer_id: str | None = None, source: str | N
 
 
 def public_geom_sql(layer: Layer, column: str = "geom") -> str:
-    """SQL expression for the location the public may see: exact, or snapped to the centre of a grid
-    cell of ``precision_m`` metres (deterministic per report, so repeated requests reveal nothing more).
-
-    The grid is laid in Web Mercator with the cell size scaled by the cosine of the whole-degree latitude
-    band, so cells are close to ``precision_m`` on the ground and identical for every report in a band.
-    """
+    """SQL expression for the location the public may see: exact, or the centre of the cell of the layer's
+    ``precision_m`` grid (deterministic per report, so repeated requests reveal nothing more). The database
+    function ``mapper_public_point`` (migration 0006) is the one definition; ``reports.public_geom`` stores
+    its value for each report."""
     p = float(layer.precision_m)
-    if p <= 0:
-        return column
-    size = f"({p} / cos(radians(floor(ST_Y(ST_Centroid({column}))))))"
-    return (f"ST_Transform(ST_SnapToGrid(ST_Transform(ST_Centroid({column}), 3857), "
-            f"ST_MakePoint({size} / 2, {size} / 2), {size}, {size}, 0, 0), 4326)")
+    return column if p <= 0 else f"mapper_public_point({column}, {p!r})"
+
+
+def sync_public_precision(conn: Connection, layer: Layer) -> int | None:
+    """Re-generalise the stored public locations of ``layer`` if its declared precision changed since they
+    were stored (or were never recorded); return the rows updated, or None when nothing had to change."""
+    stored = conn.execute(text("SELECT precision_m FROM layer_public_precision WHERE layer = :l FOR UPDATE"),
+                          {"l": layer.id}).scalar_one_or_none()
+    if stored == layer.precision_m:
+        return None
+    updated = conn.execute(text(
+        "UPDATE reports SET public_precision_m = :p WHERE layer = :l AND public_precision_m <> :p"),
+        {"l": layer.id, "p": layer.precision_m}).rowcount
+    conn.execute(text(
+        "INSERT INTO layer_public_precision (layer, precision_m) VALUES (:l, :p) ON CONFLICT (layer) "
+        "DO UPDATE SET precision_m = EXCLUDED.precision_m, synced_at = now()"), {"l": layer.id, "p": layer.precision_m})
+    return updated
 
 
 # --- idempotency ---------------------------------------------------------------------------------------
@@ -98,7 +109,8 @@ def role_for_token(conn: Connection, token_hash: bytes) -> str | None:
 
 
 # --- bulk import ---------------------------------------------------------------------------------------
-REPORT_COPY_COLUMNS = ("layer", "geom", "properties", "private", "status", "observed_at", "source", "import_id")
+REPORT_COPY_COLUMNS = ("layer", "geom", "properties", "private", "status", "observed_at", "source", "import_id",
+                       "public_precision_m")
 
 
 def insert_import(cursor, layer_id: str, filename: str) -> int:
