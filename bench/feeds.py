@@ -134,7 +134,13 @@ class Query:
     note: str = ""
 
 
-def items_queries(view: View, rows: int, rng: np.random.Generator) -> list[Query]:
+def planned(engine, q: feeds.FeedQuery) -> int:
+    """The planner's estimate of the matches, as ``feeds.page_info`` gets it (it picks how a page is read)."""
+    with db.cursor(engine) as cur:
+        return store.estimate_rows(cur, q.where())
+
+
+def items_queries(view: View, rows: int, rng: np.random.Generator, engine) -> list[Query]:
     queries = []
     for limit in ITEM_LIMITS:
         side = bbox_side_km(rows, limit)
@@ -145,23 +151,28 @@ def items_queries(view: View, rows: int, rng: np.random.Generator) -> list[Query
             ours.append(f"/ogc/collections/{LAYER_ID}/items?{urlencode(args)}")
             tipg.append(f"/collections/{TIPG_COLLECTION}/items?{urlencode(args)}")
             q = feeds.FeedQuery(view, limit=limit, bboxes=[box])
-            sql.append(store.items_sql(view, q.where(), after=None, before=None, limit=limit))
+            sql.append(store.items_sql(view, q.where(), after=None, before=None, limit=limit,
+                                       matches=planned(engine, q)))
         queries.append(Query(f"items limit {limit:,}", ours, tipg, sql, limit=limit,
                              note=f"{min(side, area_km2(BBOX) ** 0.5):.1f} km bbox"))
     return queries
 
 
-def tile_queries(view: View, rng: np.random.Generator) -> list[Query]:
+def tile_queries(view: View, rng: np.random.Generator, engine) -> list[Query]:
     queries = []
-    where = feeds.FeedQuery(view, limit=None).where()
     for z in TILE_ZOOMS:
         tiles = data_tiles(rng, z, TILES_PER_ZOOM)
         queries.append(Query(
             f"tiles z{z}", [f"/tiles/{LAYER_ID}/{z}/{x}/{y}.mvt" for _, x, y in tiles],
             [f"/collections/{TIPG_COLLECTION}/tiles/WebMercatorQuad/{z}/{x}/{y}" for _, x, y in tiles],
-            [store.tile_sql(view, where, z, x, y, MAX_FEATURES_PER_TILE) for _, x, y in tiles], zoom=z,
+            [tile_sql(engine, view, tile) for tile in tiles], zoom=z,
             note=f"{len(tiles)} tiles"))
     return queries
+
+
+def tile_sql(engine, view: View, tile: tuple[int, int, int]) -> tuple[str, dict]:
+    q = feeds.FeedQuery(view, limit=None, tile=tile)
+    return store.tile_sql(view, q.where(), MAX_FEATURES_PER_TILE, planned(engine, q))
 
 
 # --- servers ------------------------------------------------------------------------------------------
@@ -441,13 +452,13 @@ def phases(bench: BenchDatabase, query: Query, view: View) -> dict[str, float]:
                 estimate = store.estimate_rows(cur, q.where())
                 t2 = time.perf_counter()
                 if estimate <= store.EXACT_COUNT_MAX:
-                    store.number_matched(cur, q.where())  # the estimate again, then count(*)
+                    store.number_matched(cur, q.where(), estimate)
                     counted += 1
                 t3 = time.perf_counter()
             raw.rollback()
         finally:
             raw.close()
-        body = "".join(feeds.stream_features(bench.engine, q))
+        body = "".join(feeds.stream_features(bench.engine, q, matches=estimate))
         t4 = time.perf_counter()
         if not body:
             raise RuntimeError(f"{query.name}: no features in process")
@@ -585,7 +596,7 @@ def main(argv: list[str] | None = None) -> None:
         progress(f"loading {args.rows:,} reports")
         load_seconds = load_reports(bench, registry, args.rows, args.seed)
         rng = np.random.default_rng(args.seed)
-        queries = [*items_queries(view, args.rows, rng), *tile_queries(view, rng)]
+        queries = [*items_queries(view, args.rows, rng, bench.engine), *tile_queries(view, rng, bench.engine)]
         queries = [q for q in queries if not args.only or (q.limit is not None) == (args.only == "items")]
         with tempfile.TemporaryDirectory(prefix="bench_feeds_") as tmp:
             logs = Path(tmp)

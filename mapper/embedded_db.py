@@ -81,6 +81,18 @@ def _port_free(port: int) -> bool:
             return False
 
 
+def server_settings() -> str:
+    """Memory and planner settings for this machine: shared buffers an eighth of RAM (256 MB–2 GB) and the
+    page costs of an SSD or a cached table, where PostgreSQL's defaults assume spinning disks."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        ram = 2 << 30
+    shared_mb = min(2048, max(256, ram // 8 >> 20))
+    return (f"-c shared_buffers={shared_mb}MB -c effective_cache_size={max(1024, ram // 2 >> 20)}MB "
+            "-c random_page_cost=1.1 -c effective_io_concurrency=100")
+
+
 @dataclass
 class EmbeddedCluster:
     """One private cluster, described by the state file ``<var_dir>/db.json``."""
@@ -184,7 +196,7 @@ class EmbeddedCluster:
                 st["port"] = _free_port()
                 self._save_state(st)
             opts = (f"-c listen_addresses=127.0.0.1 -p {st['port']} -c unix_socket_directories='' "
-                    "-c shared_buffers=256MB -c max_connections=200 -c max_wal_size=4GB")
+                    f"{server_settings()} -c max_connections=200 -c max_wal_size=4GB")
             log = str(Path(st["datadir"]) / "server.log")
             res = self._run([str(Path(st["bindir"]) / "pg_ctl"), "-D", st["datadir"], "-l", log,
                              "-o", opts, "-w", "-t", "60", "start"])

@@ -309,6 +309,48 @@ def test_gdal_mvt_driver_decodes_a_tile(live_server, feed_data, tmp_path):
     assert tj["tiles"][0].endswith("/tiles/crime/{z}/{x}/{y}.mvt") and tj["vector_layers"][0]["id"] == "crime"
 
 
+@pytest.mark.parametrize("exact", [False, True])
+def test_both_read_plans_give_the_same_pages_and_tiles(feed_data, engine, registry, exact):
+    """Pages and tiles read by finding the matches first (few expected) or by walking the id index (many
+    expected) are identical, forwards and backwards, in both views."""
+    from mapper.domain.privacy import View
+    from mapper.services.feeds import FeedQuery
+    from mapper.store import features as store
+
+    view = View(registry.get("crime"), exact=exact)
+    many, few = store.FILTER_FIRST_MAX + 1, 0
+
+    def rows(sql_params):
+        with engine.connect() as conn:
+            return conn.exec_driver_sql(*sql_params).all()
+
+    for bbox, after, before in [((-83.05, 39.95, -82.95, 40.0), None, None), ((-83.1, 39.9, -82.9, 40.05), 50, None),
+                                ((-83.1, 39.9, -82.9, 40.05), None, 200)]:
+        where = FeedQuery(view, bboxes=[bbox]).where()
+        pages = [rows(store.items_sql(view, where, after=after, before=before, limit=7, matches=m)) for m in (few, many)]
+        assert pages[0] == pages[1] and len(pages[0]) == 8
+    for z in (7, 11, 13):
+        q = FeedQuery(view, limit=None, tile=tile_of(-83.0, 39.97, z))
+        tiles = [rows(store.tile_sql(view, q.where(), 25, m))[0][0] for m in (few, many)]
+        assert tiles[0] == tiles[1] and len(tiles[0]) > 100
+
+
+def test_tiles_are_cached_until_the_layer_changes(app, feed_data, engine):
+    """A second request is served from the tile cache; a new report in the layer changes the tile."""
+    client = app.test_client()
+    path = "/tiles/crime/{}/{}/{}.mvt".format(*tile_of(-83.0, 39.97, 9))
+    first = client.get(path)
+    assert client.get(path).data == first.data and len(app.extensions["mapper.tile_cache"]._tiles) >= 1
+    r = client.post("/api/layers/crime/reports", json={
+        "type": "Feature", "geometry": {"type": "Point", "coordinates": [-83.0, 39.97]},
+        "properties": {"category": "theft", "severity": 1, "occurred_at": "2026-11-01T10:00:00Z"}})
+    assert r.status_code == 201
+    after = client.get(path)
+    assert after.status_code == 200 and after.data != first.data and after.headers["ETag"] != first.headers["ETag"]
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM reports WHERE id = :i"), {"i": r.get_json()["id"]})
+
+
 # --- exports -----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("fmt", ["geojson", "csv", "gpkg", "shp.zip"])
 def test_exports_reread_with_pyogrio_equal_the_source(live_server, feed_data, tmp_path, fmt, engine):

@@ -83,6 +83,21 @@ def test_each_format_imports_every_row(tmp_path, engine, registry, clean, fmt):
     assert count(engine, "imports", f"row_count = {N}") == 1
 
 
+def test_imported_rows_are_stored_near_their_neighbours(tmp_path, engine, registry, clean):
+    """Ids follow the file, but rows are written in Hilbert order: neighbours on disk lie far closer
+    together than neighbours in the file."""
+    gdf = crime_frame(n=2000)
+    import_file(engine, registry, "crime", write(gdf, tmp_path / "crime.gpkg", "gpkg"))
+    assert_same_rows(engine, gdf)
+    with engine.connect() as conn:
+        on_disk = conn.execute(text(
+            "SELECT avg(ST_Distance(geom, lag)) FROM (SELECT geom, lag(geom) OVER (ORDER BY ctid) FROM reports) s"
+        )).scalar_one()
+    pts = np.column_stack([gdf.geometry.x, gdf.geometry.y])
+    in_file = np.linalg.norm(np.diff(pts, axis=0), axis=1).mean()
+    assert on_disk < in_file / 10
+
+
 @pytest.mark.parametrize("fmt", ["gpkg", "shp.zip"])
 def test_files_in_a_projected_crs_are_reprojected(tmp_path, engine, registry, clean, fmt):
     gdf = crime_frame()

@@ -43,6 +43,7 @@ class FeedQuery:
     filters: list[dict] = field(default_factory=list)  # CQL2 JSON, ANDed
     after: int | None = None
     before: int | None = None
+    tile: tuple[int, int, int] | None = None  # z, x, y: only what falls in (or near) this vector tile
 
     @property
     def first_page(self) -> bool:
@@ -50,7 +51,7 @@ class FeedQuery:
 
     def where(self) -> store.Where:
         cql = {"op": "and", "args": self.filters} if len(self.filters) > 1 else (self.filters or [None])[0]
-        return store.where_for(self.view, bboxes=self.bboxes, cql=cql)
+        return store.where_for(self.view, bboxes=self.bboxes, cql=cql, tile=self.tile)
 
 
 # --- parsing ---------------------------------------------------------------------------------------------
@@ -174,19 +175,22 @@ def parse_query(view: View, args, *, limit_default: int | None = DEFAULT_LIMIT, 
 # --- running ---------------------------------------------------------------------------------------------
 @dataclass
 class Page:
-    """What is known before streaming: the match count (first page) and the data version."""
+    """What is known before streaming: the data version, the planner's estimate of the matches (pages and
+    tiles) and the exact match count (first pages, when cheap)."""
 
     number_matched: int | None
     version: int
     changed_at: object
+    estimate: int | None = None
 
 
 def page_info(engine: Engine, q: FeedQuery) -> Page:
-    """Cheap facts about a page, fetched before its body is streamed (checks the filter, too)."""
+    """Cheap facts about a page or tile, fetched before its body is streamed (checks the filter, too)."""
     with db.cursor(engine) as cur:
         version, changed = store.layer_version(cur, q.view.layer.id)
-        matched = store.number_matched(cur, q.where()) if q.first_page and q.limit else None
-    return Page(matched, version, changed)
+        estimate = store.estimate_rows(cur, q.where()) if q.limit or q.tile else None
+        matched = store.number_matched(cur, q.where(), estimate) if q.first_page and q.limit else None
+    return Page(matched, version, changed, estimate)
 
 
 def collection_summary(engine: Engine, view: View) -> dict:
@@ -212,12 +216,14 @@ def batched(texts, size: int = 1 << 16):
         yield "".join(buf)
 
 
-def stream_features(engine: Engine, q: FeedQuery, on_done=None):
+def stream_features(engine: Engine, q: FeedQuery, on_done=None, matches: int | None = None):
     """Yield Feature JSON texts joined by commas; ``on_done(first_id, last_id, returned, more)`` at the end.
+    ``matches`` is the planner's estimate from ``page_info`` (it picks how a page is read).
 
     Rows come from a server-side cursor in batches, so memory stays flat at any size.
     """
-    sql, params = store.items_sql(q.view, q.where(), after=q.after, before=q.before, limit=q.limit)
+    sql, params = store.items_sql(q.view, q.where(), after=q.after, before=q.before, limit=q.limit,
+                                  matches=matches)
     returned, first_id, last_id, more = 0, None, None, False
     small = q.limit is not None and q.limit < STREAM_BATCH
     with db.cursor(engine, name=None if small else "feed") as cur:  # big reads: server-side cursor

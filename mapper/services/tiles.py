@@ -1,6 +1,9 @@
-"""Vector tiles: one query, bytes out."""
+"""Vector tiles: one query, bytes out, kept in a per-process cache keyed by the layer's data version."""
 from __future__ import annotations
 
+import threading
+
+from cachetools import LRUCache
 from sqlalchemy import Engine
 
 from mapper import db
@@ -8,10 +11,39 @@ from mapper.services.feeds import FeedQuery
 from mapper.store import features as store
 
 
-def render_tile(engine: Engine, q: FeedQuery, z: int, x: int, y: int, cap: int) -> bytes:
-    """The MVT bytes of tile z/x/y (empty when no feature falls in it), at most ``cap`` features."""
-    sql, params = store.tile_sql(q.view, q.where(), z, x, y, cap)
+class TileCache:
+    """Rendered tiles, least recently used first out, bounded in bytes. Keys must carry the layer's data
+    version (any write to the layer changes it), so a cached tile is never stale."""
+
+    def __init__(self, max_bytes: int):
+        self._tiles = LRUCache(maxsize=max(1, max_bytes), getsizeof=lambda data: len(data) + 1)
+        self._enabled = max_bytes > 0
+        self._lock = threading.Lock()
+
+    def get(self, key) -> bytes | None:
+        with self._lock:
+            return self._tiles.get(key)
+
+    def put(self, key, data: bytes) -> None:
+        if self._enabled and len(data) + 1 <= self._tiles.maxsize:
+            with self._lock:
+                self._tiles[key] = data
+
+
+def render_tile(engine: Engine, q: FeedQuery, cap: int, matches: int | None = None) -> bytes:
+    """The MVT bytes of ``q.tile`` (empty when no feature falls in it), at most ``cap`` features;
+    ``matches`` is the planner's estimate from ``feeds.page_info``."""
+    sql, params = store.tile_sql(q.view, q.where(), cap, matches)
     with db.cursor(engine) as cur:
         cur.execute(sql, params)
         data = cur.fetchone()[0]
     return bytes(data) if data else b""
+
+
+def cached_tile(cache: TileCache, key, engine: Engine, q: FeedQuery, cap: int, matches: int | None = None) -> bytes:
+    """``render_tile`` through ``cache`` (``key`` names the tile, its filters, its view and the data version)."""
+    data = cache.get(key)
+    if data is None:
+        data = render_tile(engine, q, cap, matches)
+        cache.put(key, data)
+    return data

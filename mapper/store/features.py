@@ -18,6 +18,8 @@ KINDS = {"text": "text", "enum": "text", "integer": "number", "number": "number"
          "datetime": "timestamp", "date": "date"}
 CASTS = {"number": "::numeric", "boolean": "::boolean", "timestamp": "::timestamptz", "date": "::date", "text": ""}
 EXACT_COUNT_MAX = 100_000  # numberMatched is exact when the planner expects at most this many rows
+TILE_EXTENT, TILE_BUFFER = 4096, 64  # MVT grid units per tile side, and the margin drawn around it
+FILTER_FIRST_MAX = 50_000  # below this many expected matches, a page is read by finding the matches first
 
 
 def generalised(view: View) -> bool:
@@ -48,13 +50,23 @@ def queryables(view: View) -> dict[str, Prop]:
     return props
 
 
-def properties_sql(view: View) -> str:
-    """The published properties: an explicit allow-list of the view's fields, plus status and time."""
+def properties_sql(view: View, builder: str = "jsonb_build_object") -> str:
+    """The published properties: an explicit allow-list of the view's fields, plus status and time, as
+    jsonb (what ST_AsMVT expands into tile attributes) or, with ``builder="json_build_object"``, as json
+    in field order (cheaper to print)."""
     parts = []
     for f in view.fields:
         parts.append(f"'{f.name}', {'r.properties' if f.public else 'r.private'} -> '{f.name}'")
     parts += ["'status', r.status", "'observed_at', r.observed_at"]
-    return f"jsonb_build_object({', '.join(parts)})"
+    return f"{builder}({', '.join(parts)})"
+
+
+def feature_sql(view: View) -> str:
+    """One GeoJSON Feature as text, concatenated in SQL (building a json value and printing it costs twice
+    as much)."""
+    geometry = f"COALESCE(ST_AsGeoJSON({geometry_sql(view)}, {view.coordinate_digits}), 'null')"
+    return (f"""'{{"type":"Feature","id":' || r.id || ',"geometry":' || {geometry} || ',"properties":' """
+            f"""|| {properties_sql(view, "json_build_object")}::text || '}}'""")
 
 
 @dataclass
@@ -74,8 +86,10 @@ class Where:
         return " AND ".join(self.clauses) or "TRUE"
 
 
-def where_for(view: View, *, bboxes=(), cql: dict | None = None) -> Where:
-    """Layer, visibility, bounding boxes (already split at the antimeridian) and a CQL2 JSON filter."""
+def where_for(view: View, *, bboxes=(), cql: dict | None = None, tile: tuple[int, int, int] | None = None,
+              extent: int = TILE_EXTENT, buffer: int = TILE_BUFFER) -> Where:
+    """Layer, visibility, bounding boxes (already split at the antimeridian), a CQL2 JSON filter, and a
+    vector tile z/x/y (with its buffer)."""
     w = Where(table=view.layer.table)
     w.add("r.layer = %(layer)s", layer=view.layer.id)
     if not view.exact:
@@ -88,15 +102,24 @@ def where_for(view: View, *, bboxes=(), cql: dict | None = None) -> Where:
             ors.append(f"{geometry_sql(view)} && ST_MakeEnvelope(%(bx{i})s, %(by{i})s, %(bX{i})s, %(bY{i})s, 4326)")
             w.params.update({f"bx{i}": x0, f"by{i}": y0, f"bX{i}": x1, f"bY{i}": y1})
         w.add("(" + " OR ".join(ors) + ")")
+    if tile is not None:
+        z, x, y = tile
+        w.add(f"{geometry_sql(view)} && ST_Transform(ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s, "
+              "margin => (%(tbuffer)s::float8 / %(textent)s)), 4326)", tz=z, tx=x, ty=y, tbuffer=buffer, textent=extent)
     if cql is not None:
         compiled = Compiler(queryables(view)).compile(cql)
         w.add(compiled.sql, **compiled.params)
     return w
 
 
-def items_sql(view: View, where: Where, *, after: int | None, before: int | None,
-              limit: int | None) -> tuple[str, dict]:
-    """Rows (id, Feature JSON text) in id order, keyset-paged; fetches limit + 1 to know if more follow."""
+def items_sql(view: View, where: Where, *, after: int | None, before: int | None, limit: int | None,
+              matches: int | None = None) -> tuple[str, dict]:
+    """Rows (id, Feature JSON text) in id order, keyset-paged; fetches limit + 1 to know if more follow.
+
+    With ``matches`` (the planner's estimate) at most ``FILTER_FIRST_MAX``, the matching ids are found first
+    (through the spatial or other selective index) and only the page's rows are read and printed; otherwise
+    the id index is walked until the page is full, which is fastest when matches are dense.
+    """
     clauses, params = list(where.clauses), dict(where.params)
     if after is not None:
         clauses.append("r.id > %(after)s")
@@ -105,17 +128,20 @@ def items_sql(view: View, where: Where, *, after: int | None, before: int | None
         clauses.append("r.id < %(before)s")
         params["before"] = before
     order = "DESC" if before is not None and after is None else "ASC"
-    if limit is not None:
-        params["limit"] = int(limit) + 1
-    sql = f"""
-        SELECT r.id, json_build_object(
-            'type', 'Feature', 'id', r.id,
-            'geometry', ST_AsGeoJSON({geometry_sql(view)}, {view.coordinate_digits})::json,
-            'properties', {properties_sql(view)})::text
-        FROM {where.table} r
-        WHERE {' AND '.join(clauses) or 'TRUE'}
-        ORDER BY r.id {order}
-        {"LIMIT %(limit)s" if limit is not None else ""}"""
+    condition = " AND ".join(clauses) or "TRUE"
+    if limit is None:
+        return f"SELECT r.id, {feature_sql(view)} FROM {where.table} r WHERE {condition} ORDER BY r.id", params
+    params["limit"] = int(limit) + 1
+    if matches is not None and matches <= FILTER_FIRST_MAX:
+        sql = f"""
+            WITH matches AS MATERIALIZED (SELECT r.id FROM {where.table} r WHERE {condition})
+            SELECT r.id, {feature_sql(view)} FROM {where.table} r
+            WHERE r.id IN (SELECT id FROM matches ORDER BY id {order} LIMIT %(limit)s)
+            ORDER BY r.id {order}"""
+    else:
+        sql = f"""
+            SELECT r.id, {feature_sql(view)} FROM {where.table} r WHERE {condition}
+            ORDER BY r.id {order} LIMIT %(limit)s"""
     return sql, params
 
 
@@ -127,9 +153,10 @@ def estimate_rows(cursor, where: Where) -> int:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def number_matched(cursor, where: Where) -> int | None:
-    """Exact match count when the planner expects it to be cheap, else None (numberMatched is omitted)."""
-    if estimate_rows(cursor, where) > EXACT_COUNT_MAX:
+def number_matched(cursor, where: Where, estimate: int) -> int | None:
+    """Exact match count when the planner's ``estimate`` says it is cheap, else None (numberMatched is
+    omitted)."""
+    if estimate > EXACT_COUNT_MAX:
         return None
     cursor.execute(f"SELECT count(*) FROM {where.table} r WHERE {where.sql}", where.params)
     return cursor.fetchone()[0]
@@ -153,25 +180,25 @@ def layer_version(cursor, layer_id: str) -> tuple[int, object]:
     return (row[0], row[1]) if row else (0, None)
 
 
-def tile_sql(view: View, where: Where, z: int, x: int, y: int, cap: int, extent: int = 4096,
-             buffer: int = 64) -> tuple[str, dict]:
-    """One Mapbox Vector Tile (layer named after the layer id) with at most ``cap`` features."""
-    params = dict(where.params, z=z, x=x, y=y, cap=int(cap), extent=extent, buffer=buffer)
+def tile_sql(view: View, where: Where, cap: int, matches: int | None = None) -> tuple[str, dict]:
+    """One Mapbox Vector Tile (layer named after the layer id) of the tile in ``where`` (see ``where_for``),
+    with at most ``cap`` features: the lowest ids. As for ``items_sql``, ``matches`` (the planner's estimate)
+    at most ``FILTER_FIRST_MAX`` finds the matches first, else the id index is walked."""
+    params = dict(where.params, cap=int(cap))
+    if matches is not None and matches <= FILTER_FIRST_MAX:
+        rows = f"""
+            WITH matches AS MATERIALIZED (SELECT r.id FROM {where.table} r WHERE {where.sql})
+            SELECT r.* FROM {where.table} r WHERE r.id IN (SELECT id FROM matches ORDER BY id LIMIT %(cap)s)
+            ORDER BY r.id"""
+    else:
+        rows = f"SELECT r.* FROM {where.table} r WHERE {where.sql} ORDER BY r.id LIMIT %(cap)s"
     sql = f"""
-        WITH b AS (
-            SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,
-                   ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s,
-                                margin => (%(buffer)s::float8 / %(extent)s)), 4326) AS env4326
-        ), t AS (
-            SELECT r.id, ST_AsMVTGeom(ST_Transform({geometry_sql(view)}, 3857), b.env, %(extent)s, %(buffer)s, true)
-                   AS geom, {properties_sql(view)} AS props
-            FROM {where.table} r, b
-            WHERE {geometry_sql(view)} && b.env4326
-              AND {where.sql}
-            ORDER BY r.id
-            LIMIT %(cap)s
-        )
-        SELECT ST_AsMVT(t.*, '{view.layer.id}', %(extent)s, 'geom', 'id') FROM t WHERE geom IS NOT NULL"""
+        WITH r AS ({rows}), t AS (
+            SELECT r.id, ST_AsMVTGeom(ST_Transform({geometry_sql(view)}, 3857),
+                                      ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s), %(textent)s, %(tbuffer)s, true) AS geom,
+                   {properties_sql(view)} AS props
+            FROM r)
+        SELECT ST_AsMVT(t.*, '{view.layer.id}', %(textent)s, 'geom', 'id') FROM t WHERE geom IS NOT NULL"""
     return sql, params
 
 

@@ -109,7 +109,7 @@ def role_for_token(conn: Connection, token_hash: bytes) -> str | None:
 
 
 # --- bulk import ---------------------------------------------------------------------------------------
-REPORT_COPY_COLUMNS = ("layer", "geom", "properties", "private", "status", "observed_at", "source", "import_id",
+REPORT_COPY_COLUMNS = ("id", "layer", "geom", "properties", "private", "status", "observed_at", "source", "import_id",
                        "public_precision_m")
 
 
@@ -117,6 +117,17 @@ def insert_import(cursor, layer_id: str, filename: str) -> int:
     """Open an import record (on the DB-API cursor whose transaction carries the COPY)."""
     cursor.execute("INSERT INTO imports (layer, filename) VALUES (%s, %s) RETURNING id", (layer_id, filename))
     return cursor.fetchone()[0]
+
+
+def reserve_report_ids(cursor, n: int) -> list[int] | range:
+    """``n`` new report ids from the sequence, ascending: a range when (as usual) nobody else took ids
+    meanwhile, else the list of the ones drawn."""
+    if n == 0:
+        return range(0)
+    cursor.execute("SELECT min(v), max(v), CASE WHEN max(v) - min(v) + 1 <> count(*) THEN array_agg(v ORDER BY v) END "
+                   "FROM (SELECT nextval('reports_id_seq') v FROM generate_series(1, %s)) s", (n,))
+    first, last, drawn = cursor.fetchone()
+    return drawn if drawn is not None else range(first, last + 1)
 
 
 def copy_reports(cursor, stream) -> None:

@@ -192,7 +192,7 @@ def items(layer_id: str):
     if cached:
         return cached
     if html:
-        rows = "".join(feeds.stream_features(engine, q))
+        rows = "".join(feeds.stream_features(engine, q, matches=info.estimate))
         fc = json.loads(f"[{rows}]")
         return set_validators(page("ogc_items.html", {"features": fc, "layer": view.layer,
                                                      "fields": [f.name for f in view.fields]}), etag, info.changed_at)
@@ -200,7 +200,8 @@ def items(layer_id: str):
     def body():
         done = {}
         yield '{"type":"FeatureCollection","features":['
-        yield from feeds.batched(feeds.stream_features(engine, q, on_done=lambda *a: done.update(result=a)))
+        yield from feeds.batched(feeds.stream_features(engine, q, on_done=lambda *a: done.update(result=a),
+                                                       matches=info.estimate))
         first_id, last_id, returned, more = done["result"]
         tail = {"numberReturned": returned, "timeStamp": datetime.now(timezone.utc).isoformat(),
                 "links": _page_links(layer_id, q, first_id, last_id, more)}

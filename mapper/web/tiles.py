@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, request, url_for
 from mapper.db import get_engine
 from mapper.domain.errors import BadRequest, FieldProblem
 from mapper.services import feeds
-from mapper.services.tiles import render_tile
+from mapper.services.tiles import TileCache, cached_tile
 from mapper.web.http_cache import enable_cors, etag_for, not_modified, set_validators
 from mapper.web.ogc import json_response, layer_view
 
@@ -14,6 +14,15 @@ bp = Blueprint("tiles", __name__, url_prefix="/tiles")
 enable_cors(bp)
 MVT = "application/vnd.mapbox-vector-tile"
 MAX_ZOOM = 22
+
+
+def tile_cache() -> TileCache:
+    """This application's tile cache (``TILE_CACHE_MB``), made on first use."""
+    cache = current_app.extensions.get("mapper.tile_cache")
+    if cache is None:
+        cache = current_app.extensions.setdefault(
+            "mapper.tile_cache", TileCache(int(float(current_app.config["TILE_CACHE_MB"]) * 1024 * 1024)))
+    return cache
 
 
 @bp.get("/<layer_id>.json")
@@ -38,12 +47,13 @@ def tile(layer_id: str, z: int, x: int, y: int):
         raise BadRequest(f"No tile {z}/{x}/{y}.", [FieldProblem("z/x/y", f"z must be 0–{MAX_ZOOM}, x and y < 2^z")])
     view = layer_view(layer_id)
     q = feeds.parse_query(view, request.args, limit_default=None)
+    q.tile = (z, x, y)
     engine = get_engine()
     info = feeds.page_info(engine, q)
     etag = etag_for(info.version, view.exact, request.full_path)
     cached = not_modified(etag, info.changed_at)
     if cached:
         return cached
-    data = render_tile(engine, q, z, x, y, int(current_app.config["MAX_FEATURES_PER_TILE"]))
+    data = cached_tile(tile_cache(), etag, engine, q, int(current_app.config["MAX_FEATURES_PER_TILE"]), info.estimate)
     resp = Response(data, mimetype=MVT, status=200 if data else 204)
     return set_validators(resp, etag, info.changed_at, max_age=60)
