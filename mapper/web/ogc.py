@@ -209,7 +209,10 @@ def items(layer_id: str):
             tail["numberMatched"] = info.number_matched
         yield "]," + json.dumps(tail)[1:]
 
-    resp = Response(stream_with_context(body()), mimetype=GEOJSON)
+    if q.limit is not None and q.limit <= feeds.STREAM_BATCH:  # a small page is sent in one piece: chunked
+        resp = Response("".join(body()), mimetype=GEOJSON)     # writes cost ~4 ms more per response
+    else:
+        resp = Response(stream_with_context(body()), mimetype=GEOJSON)
     return set_validators(resp, etag, info.changed_at)
 
 
