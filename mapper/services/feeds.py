@@ -3,7 +3,8 @@
 Shared by OGC API – Features items, exports and tiles. Paging is keyset on report id (``cursor=a<id>`` for
 the page after ``id``, ``b<id>`` for the page before), so page 10,000 costs what page 1 does.
 ``numberMatched`` is given on the first page only, and only when the planner expects at most
-``EXACT_COUNT_MAX`` matches (then it is an exact count); it is omitted otherwise.
+``FILTER_FIRST_MAX`` matches: then the page is read by finding every match first, and their exact count
+comes with it; it is omitted otherwise.
 """
 from __future__ import annotations
 
@@ -175,10 +176,9 @@ def parse_query(view: View, args, *, limit_default: int | None = DEFAULT_LIMIT, 
 # --- running ---------------------------------------------------------------------------------------------
 @dataclass
 class Page:
-    """What is known before streaming: the data version, the planner's estimate of the matches (pages and
-    tiles) and the exact match count (first pages, when cheap)."""
+    """What is known before streaming: the data version and the planner's estimate of the matches (pages
+    and tiles)."""
 
-    number_matched: int | None
     version: int
     changed_at: object
     estimate: int | None = None
@@ -189,8 +189,7 @@ def page_info(engine: Engine, q: FeedQuery) -> Page:
     with db.cursor(engine) as cur:
         version, changed = store.layer_version(cur, q.view.layer.id)
         estimate = store.estimate_rows(cur, q.where()) if q.limit or q.tile else None
-        matched = store.number_matched(cur, q.where(), estimate) if q.first_page and q.limit else None
-    return Page(matched, version, changed, estimate)
+    return Page(version, changed, estimate)
 
 
 def collection_summary(engine: Engine, view: View) -> dict:
@@ -217,14 +216,15 @@ def batched(texts, size: int = 1 << 16):
 
 
 def stream_features(engine: Engine, q: FeedQuery, on_done=None, matches: int | None = None):
-    """Yield Feature JSON texts joined by commas; ``on_done(first_id, last_id, returned, more)`` at the end.
-    ``matches`` is the planner's estimate from ``page_info`` (it picks how a page is read).
+    """Yield Feature JSON texts joined by commas; at the end ``on_done(first_id, last_id, returned, more,
+    matched)``, ``matched`` being the exact number of matches when the page was read by finding them all
+    first (see ``store.items_sql``), else None. ``matches`` is the planner's estimate from ``page_info``.
 
     Rows come from a server-side cursor in batches, so memory stays flat at any size.
     """
     sql, params = store.items_sql(q.view, q.where(), after=q.after, before=q.before, limit=q.limit,
                                   matches=matches)
-    returned, first_id, last_id, more = 0, None, None, False
+    returned, first_id, last_id, more, matched = 0, None, None, False, None
     small = q.limit is not None and q.limit < STREAM_BATCH
     with db.cursor(engine, name=None if small else "feed") as cur:  # big reads: server-side cursor
         cur.itersize = STREAM_BATCH
@@ -235,7 +235,7 @@ def stream_features(engine: Engine, q: FeedQuery, on_done=None, matches: int | N
             fetched = cur.fetchall()
             more = len(fetched) > q.limit
             rows = iter(fetched[: q.limit][::-1])
-        for row_id, feature in rows:
+        for row_id, feature, matched in rows:
             if not backwards and q.limit is not None and returned == q.limit:
                 more = True
                 break
@@ -244,4 +244,5 @@ def stream_features(engine: Engine, q: FeedQuery, on_done=None, matches: int | N
             last_id = row_id
             returned += 1
     if on_done:
-        on_done(first_id, last_id, returned, more)
+        counted = store.reads_matches_first(q.limit, matches)
+        on_done(first_id, last_id, returned, more, (matched or 0) if counted else None)

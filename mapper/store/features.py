@@ -17,9 +17,10 @@ from mapper.store.cql import Compiler, Prop
 KINDS = {"text": "text", "enum": "text", "integer": "number", "number": "number", "boolean": "boolean",
          "datetime": "timestamp", "date": "date"}
 CASTS = {"number": "::numeric", "boolean": "::boolean", "timestamp": "::timestamptz", "date": "::date", "text": ""}
-EXACT_COUNT_MAX = 100_000  # numberMatched is exact when the planner expects at most this many rows
 TILE_EXTENT, TILE_BUFFER = 4096, 64  # MVT grid units per tile side, and the margin drawn around it
-FILTER_FIRST_MAX = 50_000  # below this many expected matches, a page is read by finding the matches first
+# Up to this many expected matches, a page is read by finding the matches first, and counting them for
+# numberMatched costs nothing more; above it, the id index is walked and numberMatched is omitted.
+FILTER_FIRST_MAX = 50_000
 
 
 def generalised(view: View) -> bool:
@@ -112,13 +113,20 @@ def where_for(view: View, *, bboxes=(), cql: dict | None = None, tile: tuple[int
     return w
 
 
+def reads_matches_first(limit: int | None, matches: int | None) -> bool:
+    """Whether a page (or tile: ``limit`` = its cap) with ``matches`` expected is read by finding all its
+    matches first (and so counts them)."""
+    return limit is not None and matches is not None and matches <= FILTER_FIRST_MAX
+
+
 def items_sql(view: View, where: Where, *, after: int | None, before: int | None, limit: int | None,
               matches: int | None = None) -> tuple[str, dict]:
-    """Rows (id, Feature JSON text) in id order, keyset-paged; fetches limit + 1 to know if more follow.
+    """Rows (id, Feature JSON text, number of matches or NULL) in id order, keyset-paged; fetches limit + 1
+    to know if more follow.
 
     With ``matches`` (the planner's estimate) at most ``FILTER_FIRST_MAX``, the matching ids are found first
-    (through the spatial or other selective index) and only the page's rows are read and printed; otherwise
-    the id index is walked until the page is full, which is fastest when matches are dense.
+    (through the spatial or other selective index), counted, and only the page's rows are read and printed;
+    otherwise the id index is walked until the page is full (fastest when matches are dense), uncounted.
     """
     clauses, params = list(where.clauses), dict(where.params)
     if after is not None:
@@ -130,17 +138,18 @@ def items_sql(view: View, where: Where, *, after: int | None, before: int | None
     order = "DESC" if before is not None and after is None else "ASC"
     condition = " AND ".join(clauses) or "TRUE"
     if limit is None:
-        return f"SELECT r.id, {feature_sql(view)} FROM {where.table} r WHERE {condition} ORDER BY r.id", params
+        return (f"SELECT r.id, {feature_sql(view)}, NULL FROM {where.table} r WHERE {condition} ORDER BY r.id",
+                params)
     params["limit"] = int(limit) + 1
-    if matches is not None and matches <= FILTER_FIRST_MAX:
+    if reads_matches_first(limit, matches):
         sql = f"""
             WITH matches AS MATERIALIZED (SELECT r.id FROM {where.table} r WHERE {condition})
-            SELECT r.id, {feature_sql(view)} FROM {where.table} r
+            SELECT r.id, {feature_sql(view)}, (SELECT count(*) FROM matches) FROM {where.table} r
             WHERE r.id IN (SELECT id FROM matches ORDER BY id {order} LIMIT %(limit)s)
             ORDER BY r.id {order}"""
     else:
         sql = f"""
-            SELECT r.id, {feature_sql(view)} FROM {where.table} r WHERE {condition}
+            SELECT r.id, {feature_sql(view)}, NULL FROM {where.table} r WHERE {condition}
             ORDER BY r.id {order} LIMIT %(limit)s"""
     return sql, params
 
@@ -151,15 +160,6 @@ def estimate_rows(cursor, where: Where) -> int:
     plan = cursor.fetchone()[0]
     plan = json.loads(plan) if isinstance(plan, str) else plan
     return int(plan[0]["Plan"]["Plan Rows"])
-
-
-def number_matched(cursor, where: Where, estimate: int) -> int | None:
-    """Exact match count when the planner's ``estimate`` says it is cheap, else None (numberMatched is
-    omitted)."""
-    if estimate > EXACT_COUNT_MAX:
-        return None
-    cursor.execute(f"SELECT count(*) FROM {where.table} r WHERE {where.sql}", where.params)
-    return cursor.fetchone()[0]
 
 
 def collection_summary(cursor, view: View) -> dict:
@@ -185,7 +185,7 @@ def tile_sql(view: View, where: Where, cap: int, matches: int | None = None) -> 
     with at most ``cap`` features: the lowest ids. As for ``items_sql``, ``matches`` (the planner's estimate)
     at most ``FILTER_FIRST_MAX`` finds the matches first, else the id index is walked."""
     params = dict(where.params, cap=int(cap))
-    if matches is not None and matches <= FILTER_FIRST_MAX:
+    if reads_matches_first(cap, matches):
         rows = f"""
             WITH matches AS MATERIALIZED (SELECT r.id FROM {where.table} r WHERE {where.sql})
             SELECT r.* FROM {where.table} r WHERE r.id IN (SELECT id FROM matches ORDER BY id LIMIT %(cap)s)

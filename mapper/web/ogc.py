@@ -202,11 +202,11 @@ def items(layer_id: str):
         yield '{"type":"FeatureCollection","features":['
         yield from feeds.batched(feeds.stream_features(engine, q, on_done=lambda *a: done.update(result=a),
                                                        matches=info.estimate))
-        first_id, last_id, returned, more = done["result"]
+        first_id, last_id, returned, more, matched = done["result"]
         tail = {"numberReturned": returned, "timeStamp": datetime.now(timezone.utc).isoformat(),
                 "links": _page_links(layer_id, q, first_id, last_id, more)}
-        if info.number_matched is not None:
-            tail["numberMatched"] = info.number_matched
+        if matched is not None and q.first_page:
+            tail["numberMatched"] = matched
         yield "]," + json.dumps(tail)[1:]
 
     if q.limit is not None and q.limit <= feeds.STREAM_BATCH:  # a small page is sent in one piece: chunked
