@@ -137,7 +137,7 @@ class Query:
 
 
 def planned(engine, q: feeds.FeedQuery) -> int:
-    """The planner's estimate of the matches, as ``feeds.page_info`` gets it (it picks how a page is read)."""
+    """The planner's estimate of the matches, as ``feeds.PageReader`` gets it (it picks how a page is read)."""
     with db.cursor(engine) as cur:
         return store.estimate_rows(cur, q.where())
 
@@ -443,34 +443,26 @@ def measure(query: Query, sizes: dict[str, float], cold: Load, ours: Server, tip
 
 # --- where our time goes ------------------------------------------------------------------------------
 def phases(bench: BenchDatabase, query: Query, view: View) -> dict[str, float]:
-    """Median ms, in process and serially, of the steps of one items request: ``page_info`` (layer version,
-    planner estimate), then ``stream_features`` (the query, streamed; it counts the matches when the estimate
-    is at most ``FILTER_FIRST_MAX``)."""
-    times: dict[str, list[float]] = {"version": [], "estimate": [], "stream_features": []}
+    """Median ms, in process and serially, of the steps of one items request on its ``feeds.PageReader``:
+    connection and layer version, planner estimate, then the features (the query, streamed; it counts the
+    matches when the estimate is at most ``FILTER_FIRST_MAX``)."""
+    times: dict[str, list[float]] = {"version": [], "estimate": [], "features": []}
     counted = 0
     for path in query.ours:
         box = tuple(float(v) for v in path.split("bbox=")[1].replace("%2C", ",").split(","))
         q = feeds.FeedQuery(view, limit=query.limit, bboxes=[box])
-        raw = bench.engine.raw_connection()
-        try:
-            with raw.cursor() as cur:  # the steps of feeds.page_info, timed one by one
-                t0 = time.perf_counter()
-                store.layer_version(cur, LAYER_ID)
-                t1 = time.perf_counter()
-                estimate = store.estimate_rows(cur, q.where())
-                t2 = time.perf_counter()
-            raw.rollback()
-        finally:
-            raw.close()
-        t3 = time.perf_counter()
+        t0 = time.perf_counter()
+        reader = feeds.PageReader(bench.engine, q)
+        t1 = time.perf_counter()
+        reader.estimate
+        t2 = time.perf_counter()
         done = {}
-        body = "".join(feeds.stream_features(bench.engine, q, matches=estimate,
-                                             on_done=lambda *a: done.update(matched=a[-1])))
-        t4 = time.perf_counter()
+        body = "".join(reader.features(on_done=lambda *a: done.update(matched=a[-1])))
+        t3 = time.perf_counter()
         if not body:
             raise RuntimeError(f"{query.name}: no features in process")
         counted += done["matched"] is not None
-        for key, seconds in (("version", t1 - t0), ("estimate", t2 - t1), ("stream_features", t4 - t3)):
+        for key, seconds in (("version", t1 - t0), ("estimate", t2 - t1), ("features", t3 - t2)):
             times[key].append(seconds)
     result = {k: float(np.median(v)) * 1000 for k, v in times.items()}
     result["counted"] = counted / len(query.ours)
@@ -538,9 +530,9 @@ def aims(results: list[Result]) -> str:
 
 
 def phases_table(rows: list[tuple[Result, dict[str, float]]]) -> str:
-    header = ("query", "layer version", "estimate", "stream_features", "ours 1-client HTTP", "raw SQL")
+    header = ("query", "connection + layer version", "estimate", "features", "ours 1-client HTTP", "raw SQL")
     return render(header, [(r.query.name, ms(p["version"]), ms(p["estimate"]),
-                             f"{ms(p['stream_features'])} ({p['counted']:.0%} counted)",
+                             f"{ms(p['features'])} ({p['counted']:.0%} counted)",
                              ms(r.ours_serial.p50), ms(r.raw.p50)) for r, p in rows])
 
 
@@ -567,8 +559,8 @@ def report(args, versions: str, tipg: str, load_seconds: float, results: list[Re
     ]
     if breakdown:
         lines += ["", "Where an items request of ours spends its time: medians in ms, in process and serial "
-                      "(feeds.page_info = layer version + planner estimate; then feeds.stream_features, which also "
-                      f"counts the matches when the estimate is at most {store.FILTER_FIRST_MAX:,}):",
+                      "(one feeds.PageReader: connection + layer version, planner estimate, then the features, "
+                      f"counted when the estimate is at most {store.FILTER_FIRST_MAX:,}):",
                   phases_table(breakdown)]
     return "\n".join(lines)
 

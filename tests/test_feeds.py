@@ -340,6 +340,22 @@ def test_both_read_plans_give_the_same_pages_and_tiles(feed_data, engine, regist
         assert tiles[0] == tiles[1] and len(tiles[0]) > 100
 
 
+def test_every_feed_request_gives_its_connection_back(app, feed_data):
+    """Pages (small, streamed, HTML, 304), features, tiles and refusals all return their pooled connection."""
+    client, pool = app.test_client(), app.extensions["mapper.engine"].pool
+    items = "/ogc/collections/crime/items"
+    first = client.get(items)
+    for path, headers in [(items, {}), (items + "?limit=5000", {}), (items + "?f=html", {}),
+                          (items, {"If-None-Match": first.headers["ETag"]}), (items + "/5", {}), (items + "/999999", {}),
+                          (items + "?filter=nope%20%3D%201", {}),
+                          ("/tiles/crime/{}/{}/{}.mvt".format(*tile_of(-83.0, 39.97, 10)), {})]:
+        r = client.get(path, headers=headers)
+        r.get_data()
+        r.close()
+        assert r.status_code in (200, 304, 400, 404)
+        assert pool.checkedout() == 0, path
+
+
 def test_tiles_are_cached_until_the_layer_changes(app, feed_data, engine):
     """A second request is served from the tile cache; a new report in the layer changes the tile."""
     client = app.test_client()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -174,22 +175,87 @@ def parse_query(view: View, args, *, limit_default: int | None = DEFAULT_LIMIT, 
 
 
 # --- running ---------------------------------------------------------------------------------------------
-@dataclass
-class Page:
-    """What is known before streaming: the data version and the planner's estimate of the matches (pages
-    and tiles)."""
+class PageReader:
+    """One request's reads on one pooled connection: the layer's data version (for ETag/304) at once, then
+    as needed the planner's estimate of the matches and the features (or a tile). The connection goes back
+    to the pool when the features have been read, or on ``close()`` (idempotent; call it when they are not)."""
 
-    version: int
-    changed_at: object
-    estimate: int | None = None
+    def __init__(self, engine: Engine, q: FeedQuery, *, versioned: bool = True):
+        self.q = q
+        self._raw = engine.raw_connection()
+        self._estimate: int | None | bool = False  # False: not asked yet
+        self.version, self.changed_at = 0, None
+        if versioned:
+            try:
+                with self._raw.cursor() as cur:
+                    self.version, self.changed_at = store.layer_version(cur, q.view.layer.id)
+            except BaseException:
+                self.close()
+                raise
+
+    @property
+    def estimate(self) -> int | None:
+        """The planner's estimate of the matches of a page or tile; None for an unlimited read."""
+        if self._estimate is False:
+            self._estimate = None
+            if self.q.limit or self.q.tile:
+                with self._raw.cursor() as cur:
+                    self._estimate = store.estimate_rows(cur, self.q.where())
+        return self._estimate
+
+    @contextmanager
+    def cursor(self, name: str | None = None):
+        """A cursor on this reader's connection (``name``: server-side)."""
+        with self._raw.cursor(name=name) if name else self._raw.cursor() as cur:
+            yield cur
+
+    def features(self, on_done=None):
+        """Yield Feature JSON texts joined by commas; at the end ``on_done(first_id, last_id, returned, more,
+        matched)``, ``matched`` being the exact number of matches when the page was read by finding them all
+        first (see ``store.items_sql``), else None. Rows come from a server-side cursor in batches, so memory
+        stays flat at any size. Closes the reader."""
+        q, matches = self.q, self.estimate
+        try:
+            sql, params = store.items_sql(q.view, q.where(), after=q.after, before=q.before, limit=q.limit,
+                                          matches=matches)
+            returned, first_id, last_id, more, matched = 0, None, None, False, None
+            small = q.limit is not None and q.limit < STREAM_BATCH
+            with self.cursor(None if small else "feed") as cur:  # big reads: server-side cursor
+                cur.itersize = STREAM_BATCH
+                cur.execute(sql, params)
+                rows = iter(cur)
+                backwards = q.before is not None and q.after is None
+                if backwards:  # a previous page is read backwards (at most limit + 1 rows), then flipped
+                    fetched = cur.fetchall()
+                    more = len(fetched) > q.limit
+                    rows = iter(fetched[: q.limit][::-1])
+                for row_id, feature, matched in rows:
+                    if not backwards and q.limit is not None and returned == q.limit:
+                        more = True
+                        break
+                    yield ("," if returned else "") + feature
+                    first_id = row_id if first_id is None else first_id
+                    last_id = row_id
+                    returned += 1
+        finally:
+            self.close()
+        if on_done:
+            counted = store.reads_matches_first(q.limit, matches)
+            on_done(first_id, last_id, returned, more, (matched or 0) if counted else None)
+
+    def close(self) -> None:
+        if self._raw is not None:
+            raw, self._raw = self._raw, None
+            try:
+                raw.rollback()
+            finally:
+                raw.close()
 
 
-def page_info(engine: Engine, q: FeedQuery) -> Page:
-    """Cheap facts about a page or tile, fetched before its body is streamed (checks the filter, too)."""
-    with db.cursor(engine) as cur:
-        version, changed = store.layer_version(cur, q.view.layer.id)
-        estimate = store.estimate_rows(cur, q.where()) if q.limit or q.tile else None
-    return Page(version, changed, estimate)
+def stream_features(engine: Engine, q: FeedQuery, on_done=None):
+    """``PageReader.features`` of ``q`` on a connection of its own, taken when iteration starts (exports,
+    maps)."""
+    yield from PageReader(engine, q, versioned=False).features(on_done)
 
 
 def collection_summary(engine: Engine, view: View) -> dict:
@@ -213,36 +279,3 @@ def batched(texts, size: int = 1 << 16):
             buf, n = [], 0
     if buf:
         yield "".join(buf)
-
-
-def stream_features(engine: Engine, q: FeedQuery, on_done=None, matches: int | None = None):
-    """Yield Feature JSON texts joined by commas; at the end ``on_done(first_id, last_id, returned, more,
-    matched)``, ``matched`` being the exact number of matches when the page was read by finding them all
-    first (see ``store.items_sql``), else None. ``matches`` is the planner's estimate from ``page_info``.
-
-    Rows come from a server-side cursor in batches, so memory stays flat at any size.
-    """
-    sql, params = store.items_sql(q.view, q.where(), after=q.after, before=q.before, limit=q.limit,
-                                  matches=matches)
-    returned, first_id, last_id, more, matched = 0, None, None, False, None
-    small = q.limit is not None and q.limit < STREAM_BATCH
-    with db.cursor(engine, name=None if small else "feed") as cur:  # big reads: server-side cursor
-        cur.itersize = STREAM_BATCH
-        cur.execute(sql, params)
-        rows = iter(cur)
-        backwards = q.before is not None and q.after is None
-        if backwards:  # a previous page is read backwards (at most limit + 1 rows), then flipped
-            fetched = cur.fetchall()
-            more = len(fetched) > q.limit
-            rows = iter(fetched[: q.limit][::-1])
-        for row_id, feature, matched in rows:
-            if not backwards and q.limit is not None and returned == q.limit:
-                more = True
-                break
-            yield ("," if returned else "") + feature
-            first_id = row_id if first_id is None else first_id
-            last_id = row_id
-            returned += 1
-    if on_done:
-        counted = store.reads_matches_first(q.limit, matches)
-        on_done(first_id, last_id, returned, more, (matched or 0) if counted else None)

@@ -4,10 +4,7 @@ from __future__ import annotations
 import threading
 
 from cachetools import LRUCache
-from sqlalchemy import Engine
-
-from mapper import db
-from mapper.services.feeds import FeedQuery
+from mapper.services.feeds import PageReader
 from mapper.store import features as store
 
 
@@ -30,20 +27,20 @@ class TileCache:
                 self._tiles[key] = data
 
 
-def render_tile(engine: Engine, q: FeedQuery, cap: int, matches: int | None = None) -> bytes:
-    """The MVT bytes of ``q.tile`` (empty when no feature falls in it), at most ``cap`` features;
-    ``matches`` is the planner's estimate from ``feeds.page_info``."""
-    sql, params = store.tile_sql(q.view, q.where(), cap, matches)
-    with db.cursor(engine) as cur:
+def render_tile(reader: PageReader, cap: int) -> bytes:
+    """The MVT bytes of ``reader.q.tile`` (empty when no feature falls in it), at most ``cap`` features."""
+    q = reader.q
+    sql, params = store.tile_sql(q.view, q.where(), cap, reader.estimate)
+    with reader.cursor() as cur:
         cur.execute(sql, params)
         data = cur.fetchone()[0]
     return bytes(data) if data else b""
 
 
-def cached_tile(cache: TileCache, key, engine: Engine, q: FeedQuery, cap: int, matches: int | None = None) -> bytes:
+def cached_tile(cache: TileCache, key, reader: PageReader, cap: int) -> bytes:
     """``render_tile`` through ``cache`` (``key`` names the tile, its filters, its view and the data version)."""
     data = cache.get(key)
     if data is None:
-        data = render_tile(engine, q, cap, matches)
+        data = render_tile(reader, cap)
         cache.put(key, data)
     return data

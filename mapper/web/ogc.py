@@ -184,36 +184,41 @@ def items(layer_id: str):
     """Features, filtered (bbox, datetime, field=value, CQL2 filter) and keyset-paged; streamed."""
     view = layer_view(layer_id)
     q = feeds.parse_query(view, request.args)
-    engine = get_engine()
-    info = feeds.page_info(engine, q)
-    html = wants_html()
-    etag = etag_for(info.version, view.exact, html, request.full_path)
-    cached = not_modified(etag, info.changed_at)
-    if cached:
-        return cached
-    if html:
-        rows = "".join(feeds.stream_features(engine, q, matches=info.estimate))
-        fc = json.loads(f"[{rows}]")
-        return set_validators(page("ogc_items.html", {"features": fc, "layer": view.layer,
-                                                     "fields": [f.name for f in view.fields]}), etag, info.changed_at)
+    reader = feeds.PageReader(get_engine(), q)
+    streaming = False  # a streamed body gives the connection back when the response closes
+    try:
+        html = wants_html()
+        etag = etag_for(reader.version, view.exact, html, request.full_path)
+        cached = not_modified(etag, reader.changed_at)
+        if cached:
+            return cached
+        if html:
+            fc = json.loads(f"[{''.join(reader.features())}]")
+            return set_validators(page("ogc_items.html", {"features": fc, "layer": view.layer,
+                                                         "fields": [f.name for f in view.fields]}),
+                                  etag, reader.changed_at)
 
-    def body():
-        done = {}
-        yield '{"type":"FeatureCollection","features":['
-        yield from feeds.batched(feeds.stream_features(engine, q, on_done=lambda *a: done.update(result=a),
-                                                       matches=info.estimate))
-        first_id, last_id, returned, more, matched = done["result"]
-        tail = {"numberReturned": returned, "timeStamp": datetime.now(timezone.utc).isoformat(),
-                "links": _page_links(layer_id, q, first_id, last_id, more)}
-        if matched is not None and q.first_page:
-            tail["numberMatched"] = matched
-        yield "]," + json.dumps(tail)[1:]
+        def body():
+            done = {}
+            yield '{"type":"FeatureCollection","features":['
+            yield from feeds.batched(reader.features(on_done=lambda *a: done.update(result=a)))
+            first_id, last_id, returned, more, matched = done["result"]
+            tail = {"numberReturned": returned, "timeStamp": datetime.now(timezone.utc).isoformat(),
+                    "links": _page_links(layer_id, q, first_id, last_id, more)}
+            if matched is not None and q.first_page:
+                tail["numberMatched"] = matched
+            yield "]," + json.dumps(tail)[1:]
 
-    if q.limit is not None and q.limit <= feeds.STREAM_BATCH:  # a small page is sent in one piece: chunked
-        resp = Response("".join(body()), mimetype=GEOJSON)     # writes cost ~4 ms more per response
-    else:
-        resp = Response(stream_with_context(body()), mimetype=GEOJSON)
-    return set_validators(resp, etag, info.changed_at)
+        if q.limit is not None and q.limit <= feeds.STREAM_BATCH:  # a small page is sent in one piece: chunked
+            resp = Response("".join(body()), mimetype=GEOJSON)     # writes cost ~4 ms more per response
+        else:
+            resp = Response(stream_with_context(body()), mimetype=GEOJSON)
+            resp.call_on_close(reader.close)
+            streaming = True
+        return set_validators(resp, etag, reader.changed_at)
+    finally:
+        if not streaming:
+            reader.close()
 
 
 @bp.get("/collections/<layer_id>/items/<feature_id>")
@@ -223,13 +228,15 @@ def item(layer_id: str, feature_id: str):
     if not feature_id.isdigit():
         raise NotFound(f"There is no feature {feature_id!r} in {layer_id!r}.")
     q = feeds.FeedQuery(view, limit=1, filters=[{"op": "=", "args": [{"property": "id"}, int(feature_id)]}])
-    engine = get_engine()
-    info = feeds.page_info(engine, feeds.FeedQuery(view, limit=None))
-    etag = etag_for(info.version, view.exact, wants_html(), request.full_path)
-    cached = not_modified(etag, info.changed_at)
-    if cached:
-        return cached
-    found = "".join(feeds.stream_features(engine, q))
+    reader = feeds.PageReader(get_engine(), q)
+    try:
+        etag = etag_for(reader.version, view.exact, wants_html(), request.full_path)
+        cached = not_modified(etag, reader.changed_at)
+        if cached:
+            return cached
+        found = "".join(reader.features())
+    finally:
+        reader.close()
     if not found:
         raise NotFound(f"There is no feature {feature_id} in {layer_id!r}.")
     feature = json.loads(found)
@@ -237,5 +244,6 @@ def item(layer_id: str, feature_id: str):
                         link(url_for(".collection", layer_id=layer_id, _external=True), "collection", JSON)]
     if wants_html():
         return set_validators(page("ogc_items.html", {"features": [feature], "layer": view.layer,
-                                                      "fields": [f.name for f in view.fields]}), etag, info.changed_at)
-    return set_validators(json_response(feature, GEOJSON), etag, info.changed_at)
+                                                      "fields": [f.name for f in view.fields]}),
+                              etag, reader.changed_at)
+    return set_validators(json_response(feature, GEOJSON), etag, reader.changed_at)

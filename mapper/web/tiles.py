@@ -48,12 +48,14 @@ def tile(layer_id: str, z: int, x: int, y: int):
     view = layer_view(layer_id)
     q = feeds.parse_query(view, request.args, limit_default=None)
     q.tile = (z, x, y)
-    engine = get_engine()
-    info = feeds.page_info(engine, q)
-    etag = etag_for(info.version, view.exact, request.full_path)
-    cached = not_modified(etag, info.changed_at)
-    if cached:
-        return cached
-    data = cached_tile(tile_cache(), etag, engine, q, int(current_app.config["MAX_FEATURES_PER_TILE"]), info.estimate)
+    reader = feeds.PageReader(get_engine(), q)
+    try:
+        etag = etag_for(reader.version, view.exact, request.full_path)
+        cached = not_modified(etag, reader.changed_at)
+        if cached:
+            return cached
+        data = cached_tile(tile_cache(), etag, reader, int(current_app.config["MAX_FEATURES_PER_TILE"]))
+    finally:
+        reader.close()
     resp = Response(data, mimetype=MVT, status=200 if data else 204)
-    return set_validators(resp, etag, info.changed_at, max_age=60)
+    return set_validators(resp, etag, reader.changed_at, max_age=60)
