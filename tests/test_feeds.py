@@ -356,6 +356,30 @@ def test_every_feed_request_gives_its_connection_back(app, feed_data):
         assert pool.checkedout() == 0, path
 
 
+def test_a_field_named_like_a_report_column_is_published_once(app, feed_data, tmp_path):
+    """urban_life's time field is called observed_at: Features, tiles and CSV carry it once, as the field."""
+    client = app.test_client()
+    r = client.post("/api/layers/urban_life/reports", json={
+        "type": "Feature", "geometry": {"type": "Point", "coordinates": [-83.0, 39.97]},
+        "properties": {"sentiment": "positive", "theme": "greenery", "rating": 4,
+                       "observed_at": "2026-11-02T08:30:00Z"}})
+    assert r.status_code == 201, r.get_json()
+    pairs = []
+    json.loads(client.get("/ogc/collections/urban_life/items").get_data(as_text=True),
+               object_pairs_hook=lambda kv: pairs.append([k for k, _ in kv]) or dict(kv))
+    props = next(keys for keys in pairs if "sentiment" in keys)
+    assert props.count("observed_at") == 1 and "status" in props
+    tile = client.get("/tiles/urban_life/{}/{}/{}.mvt".format(*tile_of(-83.0, 39.97, 12)))
+    assert tile.status_code == 200
+    path = tmp_path / "t.mvt"
+    path.write_bytes(tile.data)
+    z, x, y = tile_of(-83.0, 39.97, 12)
+    df = pyogrio.read_dataframe(path, layer="urban_life", X=x, Y=y, Z=z)
+    assert df["rating"].tolist() == [4] and df["observed_at"].tolist() == ["2026-11-02T08:30:00Z"]
+    header = client.get("/export/urban_life.csv").get_data(as_text=True).splitlines()[0].split(",")
+    assert header.count("observed_at") == 1
+
+
 def test_tiles_are_cached_until_the_layer_changes(app, feed_data, engine):
     """A second request is served from the tile cache; a new report in the layer changes the tile."""
     client = app.test_client()

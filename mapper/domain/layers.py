@@ -20,7 +20,7 @@ ROLES = ("admin", "police", "utility", "health", "planner")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 # Reserved names: they are report columns or GeoJSON members, not layer properties.
-RESERVED = {"id", "geometry", "status", "layer", "created_at", "updated_at", "crs", "type"}
+RESERVED = {"id", "geometry", "geom", "status", "layer", "created_at", "updated_at", "crs", "type"}
 
 
 @dataclass(frozen=True)

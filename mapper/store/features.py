@@ -58,8 +58,14 @@ def properties_sql(view: View, builder: str = "jsonb_build_object") -> str:
     parts = []
     for f in view.fields:
         parts.append(f"'{f.name}', {'r.properties' if f.public else 'r.private'} -> '{f.name}'")
-    parts += ["'status', r.status", "'observed_at', r.observed_at"]
+    parts += [f"'{name}', {sql}" for name, sql in report_columns(view)]
     return f"{builder}({', '.join(parts)})"
+
+
+def report_columns(view: View) -> list[tuple[str, str]]:
+    """The report's own published columns (status; observed_at unless it is also a field, the layer's time)."""
+    names = {f.name for f in view.fields}
+    return [(name, f"r.{name}") for name in ("status", "observed_at") if name not in names]
 
 
 def feature_sql(view: View) -> str:
@@ -196,22 +202,28 @@ def tile_sql(view: View, where: Where, cap: int, matches: int | None = None) -> 
         WITH r AS ({rows}), t AS (
             SELECT r.id, ST_AsMVTGeom(ST_Transform({geometry_sql(view)}, 3857),
                                       ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s), %(textent)s, %(tbuffer)s, true) AS geom,
-                   {properties_sql(view)} AS props
+                   {field_columns_sql(view, typed=True)}
             FROM r)
         SELECT ST_AsMVT(t.*, '{view.layer.id}', %(textent)s, 'geom', 'id') FROM t WHERE geom IS NOT NULL"""
     return sql, params
 
 
-def field_columns_sql(view: View) -> str:
-    """The view's fields as text columns (lists joined with ';'), for tabular exports."""
+TYPED_COLUMNS = {"integer": "::bigint", "number": "::float8", "boolean": "::boolean"}
+
+
+def field_columns_sql(view: View, typed: bool = False) -> str:
+    """The view's fields and ``report_columns`` as columns named after them: text (lists joined with ';'),
+    or with ``typed`` integers, numbers and booleans as such (vector tiles encode them natively)."""
     cols = []
     for f in view.fields:
         source = "r.properties" if f.public else "r.private"
         if f.multiple:
             cols.append(f"(SELECT string_agg(v, ';') FROM jsonb_array_elements_text({source} -> '{f.name}') v) "
-                        f"AS {f.name}")
+                        f'AS "{f.name}"')
         else:
-            cols.append(f"{source} ->> '{f.name}' AS {f.name}")
+            cast = TYPED_COLUMNS.get(f.type, "") if typed else ""
+            cols.append(f"({source} ->> '{f.name}'){cast} AS \"{f.name}\"")
+    cols += [f'{sql} AS "{name}"' for name, sql in report_columns(view)]
     return ", ".join(cols)
 
 
@@ -222,7 +234,7 @@ def csv_copy_sql(view: View, where: Where) -> tuple[str, dict]:
     sql = f"""COPY (
         SELECT r.id, round(ST_X(ST_PointOnSurface(g))::numeric, {d}) AS lon,
                round(ST_Y(ST_PointOnSurface(g))::numeric, {d}) AS lat, ST_AsText(g, {d}) AS wkt,
-               {field_columns_sql(view)}, r.status, r.observed_at
+               {field_columns_sql(view)}
         FROM {where.table} r CROSS JOIN LATERAL (SELECT {g} AS g) pg
         WHERE {where.sql} ORDER BY r.id) TO STDOUT WITH (FORMAT csv, HEADER)"""
     return sql, where.params
