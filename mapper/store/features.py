@@ -131,7 +131,8 @@ def items_sql(view: View, where: Where, *, after: int | None, before: int | None
     to know if more follow.
 
     With ``matches`` (the planner's estimate) at most ``FILTER_FIRST_MAX``, the matching ids are found first
-    (through the spatial or other selective index), counted, and only the page's rows are read and printed;
+    (through the spatial or other selective index), counted, and only the page's rows are read again (by
+    their tuple ids, within this statement's snapshot) and printed;
     otherwise the id index is walked until the page is full (fastest when matches are dense), uncounted.
     """
     clauses, params = list(where.clauses), dict(where.params)
@@ -149,9 +150,9 @@ def items_sql(view: View, where: Where, *, after: int | None, before: int | None
     params["limit"] = int(limit) + 1
     if reads_matches_first(limit, matches):
         sql = f"""
-            WITH matches AS MATERIALIZED (SELECT r.id FROM {where.table} r WHERE {condition})
+            WITH matches AS MATERIALIZED (SELECT r.id, r.ctid AS tid FROM {where.table} r WHERE {condition})
             SELECT r.id, {feature_sql(view)}, (SELECT count(*) FROM matches) FROM {where.table} r
-            WHERE r.id IN (SELECT id FROM matches ORDER BY id {order} LIMIT %(limit)s)
+            WHERE r.ctid = ANY(ARRAY(SELECT tid FROM matches ORDER BY id {order} LIMIT %(limit)s))
             ORDER BY r.id {order}"""
     else:
         sql = f"""
@@ -193,8 +194,8 @@ def tile_sql(view: View, where: Where, cap: int, matches: int | None = None) -> 
     params = dict(where.params, cap=int(cap))
     if reads_matches_first(cap, matches):
         rows = f"""
-            WITH matches AS MATERIALIZED (SELECT r.id FROM {where.table} r WHERE {where.sql})
-            SELECT r.* FROM {where.table} r WHERE r.id IN (SELECT id FROM matches ORDER BY id LIMIT %(cap)s)
+            WITH matches AS MATERIALIZED (SELECT r.id, r.ctid AS tid FROM {where.table} r WHERE {where.sql})
+            SELECT r.* FROM {where.table} r WHERE r.ctid = ANY(ARRAY(SELECT tid FROM matches ORDER BY id LIMIT %(cap)s))
             ORDER BY r.id"""
     else:
         rows = f"SELECT r.* FROM {where.table} r WHERE {where.sql} ORDER BY r.id LIMIT %(cap)s"
