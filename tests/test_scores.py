@@ -74,6 +74,39 @@ def test_hotspot_z_scores_equal_esda_on_the_same_grid_and_weights(engine, regist
     assert hot, "the two clusters must show up as hot spots"
 
 
+def test_study_area_and_bins_equal_plain_postgis(engine, clean, crime_layer):
+    """The hull from reports outside an inner polygon and the arithmetic binning (read in parallel) equal
+    one ST_ConvexHull of all reports and the ST_HexagonGrid cell each transformed report lies in."""
+    from mapper import db
+    from mapper.store import scores as store
+
+    import_frame(engine, crime_layer, crime_points(20000, seed=5), "pts")
+    where, params = store.layer_filter("crime")
+    with db.cursor(engine) as cur:
+        cur.execute("SET LOCAL min_parallel_table_scan_size = 0; SET LOCAL parallel_setup_cost = 0")
+        area = store.study_area(cur, where, params)
+        cur.execute(f"SELECT n, ST_Area(hull::geography), ST_Equals(hull, ST_GeomFromWKB(%(h)s, 4326)) "
+                    f"FROM (SELECT count(*) AS n, ST_ConvexHull(ST_Collect(geom)) AS hull FROM reports WHERE {where}) a",
+                    dict(params, h=area["hull"]))
+        assert (area["n"], area["area_m2"], True) == cur.fetchone()
+        srid, size = scoring.utm_srid(area["lon"], area["lat"]), 150.0
+        bins = {}
+        for inner in (area["hull"], None):
+            bins[inner] = store.hexagon_bins(cur, where, params, srid=srid, size=size, inner=inner,
+                                             values={"w": "(properties ->> 'severity')::float8"},
+                                             aggregates={"n": "count(*)", "w": "sum(w)"})
+        assert bins[area["hull"]] == bins[None]
+        cur.execute(f"""
+            WITH p AS (SELECT ST_Transform(geom, %(srid)s) AS g, (properties ->> 'severity')::float8 AS w
+                       FROM reports WHERE {where}),
+                 hull AS (SELECT ST_ConvexHull(ST_Collect(g)) AS h FROM p)
+            SELECT hex.i, hex.j, count(p.g), coalesce(sum(p.w), 0)
+            FROM hull, ST_HexagonGrid(%(s)s, ST_Expand(hull.h, %(s)s)) hex LEFT JOIN p ON ST_Intersects(hex.geom, p.g)
+            WHERE ST_Intersects(hex.geom, hull.h) OR p.g IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2""",
+                    dict(params, srid=srid, s=size))
+        assert [(r[0], r[1], r[5], r[6]) for r in bins[None]] == [tuple(r) for r in cur.fetchall()]
+
+
 def test_columbus_classes_match_esda_and_scipy_bh():
     """libpysal's Columbus neighbourhoods (CRIME), queen contiguity: our classes equal esda Gi* + scipy BH."""
     from esda.getisord import G_Local

@@ -101,12 +101,15 @@ def choose_scale(xy: np.ndarray, y: np.ndarray, steps: int = 10) -> Scale:
     # one neighbour search at the widest band; each band keeps the pairs within its distance
     pairs = tree.query_pairs(bands[-1] * 1.000001, output_type="ndarray")
     dist = np.hypot(*(xy[pairs[:, 0]] - xy[pairs[:, 1]]).T)
+    # both directions of every pair, sorted as CSR stores them (row, then column): a band keeps a subsequence
+    rows, cols = np.concatenate([pairs[:, 0], pairs[:, 1]]), np.concatenate([pairs[:, 1], pairs[:, 0]])
+    order = np.lexsort((cols, rows))
+    rows, cols, dist = rows[order], cols[order], np.concatenate([dist, dist])[order]
     series = []
     for d in bands:
         keep = dist <= d * 1.000001
-        rows = np.concatenate([pairs[keep, 0], pairs[keep, 1]])
-        cols = np.concatenate([pairs[keep, 1], pairs[keep, 0]])
-        w = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(len(xy), len(xy)))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=len(xy)))])
+        w = sparse.csr_matrix((np.ones(indptr[-1]), cols[keep], indptr), shape=(len(xy), len(xy)))
         series.append((d, morans_i_z(y, w)))
     zs = [z for _, z in series]
     for s in range(1, steps - 1):

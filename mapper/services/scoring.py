@@ -68,10 +68,10 @@ def run_hotspots(engine: Engine, layer: Layer, settings: HotspotSettings | None 
             raise ScoreRefused(f"{layer.id}: all reports are at one place; there is no area to analyse")
         srid = utm_srid(area["lon"], area["lat"])
         size = cell_size_m or settings.cell_size_m or auto_cell_size(area["n"], area["area_m2"])
-        weight = (f"sum(coalesce((properties ->> '{settings.weight_field}')::float8, 1))"
-                  if settings.weight_field else "count(*)::float8")
-        rows = store.hexagon_bins(cur, where, params, srid=srid, size=size,
-                                  aggregates={"reports": "count(*)", "weight": weight})
+        weight = (f"coalesce((properties ->> '{settings.weight_field}')::float8, 1)"
+                  if settings.weight_field else "1::float8")
+        rows = store.hexagon_bins(cur, where, params, srid=srid, size=size, inner=area["hull"],
+                                  values={"w": weight}, aggregates={"reports": "count(*)", "weight": "sum(w)"})
         xy = hs.hexagon_centres(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), size)
         counts = np.array([r[5] for r in rows], dtype=int)
         y = np.array([r[6] for r in rows], dtype=float)
@@ -187,12 +187,13 @@ def run_livability(engine: Engine, layer: Layer, cell_size_m: float = LIVABILITY
         if area["n"] == 0:
             raise ScoreRefused(f"{layer.id}: no reports to score")
         srid = utm_srid(area["lon"], area["lat"])
-        rows = store.hexagon_bins(cur, where, params, srid=srid, size=cell_size_m, aggregates={
-            "positive": "count(*) FILTER (WHERE properties ->> 'sentiment' = 'positive')",
-            "negative": "count(*) FILTER (WHERE properties ->> 'sentiment' = 'negative')",
-            "safety_pos": "count(*) FILTER (WHERE properties ->> 'theme' = 'safety' "
-                          "AND properties ->> 'sentiment' = 'positive')",
-            "safety_n": "count(*) FILTER (WHERE properties ->> 'theme' = 'safety')"})
+        rows = store.hexagon_bins(cur, where, params, srid=srid, size=cell_size_m, inner=area["hull"],
+                                  values={"sentiment": "properties ->> 'sentiment'", "theme": "properties ->> 'theme'"},
+                                  aggregates={
+            "positive": "count(*) FILTER (WHERE sentiment = 'positive')",
+            "negative": "count(*) FILTER (WHERE sentiment = 'negative')",
+            "safety_pos": "count(*) FILTER (WHERE theme = 'safety' AND sentiment = 'positive')",
+            "safety_n": "count(*) FILTER (WHERE theme = 'safety')"})
         run_id = store.insert_run(cur, layer.id, "livability", f"wilson-share/{ratings.VERSION}",
                                   {"cell": {"shape": "hexagon", "edge_m": cell_size_m, "srid": srid},
                                    "interval": "Wilson score interval, 95 %", "reference": ratings.WILSON_REFERENCE},

@@ -7,8 +7,6 @@ from psycopg2.extras import execute_values
 
 from mapper.domain.lifecycle import PUBLIC_HIDDEN_STATUSES
 
-HULL_SLICES = 256  # convex hulls are taken per slice of the reports (by id), then over the slices' hulls
-
 
 def layer_filter(layer_id: str, *, window_days: int | None = None, where_field: str | None = None,
                  where_values=(), alias: str = "") -> tuple[str, dict]:
@@ -26,59 +24,90 @@ def layer_filter(layer_id: str, *, window_days: int | None = None, where_field: 
     return sql, params
 
 
-def study_area(cur, where: str, params: dict) -> dict:
-    """Number of reports, their centroid (lon/lat) and convex-hull area in m² (geography).
-
-    The hull is taken in two steps (hulls of 256 slices of the reports, then the hull of those), which gives
-    the same polygon as one hull of all points at a fraction of the cost for a million points."""
+def _inside(cur, polygon_sql: str, params: dict, *, geom: str, x: str, y: str) -> tuple[str, dict]:
+    """SQL true for ``geom`` strictly inside the polygon ``polygon_sql`` (never when that is no polygon), and
+    its parameters (the polygon is ``in_k``). Points ``x``, ``y`` in a box inside the polygon (its bounding box
+    shrunk towards its centroid until the corners are inside) pass at once; the others meet ``ST_Contains``."""
     cur.execute(f"""
-        WITH part AS (
-            SELECT count(*) AS n, sum(ST_X(geom)) AS sx, sum(ST_Y(geom)) AS sy, ST_ConvexHull(ST_Collect(geom)) AS h
-            FROM reports WHERE {where} GROUP BY id %% {HULL_SLICES}
+        WITH p AS (
+            SELECT k, ST_Centroid(k) AS c FROM ({polygon_sql}) p(k) WHERE GeometryType(k) = 'POLYGON'
+        ), t AS (
+            SELECT min(ST_Length(ST_Intersection(k, l)) / ST_Length(l)) * (1 - 1e-9) AS t
+            FROM p, ST_DumpPoints(ST_Envelope(k)) d, ST_MakeLine(c, d.geom) l
         )
-        SELECT sum(n)::bigint, sum(sx) / sum(n), sum(sy) / sum(n), ST_Area(ST_ConvexHull(ST_Collect(h))::geography)
-        FROM part""", params)
-    n, lon, lat, area = cur.fetchone()
-    return {"n": n or 0, "lon": lon, "lat": lat, "area_m2": area or 0.0}
+        SELECT ST_AsEWKB(k), ST_XMin(b), ST_XMax(b), ST_YMin(b), ST_YMax(b)
+        FROM p, t, Box2D(ST_Scale(ST_Envelope(k), ST_MakePoint(t, t), c)) b""", params)
+    row = cur.fetchone()
+    if row is None:
+        return "false", {"in_k": None}
+    box = (f"({x}) > %(in_x0)s::float8 AND ({x}) < %(in_x1)s::float8 "
+           f"AND ({y}) > %(in_y0)s::float8 AND ({y}) < %(in_y1)s::float8")
+    return (f"({box}) OR ST_Contains(%(in_k)s::geometry, {geom})",
+            dict(zip(("in_k", "in_x0", "in_x1", "in_y0", "in_y1"), (bytes(row[0]), *row[1:]))))
 
 
-def hexagon_bins(cur, where: str, params: dict, *, srid: int, size: float, aggregates: dict[str, str]) -> list:
-    """Every hexagon (edge ``size`` m, in ``srid``) meeting the reports' convex hull, with aggregates.
+def study_area(cur, where: str, params: dict) -> dict:
+    """Number of reports, their centroid (lon/lat), convex hull (WKB, WGS 84) and its area in m² (geography).
 
-    Reports are binned arithmetically to the nearest hexagon centre of PostGIS's ``ST_HexagonGrid``
-    layout (column i at x = 1.5·size·i, odd columns shifted up half a height), so a million points cost
-    one pass; empty hexagons inside the hull come back with zero aggregates.
+    The hull of a 1 % sample of the reports has reports for corners, so a report strictly inside it is no
+    corner of the hull of all: only the others are collected for that hull."""
+    sample = f"SELECT ST_ConvexHull(ST_Collect(geom)) FROM reports TABLESAMPLE SYSTEM (1) REPEATABLE (0) WHERE {where}"
+    inside, in_params = _inside(cur, sample, params, geom="geom", x="ST_X(geom)", y="ST_Y(geom)")
+    # plain aggregates over the table, read by two parallel workers (ST_Union, unlike ST_Collect, combines)
+    cur.execute("SET LOCAL max_parallel_workers_per_gather = 2")
+    cur.execute(f"""
+        SELECT n, lon, lat, ST_Area(hull::geography), ST_AsBinary(hull)
+        FROM (SELECT count(*) AS n, avg(ST_X(geom)) AS lon, avg(ST_Y(geom)) AS lat,
+                     ST_ConvexHull(ST_Union(geom) FILTER (WHERE NOT ({inside}))) AS hull
+              FROM reports WHERE {where}) a""", dict(params, **in_params))
+    n, lon, lat, area, hull = cur.fetchone()
+    cur.execute("RESET max_parallel_workers_per_gather")
+    return {"n": n, "lon": lon, "lat": lat, "area_m2": area or 0.0, "hull": bytes(hull) if hull else None}
+
+
+def hexagon_bins(cur, where: str, params: dict, *, srid: int, size: float, values: dict[str, str],
+                 aggregates: dict[str, str], inner: bytes | None = None) -> list:
+    """Every hexagon (edge ``size`` m, in ``srid``) meeting the point reports' convex hull, with aggregates.
+
+    ``values`` are SQL expressions over a report's columns, computed as the reports are read; ``aggregates``
+    are SQL aggregates over those values (by name). Reports are binned arithmetically to the nearest hexagon
+    centre of PostGIS's ``ST_HexagonGrid`` layout (column i at x = 1.5·size·i, odd columns shifted up half a
+    height), so a million points cost one pass; empty hexagons inside the hull come back with zero
+    aggregates. ``inner`` (WKB, WGS 84) is a polygon with reports for corners (``study_area``'s hull): reports
+    strictly inside it are no corners of the hull, so they are not collected for it.
     Rows: i, j, centre x, centre y (metres), polygon WKB in WGS 84, then one value per aggregate.
     (``domain.hotspots.hexagon_centres`` gives the same centres exactly from i and j.)
     """
+    value_sql = "".join(f", {expr} AS {name}" for name, expr in values.items())
+    carry = "".join(f", {name}" for name in values)
     agg_sql = ", ".join(f"{expr} AS {name}" for name, expr in aggregates.items())
     out_sql = ", ".join(f"coalesce(b.{name}, 0)" for name in aggregates)
-    s, h = "%(s)s::float8", "%(h)s::float8"  # float8: a bare parameter is a numeric, and numeric arithmetic is slow
-    # pts is materialised (it is read twice) and holds x and y: the CTEs below are inlined into one another,
-    # so an ST_X(ST_Centroid(g)) there would be evaluated for every use, about twenty times per report.
+    inside, in_params = _inside(cur, "SELECT ST_ConvexHull(ST_Transform(ST_GeomFromWKB(%(inner)s, 4326), %(srid)s))",
+                                {"inner": inner, "srid": srid}, geom="ST_Point(x, y, %(srid)s)", x="x", y="y")
+    c, h = "1.5 * %(s)s::float8", "%(h)s::float8"  # float8: a bare parameter is a numeric, which is slow
+    # Each level is computed once per report: OFFSET 0 keeps the planner from inlining it into the next, which
+    # would repeat the transformation for every use of x and y. A report goes to the nearer of the centres of
+    # the nearest even column (de) and the nearest odd one (dodd); on a tie, to column floor(x / 1.5·size).
+    # Two parallel workers read the reports, transform them and compute the values. The PostGIS functions'
+    # cost estimates make sorting 1M rows look as cheap as hashing them: sorting is off.
+    cur.execute("SET LOCAL max_parallel_workers_per_gather = 2; SET LOCAL enable_sort = off")
     cur.execute(f"""
-        WITH pts AS MATERIALIZED (
-            SELECT ST_X(c) AS x, ST_Y(c) AS y, g, id, properties
-            FROM (SELECT ST_Centroid(g) AS c, g, id, properties
-                  FROM (SELECT ST_Transform(geom, %(srid)s) AS g, id, properties FROM reports WHERE {where}) r
-                  OFFSET 0) t
-        ), xy AS (
-            SELECT x, y, properties, floor(x / (1.5 * {s}))::int AS i0 FROM pts
-        ), cand AS (
-            SELECT *, round((y - (abs(i0) %% 2) * {h} / 2) / {h})::int AS j0,
-                      round((y - (abs(i0 + 1) %% 2) * {h} / 2) / {h})::int AS j1 FROM xy
-        ), binned AS (
-            SELECT CASE WHEN d0 <= d1 THEN i0 ELSE i0 + 1 END AS i, CASE WHEN d0 <= d1 THEN j0 ELSE j1 END AS j,
-                   properties
-            FROM (SELECT *, (x - 1.5 * {s} * i0) ^ 2 + (y - {h} * j0 - (abs(i0) %% 2) * {h} / 2) ^ 2 AS d0,
-                            (x - 1.5 * {s} * (i0 + 1)) ^ 2
-                            + (y - {h} * j1 - (abs(i0 + 1) %% 2) * {h} / 2) ^ 2 AS d1
-                  FROM cand) c
-        ), bins AS (
-            SELECT i, j, {agg_sql} FROM binned GROUP BY i, j
-        ), hull AS (
-            SELECT ST_ConvexHull(ST_Collect(h)) AS h
-            FROM (SELECT ST_ConvexHull(ST_Collect(g)) AS h FROM pts GROUP BY id %% {HULL_SLICES}) part
+        WITH bins AS MATERIALIZED (
+            SELECT CASE WHEN de < dodd OR (de = dodd AND a = 0) THEN i0 + a ELSE i0 + 1 - a END AS i,
+                   CASE WHEN de < dodd OR (de = dodd AND a = 0) THEN je ELSE jo END AS j, {agg_sql},
+                   ST_MemUnion(ST_Point(x, y, %(srid)s)) FILTER (WHERE NOT ({inside})) AS edge
+            FROM (SELECT x, y, i0, i0 & 1 AS a, je, jo,
+                         (x - {c} * (i0 + (i0 & 1))) ^ 2 + (y - {h} * je) ^ 2 AS de,
+                         (x - {c} * (i0 + 1 - (i0 & 1))) ^ 2 + (y - {h} * jo - {h} / 2) ^ 2 AS dodd{carry}
+                  FROM (SELECT p[0] AS x, p[1] AS y, floor(p[0] / ({c}))::int AS i0, round(p[1] / {h})::int AS je,
+                               round((p[1] - {h} / 2) / {h})::int AS jo{carry}
+                        FROM (SELECT point(ST_Transform(geom, %(srid)s)) AS p{value_sql}
+                              FROM reports WHERE {where} OFFSET 0) r
+                        OFFSET 0) u
+                  OFFSET 0) v
+            GROUP BY 1, 2
+        ), hull AS MATERIALIZED (
+            SELECT ST_ConvexHull(ST_Collect(ARRAY(SELECT edge FROM bins) || %(in_k)s::geometry)) AS h
         ), cells AS (
             SELECT hex.i, hex.j FROM hull, ST_HexagonGrid(%(s)s, hull.h) hex WHERE ST_Intersects(hex.geom, hull.h)
             UNION
@@ -89,8 +118,10 @@ def hexagon_bins(cur, where: str, params: dict, *, srid: int, size: float, aggre
         SELECT g.i, g.j, ST_X(ST_Centroid(g.geom)), ST_Y(ST_Centroid(g.geom)),
                ST_AsBinary(ST_Transform(g.geom, 4326)), {out_sql}
         FROM grid g LEFT JOIN bins b ON b.i = g.i AND b.j = g.j
-        ORDER BY g.i, g.j""", dict(params, srid=srid, s=size, h=size * 3 ** 0.5))
-    return cur.fetchall()
+        ORDER BY g.i, g.j""", dict(params, **in_params, srid=srid, s=size, h=size * 3 ** 0.5))
+    rows = cur.fetchall()
+    cur.execute("RESET max_parallel_workers_per_gather; RESET enable_sort")
+    return rows
 
 
 def group_inputs(cur, where: str, params: dict, key_sql: str) -> list:
