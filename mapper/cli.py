@@ -103,8 +103,9 @@ def upgrade(revision):
         app = _app()
         registry = app.extensions["mapper.registry"]
         for layer_id, rows in public_locations.sync(app.extensions["mapper.engine"], registry).items():
-            click.echo(f"{layer_id}: public locations generalised to {registry.get(layer_id).precision_m:g} m "
-                       f"({rows} reports updated)")
+            if rows:
+                click.echo(f"{layer_id}: public locations generalised to {registry.get(layer_id).precision_m:g} m "
+                           f"({rows} reports updated)")
 
 
 @db.command()
