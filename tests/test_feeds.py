@@ -380,6 +380,34 @@ def test_a_field_named_like_a_report_column_is_published_once(app, feed_data, tm
     assert header.count("observed_at") == 1
 
 
+def test_a_public_tile_over_its_cap_shows_counts_per_published_location(database_url, feed_data, engine, tmp_path):
+    """With more public reports than the cap, a public tile carries one feature per published location with
+    report_count (hidden reports not counted); staff, and filtered requests, still get capped reports."""
+    from mapper import create_app
+    app = create_app({"DATABASE_URL": database_url, "TILES_URL": "", "SECRET_KEY": "test", "MAX_FEATURES_PER_TILE": 20})
+    client = app.test_client()
+    z, x, y = tile_of(-83.0, 39.97, 7)
+
+    def decode(r, name):
+        assert r.status_code == 200, r.status_code
+        (tmp_path / name).write_bytes(r.data)
+        return pyogrio.read_dataframe(tmp_path / name, layer="crime", X=x, Y=y, Z=z)
+
+    dense = decode(client.get(f"/tiles/crime/{z}/{x}/{y}.mvt"), "dense.mvt")
+    assert set(dense.columns) - {"mvt_id"} == {"report_count", "geometry"}  # no report's fields or id
+    assert "mvt_id" not in dense.columns or dense["mvt_id"].isna().all()
+    assert dense["report_count"].sum() == feed_data["visible"] - 4  # every public Columbus report, counted once
+    assert len(dense) == len(set(zip(dense.geometry.x.round(3), dense.geometry.y.round(3)))) > 20
+    police = create_api_token(engine, "police", "dense-test")
+    staff = decode(client.get(f"/tiles/crime/{z}/{x}/{y}.mvt", headers={"Authorization": f"Bearer {police}"}),
+                   "staff.mvt")
+    assert len(staff) == 20 and "category" in staff.columns
+    filtered = decode(client.get(f"/tiles/crime/{z}/{x}/{y}.mvt?category=theft"), "filtered.mvt")
+    assert len(filtered) == 20 and set(filtered["category"]) == {"theft"}
+    tj = client.get("/tiles/crime.json").get_json()
+    assert tj["vector_layers"][0]["fields"]["report_count"] == "integer"
+
+
 def test_tiles_are_cached_until_the_layer_changes(app, feed_data, engine):
     """A second request is served from the tile cache; a new report in the layer changes the tile."""
     client = app.test_client()

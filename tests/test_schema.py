@@ -6,8 +6,8 @@ from sqlalchemy.exc import DBAPIError
 from mapper import db
 
 TABLES = {"reports", "status_history", "idempotency_keys", "api_tokens", "imports", "layer_versions",
-          "score_runs", "scores", "derived_features", "gtfs_feeds", "gtfs_stops", "gtfs_stop_times", "layer_public_precision"}
-HEAD = "0006"
+          "score_runs", "scores", "derived_features", "gtfs_feeds", "gtfs_stops", "gtfs_stop_times", "layer_public_precision", "public_cells"}
+HEAD = "0007"
 
 
 def test_upgrade_downgrade_upgrade_round_trip(scratch_database):
@@ -66,3 +66,29 @@ def test_public_location_is_stored_with_the_precision_of_the_report(engine, clea
         assert 0 < moved[0] < 250 * 2 ** 0.5 / 2 + 1 and moved[1]
         with pytest.raises(DBAPIError):
             conn.execute(text("UPDATE reports SET public_geom = geom WHERE id = :i"), {"i": rid})
+
+
+def test_public_cells_follow_every_write(engine, clean):
+    """public_cells always equals the reports counted afresh per layer, precision, status and published point,
+    through single inserts, a multi-row insert, status changes, moves, deletes and truncation."""
+    fresh = ("SELECT layer, public_precision_m, status, ST_X(public_geom), ST_Y(public_geom), count(*) FROM reports "
+             "WHERE public_geom IS NOT NULL GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5")
+    kept = "SELECT layer, precision_m, status, x, y, reports FROM public_cells ORDER BY 1, 2, 3, 4, 5"
+    steps = [
+        "INSERT INTO reports (layer, geom, public_precision_m) SELECT 'crime', "
+        "ST_SetSRID(ST_MakePoint(-83 + (i % 7) * 0.001, 40 + (i % 5) * 0.001), 4326), 250 FROM generate_series(1, 300) i",
+        "INSERT INTO reports (layer, geom, public_precision_m) VALUES ('crime', ST_SetSRID(ST_MakePoint(-83, 40), 4326), 250)",
+        "INSERT INTO reports (layer, geom) VALUES ('water_quality', ST_SetSRID(ST_MakePoint(-83, 40), 4326))",
+        "UPDATE reports SET status = 'hidden' WHERE id % 3 = 0",
+        "UPDATE reports SET geom = ST_Translate(geom, 0.01, 0) WHERE id % 4 = 0",
+        "UPDATE reports SET public_precision_m = 1000 WHERE id % 5 = 0",
+        "UPDATE reports SET updated_at = now()",
+        "DELETE FROM reports WHERE id % 2 = 0",
+    ]
+    with engine.begin() as conn:
+        for step in steps:
+            conn.execute(text(step))
+            assert conn.execute(text(kept)).all() == conn.execute(text(fresh)).all(), step
+        assert conn.execute(text("SELECT count(*) FROM public_cells")).scalar() > 10
+        conn.execute(text("TRUNCATE reports CASCADE"))
+        assert conn.execute(text("SELECT count(*) FROM public_cells")).scalar() == 0

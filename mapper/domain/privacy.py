@@ -27,6 +27,11 @@ class View:
         return 0.0 if self.exact else self.layer.precision_m
 
     @property
+    def generalised(self) -> bool:
+        """True when this view sees locations generalised to a grid (stored per report as ``public_geom``)."""
+        return self.precision_m > 0
+
+    @property
     def coordinate_digits(self) -> int:
         """Decimal places of published coordinates: no more than the location precision justifies."""
         if self.precision_m <= 0:

@@ -23,14 +23,9 @@ TILE_EXTENT, TILE_BUFFER = 4096, 64  # MVT grid units per tile side, and the mar
 FILTER_FIRST_MAX = 50_000
 
 
-def generalised(view: View) -> bool:
-    """True when this view sees locations generalised to a grid (stored per report in ``public_geom``)."""
-    return view.precision_m > 0
-
-
 def geometry_sql(view: View) -> str:
     """The location this view may see, an indexed column either way."""
-    return "r.public_geom" if generalised(view) else "r.geom"
+    return "r.public_geom" if view.generalised else "r.geom"
 
 
 def queryables(view: View) -> dict[str, Prop]:
@@ -101,7 +96,7 @@ def where_for(view: View, *, bboxes=(), cql: dict | None = None, tile: tuple[int
     w.add("r.layer = %(layer)s", layer=view.layer.id)
     if not view.exact:
         w.add("r.status <> ALL(%(hidden)s)", hidden=list(PUBLIC_HIDDEN_STATUSES))
-    if generalised(view):  # rows stored under another precision wait for `mapper db upgrade` to re-generalise
+    if view.generalised:  # rows stored under another precision wait for `mapper db upgrade` to re-generalise
         w.add("r.public_precision_m = %(precision)s", precision=float(view.precision_m))
     if bboxes:
         ors = []
@@ -210,6 +205,36 @@ def tile_sql(view: View, where: Where, cap: int, matches: int | None = None) -> 
 
 
 TYPED_COLUMNS = {"integer": "::bigint", "number": "::float8", "boolean": "::boolean"}
+
+
+def cells_where(view: View, tile: tuple[int, int, int], extent: int = TILE_EXTENT,
+                buffer: int = TILE_BUFFER) -> Where:
+    """The published locations (``public_cells``) of a generalised ``view`` in a tile, public statuses only."""
+    z, x, y = tile
+    w = Where(table="public_cells")
+    w.add("c.layer = %(layer)s AND c.precision_m = %(precision)s AND c.status <> ALL(%(hidden)s)",
+          layer=view.layer.id, precision=float(view.precision_m), hidden=list(PUBLIC_HIDDEN_STATUSES))
+    w.add("c.geom && ST_Transform(ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s, margin => (%(tbuffer)s::float8 / "
+          "%(textent)s)), 4326)", tz=z, tx=x, ty=y, tbuffer=buffer, textent=extent)
+    return w
+
+
+def cells_count(cursor, where: Where) -> int:
+    """The exact number of public reports at the published locations in ``where`` (see ``cells_where``)."""
+    cursor.execute(f"SELECT coalesce(sum(c.reports), 0) FROM public_cells c WHERE {where.sql}", where.params)
+    return int(cursor.fetchone()[0])
+
+
+def cells_tile_sql(view: View, where: Where) -> tuple[str, dict]:
+    """A tile of one feature per published location in ``where`` (see ``cells_where``) with ``report_count``,
+    the number of public reports there: for tiles that would hold more reports than their cap."""
+    sql = f"""
+        SELECT ST_AsMVT(t.*, '{view.layer.id}', %(textent)s, 'geom') FROM (
+            SELECT ST_AsMVTGeom(ST_Transform(c.geom, 3857), ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s), %(textent)s,
+                                %(tbuffer)s, true) AS geom, sum(c.reports)::bigint AS report_count
+            FROM public_cells c WHERE {where.sql} GROUP BY c.geom ORDER BY c.geom) t
+        WHERE geom IS NOT NULL"""
+    return sql, where.params
 
 
 def field_columns_sql(view: View, typed: bool = False) -> str:

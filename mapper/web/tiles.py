@@ -14,6 +14,9 @@ bp = Blueprint("tiles", __name__, url_prefix="/tiles")
 enable_cors(bp)
 MVT = "application/vnd.mapbox-vector-tile"
 MAX_ZOOM = 22
+DENSE_TILES = ("One feature per report at its published (generalised) location; a tile that would hold more "
+               "reports than MAX_FEATURES_PER_TILE carries instead one feature per published location, with only "
+               "report_count (the number of public reports there).")
 
 
 def tile_cache() -> TileCache:
@@ -30,13 +33,16 @@ def tilejson(layer_id: str):
     """TileJSON 3.0 for one layer."""
     view = layer_view(layer_id)
     summary = feeds.collection_summary(get_engine(), view)
+    fields = {f.name: f.type for f in view.fields} | {"status": "text", "observed_at": "datetime"}
+    if view.generalised:
+        fields["report_count"] = "integer"
     template = url_for(".tile", layer_id=layer_id, z=0, x=0, y=0, _external=True).replace("/0/0/0.mvt", "/{z}/{x}/{y}.mvt")
     return json_response({
         "tilejson": "3.0.0", "name": view.layer.title, "description": view.layer.description,
         "tiles": [template], "minzoom": 0, "maxzoom": MAX_ZOOM,
         "bounds": summary["bbox"] or [-180, -85.0511, 180, 85.0511],
-        "vector_layers": [{"id": layer_id, "fields": {f.name: f.type for f in view.fields} | {
-            "status": "text", "observed_at": "datetime"}}],
+        "vector_layers": [{"id": layer_id, "fields": fields,
+                           "description": DENSE_TILES if view.generalised else "One feature per report."}],
     })
 
 
