@@ -212,15 +212,15 @@ class PageReader:
     def features(self, on_done=None):
         """Yield Feature JSON texts joined by commas; at the end ``on_done(first_id, last_id, returned, more,
         matched)``, ``matched`` being the exact number of matches when the page was read by finding them all
-        first (see ``store.items_sql``), else None. Rows come from a server-side cursor in batches, so memory
-        stays flat at any size. Closes the reader."""
+        first (see ``store.items_sql``), else None. Closes the reader."""
         q, matches = self.q, self.estimate
         try:
             sql, params = store.items_sql(q.view, q.where(), after=q.after, before=q.before, limit=q.limit,
                                           matches=matches)
             returned, first_id, last_id, more, matched = 0, None, None, False, None
-            small = q.limit is not None and q.limit < STREAM_BATCH
-            with self.cursor(None if small else "feed") as cur:  # big reads: server-side cursor
+            # a page (at most MAX_LIMIT features) is fetched whole; unlimited reads (exports) from a server-side
+            # cursor, STREAM_BATCH rows at a time, so memory stays flat at any size
+            with self.cursor(None if q.limit is not None else "feed") as cur:
                 cur.itersize = STREAM_BATCH
                 cur.execute(sql, params)
                 rows = iter(cur)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 from datetime import datetime, timezone
 
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context, url_for
@@ -161,21 +162,21 @@ def queryables(layer_id: str):
     return json_response(queryables_schema(layer_view(layer_id)), "application/schema+json")
 
 
-def _page_links(layer_id: str, q: feeds.FeedQuery, first_id, last_id, more: bool) -> list[dict]:
+def _page_links(q: feeds.FeedQuery, first_id, last_id, more: bool) -> list[dict]:
+    """self, alternate, collection, and next/prev (keyset cursors) links of an items page."""
+    items_url = request.base_url  # this page's URL without its query; built once, not with url_for per link
     args = {k: v for k, v in request.args.items() if k not in ("cursor", "f")}
     here = dict(args, **({"cursor": request.args["cursor"]} if "cursor" in request.args else {}))
-    links = [link(url_for(".items", layer_id=layer_id, _external=True, **here), "self", GEOJSON),
-             link(url_for(".items", layer_id=layer_id, _external=True, f="html", **here), "alternate", HTML),
-             link(url_for(".collection", layer_id=layer_id, _external=True), "collection", JSON)]
+    at = lambda params: f"{items_url}?{urlencode(params)}" if params else items_url  # noqa: E731
+    links = [link(at(here), "self", GEOJSON), link(at(dict(here, f="html")), "alternate", HTML),
+             link(items_url.rsplit("/items", 1)[0], "collection", JSON)]
     backwards = q.before is not None
     has_next = (more and not backwards) or (backwards and last_id is not None)
     has_prev = (backwards and more) or (q.after is not None and first_id is not None)
     if has_next and last_id is not None:
-        links.append(link(url_for(".items", layer_id=layer_id, _external=True, cursor=f"a{last_id}", **args),
-                          "next", GEOJSON, "Next page"))
+        links.append(link(at(dict(args, cursor=f"a{last_id}")), "next", GEOJSON, "Next page"))
     if has_prev:
-        links.append(link(url_for(".items", layer_id=layer_id, _external=True, cursor=f"b{first_id}", **args),
-                          "prev", GEOJSON, "Previous page"))
+        links.append(link(at(dict(args, cursor=f"b{first_id}")), "prev", GEOJSON, "Previous page"))
     return links
 
 
@@ -201,10 +202,10 @@ def items(layer_id: str):
         def body():
             done = {}
             yield '{"type":"FeatureCollection","features":['
-            yield from feeds.batched(reader.features(on_done=lambda *a: done.update(result=a)))
+            yield from feeds.batched(reader.features(on_done=lambda *a: done.update(result=a)), 1 << 20)
             first_id, last_id, returned, more, matched = done["result"]
             tail = {"numberReturned": returned, "timeStamp": datetime.now(timezone.utc).isoformat(),
-                    "links": _page_links(layer_id, q, first_id, last_id, more)}
+                    "links": _page_links(q, first_id, last_id, more)}
             if matched is not None and q.first_page:
                 tail["numberMatched"] = matched
             yield "]," + json.dumps(tail)[1:]
