@@ -188,7 +188,11 @@ class PageReader:
         if versioned:
             try:
                 with self._raw.cursor() as cur:
-                    self.version, self.changed_at = store.layer_version(cur, q.view.layer.id)
+                    if q.limit:  # a page always needs its estimate: both in one round trip
+                        self.version, self.changed_at, self._estimate = store.version_and_estimate(
+                            cur, q.view.layer.id, q.where())
+                    else:
+                        self.version, self.changed_at = store.layer_version(cur, q.view.layer.id)
             except BaseException:
                 self.close()
                 raise

@@ -7,7 +7,6 @@ GeoJSON and MVT are produced by PostGIS; Python only streams the text it gets ba
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from mapper.domain.lifecycle import PUBLIC_HIDDEN_STATUSES
@@ -156,12 +155,23 @@ def items_sql(view: View, where: Where, *, after: int | None, before: int | None
     return sql, params
 
 
+def _estimate_sql(cursor, where: Where) -> str:
+    """The filter as one query text with its values quoted by the driver, for ``mapper_planned_rows``."""
+    return cursor.mogrify(f"SELECT 1 FROM {where.table} r WHERE {where.sql}", where.params).decode()
+
+
 def estimate_rows(cursor, where: Where) -> int:
     """The planner's row estimate for the filter (about 0.3 ms, where count(*) can take 60 ms)."""
-    cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {where.table} r WHERE {where.sql}", where.params)
-    plan = cursor.fetchone()[0]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    return int(plan[0]["Plan"]["Plan Rows"])
+    cursor.execute("SELECT mapper_planned_rows(%s)", (_estimate_sql(cursor, where),))
+    return int(cursor.fetchone()[0])
+
+
+def version_and_estimate(cursor, layer_id: str, where: Where) -> tuple[int, object, int]:
+    """``layer_version`` and ``estimate_rows`` in one round trip."""
+    cursor.execute("SELECT v.version, v.changed_at, mapper_planned_rows(%(q)s) FROM (SELECT 1) one "
+                   "LEFT JOIN layer_versions v ON v.layer = %(l)s", {"q": _estimate_sql(cursor, where), "l": layer_id})
+    version, changed_at, estimate = cursor.fetchone()
+    return version or 0, changed_at, int(estimate)
 
 
 def collection_summary(cursor, view: View) -> dict:
