@@ -43,7 +43,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 
-from bench.ingest import BBOX, LAYER_ID, BenchDatabase, progress, synthetic_crimes
+from bench.ingest import BBOX, LAYER_ID, BenchDatabase, markdown_table, progress, synthetic_crimes
 from mapper import db
 from mapper.config import PROJECT_ROOT
 from mapper.domain.layers import load_registry
@@ -468,14 +468,6 @@ def phases(bench: BenchDatabase, query: Query, view: View) -> dict[str, float]:
 
 
 # --- report -------------------------------------------------------------------------------------------
-def render(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    line = lambda cells: "| " + " | ".join(  # noqa: E731
-        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
-    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(header), rule, *map(line, rows)])
-
-
 def ms(value: float) -> str:
     return f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
@@ -490,7 +482,7 @@ def table(results: list[Result]) -> str:
                      f"{ms(r.ours.p50)} / {ms(r.ours.p95)}", f"{ms(r.ours_cold.p50)} / {ms(r.ours_cold.p95)}",
                      ms(r.ours_serial.p50), ms(r.raw.p50),
                      f"{r.ours_serial.p50 / r.raw.p50:.2f}×", f"{r.sizes['tipg']:.0f} / {r.sizes['ours']:.0f}"))
-    return render(header, rows)
+    return markdown_table(header, rows)
 
 
 def client_share(results: list[Result]) -> str:
@@ -529,7 +521,7 @@ def aims(results: list[Result]) -> str:
 
 def phases_table(rows: list[tuple[Result, dict[str, float]]]) -> str:
     header = ("query", "connection + version + estimate", "features", "ours 1-client HTTP", "raw SQL")
-    return render(header, [(r.query.name, ms(p["version"]),
+    return markdown_table(header, [(r.query.name, ms(p["version"]),
                              f"{ms(p['features'])} ({p['counted']:.0%} counted)",
                              ms(r.ours_serial.p50), ms(r.raw.p50)) for r, p in rows])
 
@@ -619,8 +611,6 @@ def main(argv: list[str] | None = None) -> None:
         for server in servers:
             server.stop()
         bench.close(keep=args.keep)
-    if args.keep:
-        print(f"\nKept database {bench.name!r} (same cluster as `mapper db url`).")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import text
 
-from bench.ingest import BBOX, BenchDatabase, progress, timed_function
+from bench.ingest import BBOX, BenchDatabase, markdown_table, progress, timed_function
 from mapper.config import PROJECT_ROOT
 from mapper.embedded_db import EmbeddedCluster
 from mapper.services import gtfs_import
@@ -364,14 +364,6 @@ def best_of(suites: list[dict[str, list[Timing]]]) -> dict[str, list[Timing]]:
 
 
 # --- report -------------------------------------------------------------------------------------------
-def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    line = lambda cells: "| " + " | ".join(  # noqa: E731
-        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
-    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(header), rule, *map(line, rows)])
-
-
 def results_table(feeds: list[Feed], suite: dict[str, list[Timing]]) -> str:
     """``feed | stop_times | ours s | gtfs-kit s | ratio``, ratio = gtfs-kit's seconds / ours."""
     rows = []
@@ -379,11 +371,11 @@ def results_table(feeds: list[Feed], suite: dict[str, list[Timing]]) -> str:
         ours, peer = suite[feed.name]
         rows.append((feed.name, f"{feed.stop_times:,}", f"{ours.seconds:.2f}", f"{peer.seconds:.2f}",
                      f"{peer.seconds / ours.seconds:.2f}×"))
-    return table(("feed", "stop_times", "ours s", "gtfs-kit s", "ratio (gtfs-kit/ours)"), rows)
+    return markdown_table(("feed", "stop_times", "ours s", "gtfs-kit s", "ratio (gtfs-kit/ours)"), rows)
 
 
 def phases_table(feed: str, timing: Timing) -> str:
-    return table((f"{feed}: {timing.method}", "seconds", "share"),
+    return markdown_table((f"{feed}: {timing.method}", "seconds", "share"),
                  [(phase, f"{s:.2f}", f"{100 * s / timing.seconds:.0f} %") for phase, s in timing.phases.items()])
 
 
@@ -391,7 +383,7 @@ def checks_table(feed: str, timing: Timing) -> str:
     """The slowest ``SLOWEST_CHECKS`` check queries, with their share of all checks."""
     total = sum(timing.checks.values())
     slowest = sorted(timing.checks.items(), key=lambda kv: -kv[1])[:SLOWEST_CHECKS]
-    return table((f"{feed}: slowest of {len(timing.checks)} checks", "seconds", "share of checks"),
+    return markdown_table((f"{feed}: slowest of {len(timing.checks)} checks", "seconds", "share of checks"),
                  [(check, f"{s:.2f}", f"{100 * s / total:.0f} %") for check, s in slowest])
 
 
@@ -449,8 +441,6 @@ def main(argv: list[str] | None = None) -> None:
         print(report(feeds, args.repeat, bench.versions(), best_of(suites), checked))
     finally:
         bench.close(keep=args.keep)
-    if args.keep:
-        print(f"\nKept database {bench.name!r} (same cluster as `mapper db url`).")
 
 
 if __name__ == "__main__":

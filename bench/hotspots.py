@@ -43,7 +43,8 @@ from scipy import stats
 from scipy.spatial import cKDTree
 from sqlalchemy import text
 
-from bench.ingest import BBOX, LAYER_ID, BenchDatabase, iso_utc, points_parser, progress, timed_function
+from bench.ingest import (BBOX, LAYER_ID, BenchDatabase, iso_utc, markdown_table, points_parser, progress,
+                          timed_function)
 from mapper.config import PROJECT_ROOT
 from mapper.domain import hotspots as hs
 from mapper.domain.layers import Layer, load_registry
@@ -266,23 +267,15 @@ def best_of(suites: list[list[Timing]]) -> list[Timing]:
 
 
 # --- report -------------------------------------------------------------------------------------------
-def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    line = lambda cells: "| " + " | ".join(  # noqa: E731
-        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
-    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(header), rule, *map(line, rows)])
-
-
 def results_table(timings: list[Timing]) -> str:
     """``method | seconds | ratio vs ours``, ratio = the method's seconds / ours' (automatic scale)."""
     ours = timings[0].seconds
-    return table(("method", "seconds", "ratio vs ours"),
+    return markdown_table(("method", "seconds", "ratio vs ours"),
                  [(t.method, f"{t.seconds:.2f}", f"{t.seconds / ours:.2f}×") for t in timings])
 
 
 def phases_table(timing: Timing) -> str:
-    return table((timing.method, "seconds", "share"),
+    return markdown_table((timing.method, "seconds", "share"),
                  [(phase, f"{s:.2f}", f"{100 * s / timing.seconds:.0f} %") for phase, s in timing.phases.items()])
 
 
@@ -343,8 +336,6 @@ def main(argv: list[str] | None = None) -> None:
                      (load_before, os.getloadavg()[0])))
     finally:
         bench.close(keep=args.keep)
-    if args.keep:
-        print(f"\nKept database {bench.name!r} (same cluster as `mapper db url`).")
 
 
 if __name__ == "__main__":

@@ -176,9 +176,12 @@ class BenchDatabase:
                            "|| postgis_lib_version()")
 
     def close(self, keep: bool) -> None:
+        """Dispose of the connections; drop the database unless ``keep`` (then say where it is)."""
         self.engine.dispose()
         self._admin.dispose()
-        if not keep:
+        if keep:
+            print(f"\nKept database {self.name!r} (same cluster as `mapper db url`).")
+        else:
             self.cluster.drop_database(self.name)
 
 
@@ -284,7 +287,12 @@ def table(results: list[Measurement]) -> str:
     ours = results[0]
     rows = [(m.method, f"{m.rows:,}", f"{m.seconds:.2f}", f"{m.rows_per_second:,.0f}",
              f"{ours.rows_per_second / m.rows_per_second:.2f}×") for m in results]
-    header = ("method", "rows", "seconds", "rows/s", "ratio vs ours")
+    return markdown_table(("method", "rows", "seconds", "rows/s", "ratio vs ours"), rows)
+
+
+def markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """A Markdown table of text cells, the first column left-aligned and the others right-aligned (every
+    benchmark prints its results this way)."""
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     line = lambda cells: "| " + " | ".join(  # noqa: E731
         c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
@@ -368,8 +376,6 @@ def main(argv: list[str] | None = None) -> None:
         print(report(args.rows, args.repeat, bench.versions(), best_of(suites)))
     finally:
         bench.close(keep=args.keep)
-    if args.keep:
-        print(f"\nKept database {bench.name!r} (same cluster as `mapper db url`).")
 
 
 if __name__ == "__main__":

@@ -518,20 +518,27 @@ def test_double_click_on_submit_stores_one_report(page_watch, engine):
     assert watch.problems() == []
 
 
-def test_retry_after_a_lost_response_does_not_store_twice(page_watch, engine):
-    page, watch = page_watch
-    open_form(page)
-    first_answer = []
+def lose_first_response(page) -> list:
+    """The server gets the first report posted, but the browser never hears back (the connection is reset);
+    later posts go through. Returns the list that receives the lost answer's (status, JSON body)."""
+    lost = []
 
-    def lose_first_response(route):
-        if not first_answer:  # the server gets the report, the browser never hears back
+    def route_handler(route):
+        if not lost:
             resp = route.fetch()
-            first_answer.append((resp.status, resp.json()))
+            lost.append((resp.status, resp.json()))
             route.abort("connectionreset")
         else:
             route.continue_()
 
-    page.route(REPORTS_URL, lose_first_response)
+    page.route(REPORTS_URL, route_handler)
+    return lost
+
+
+def test_retry_after_a_lost_response_does_not_store_twice(page_watch, engine):
+    page, watch = page_watch
+    open_form(page)
+    first_answer = lose_first_response(page)
     fill_crime(page)
     page.click("#submit")
     expect(page.locator("#err-form")).to_contain_text("network problem")
@@ -561,20 +568,11 @@ def test_retry_after_a_lost_response_does_not_store_twice(page_watch, engine):
 def test_edited_report_after_a_lost_response_is_not_refused_as_a_key_reuse(page_watch, engine):
     page, watch = page_watch
     open_form(page)
-    lost = []
-
-    def lose_first_response(route):
-        if not lost:
-            lost.append(route.fetch().status)
-            route.abort("connectionreset")
-        else:
-            route.continue_()
-
-    page.route(REPORTS_URL, lose_first_response)
+    lost = lose_first_response(page)
     fill_crime(page)
     page.click("#submit")
     expect(page.locator("#err-form")).to_contain_text("network problem")
-    assert lost == [201]
+    assert [status for status, _ in lost] == [201]
 
     page.fill("#crime-description", "Added after the network error")  # another body: not a retry
     with page.expect_response(REPORTS_URL) as answer:

@@ -210,7 +210,7 @@ class PageReader:
     @contextmanager
     def cursor(self, name: str | None = None):
         """A cursor on this reader's connection (``name``: server-side)."""
-        with self._raw.cursor(name=name) if name else self._raw.cursor() as cur:
+        with self._raw.cursor(name=name) as cur:
             yield cur
 
     def features(self, on_done=None):

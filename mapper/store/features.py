@@ -104,13 +104,24 @@ def where_for(view: View, *, bboxes=(), cql: dict | None = None, tile: tuple[int
             w.params.update({f"bx{i}": x0, f"by{i}": y0, f"bX{i}": x1, f"bY{i}": y1})
         w.add("(" + " OR ".join(ors) + ")")
     if tile is not None:
-        z, x, y = tile
-        w.add(f"{geometry_sql(view)} && ST_Transform(ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s, "
-              "margin => (%(tbuffer)s::float8 / %(textent)s)), 4326)", tz=z, tx=x, ty=y, tbuffer=buffer, textent=extent)
+        add_tile(w, geometry_sql(view), tile, extent, buffer)
     if cql is not None:
         compiled = Compiler(queryables(view)).compile(cql)
         w.add(compiled.sql, **compiled.params)
     return w
+
+
+def add_tile(w: Where, geometry: str, tile: tuple[int, int, int], extent: int, buffer: int) -> None:
+    """Keep what ``geometry`` (WGS 84) has in vector tile z/x/y or its buffer; the tile's parameters are
+    also what ``MVT_GEOM`` reads."""
+    z, x, y = tile
+    w.add(f"{geometry} && ST_Transform(ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s, "
+          "margin => (%(tbuffer)s::float8 / %(textent)s)), 4326)", tz=z, tx=x, ty=y, tbuffer=buffer, textent=extent)
+
+
+# a WGS 84 geometry in the tile's grid (clipped to it and its buffer), with the parameters of ``add_tile``
+MVT_GEOM = ("ST_AsMVTGeom(ST_Transform({}, 3857), ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s), %(textent)s, "
+            "%(tbuffer)s, true)")
 
 
 def reads_matches_first(limit: int | None, matches: int | None) -> bool:
@@ -119,14 +130,25 @@ def reads_matches_first(limit: int | None, matches: int | None) -> bool:
     return limit is not None and matches is not None and matches <= FILTER_FIRST_MAX
 
 
+def matches_cte(table: str, condition: str) -> str:
+    """The CTE ``matches`` (id, tuple id) of every row meeting ``condition``, found through whatever index
+    selects them best: the first step of a matches-first read."""
+    return f"WITH matches AS MATERIALIZED (SELECT r.id, r.ctid AS tid FROM {table} r WHERE {condition})"
+
+
+def first_matches(order: str, limit_param: str) -> str:
+    """The condition keeping the first ``%(limit_param)s`` rows of ``matches`` in id ``order``, fetched by tuple
+    id (within the statement's snapshot), with no second index descent per row."""
+    return f"r.ctid = ANY(ARRAY(SELECT tid FROM matches ORDER BY id {order} LIMIT %({limit_param})s))"
+
+
 def items_sql(view: View, where: Where, *, after: int | None, before: int | None, limit: int | None,
               matches: int | None = None) -> tuple[str, dict]:
     """Rows (id, Feature JSON text, number of matches or NULL) in id order, keyset-paged; fetches limit + 1
     to know if more follow.
 
     With ``matches`` (the planner's estimate) at most ``FILTER_FIRST_MAX``, the matching ids are found first
-    (through the spatial or other selective index), counted, and only the page's rows are read again (by
-    their tuple ids, within this statement's snapshot) and printed;
+    (``matches_cte``), counted, and only the page's rows are read again (``first_matches``) and printed;
     otherwise the id index is walked until the page is full (fastest when matches are dense), uncounted.
     """
     clauses, params = list(where.clauses), dict(where.params)
@@ -144,10 +166,9 @@ def items_sql(view: View, where: Where, *, after: int | None, before: int | None
     params["limit"] = int(limit) + 1
     if reads_matches_first(limit, matches):
         sql = f"""
-            WITH matches AS MATERIALIZED (SELECT r.id, r.ctid AS tid FROM {where.table} r WHERE {condition})
+            {matches_cte(where.table, condition)}
             SELECT r.id, {feature_sql(view)}, (SELECT count(*) FROM matches) FROM {where.table} r
-            WHERE r.ctid = ANY(ARRAY(SELECT tid FROM matches ORDER BY id {order} LIMIT %(limit)s))
-            ORDER BY r.id {order}"""
+            WHERE {first_matches(order, "limit")} ORDER BY r.id {order}"""
     else:
         sql = f"""
             SELECT r.id, {feature_sql(view)}, NULL FROM {where.table} r WHERE {condition}
@@ -199,16 +220,13 @@ def tile_sql(view: View, where: Where, cap: int, matches: int | None = None) -> 
     params = dict(where.params, cap=int(cap))
     if reads_matches_first(cap, matches):
         rows = f"""
-            WITH matches AS MATERIALIZED (SELECT r.id, r.ctid AS tid FROM {where.table} r WHERE {where.sql})
-            SELECT r.* FROM {where.table} r WHERE r.ctid = ANY(ARRAY(SELECT tid FROM matches ORDER BY id LIMIT %(cap)s))
-            ORDER BY r.id"""
+            {matches_cte(where.table, where.sql)}
+            SELECT r.* FROM {where.table} r WHERE {first_matches("ASC", "cap")} ORDER BY r.id"""
     else:
         rows = f"SELECT r.* FROM {where.table} r WHERE {where.sql} ORDER BY r.id LIMIT %(cap)s"
     sql = f"""
         WITH r AS ({rows}), t AS (
-            SELECT r.id, ST_AsMVTGeom(ST_Transform({geometry_sql(view)}, 3857),
-                                      ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s), %(textent)s, %(tbuffer)s, true) AS geom,
-                   {field_columns_sql(view, typed=True)}
+            SELECT r.id, {MVT_GEOM.format(geometry_sql(view))} AS geom, {field_columns_sql(view, typed=True)}
             FROM r)
         SELECT ST_AsMVT(t.*, '{view.layer.id}', %(textent)s, 'geom', 'id') FROM t WHERE geom IS NOT NULL"""
     return sql, params
@@ -220,12 +238,10 @@ TYPED_COLUMNS = {"integer": "::bigint", "number": "::float8", "boolean": "::bool
 def cells_where(view: View, tile: tuple[int, int, int], extent: int = TILE_EXTENT,
                 buffer: int = TILE_BUFFER) -> Where:
     """The published locations (``public_cells``) of a generalised ``view`` in a tile, public statuses only."""
-    z, x, y = tile
     w = Where(table="public_cells")
     w.add("c.layer = %(layer)s AND c.precision_m = %(precision)s AND c.status <> ALL(%(hidden)s)",
           layer=view.layer.id, precision=float(view.precision_m), hidden=list(PUBLIC_HIDDEN_STATUSES))
-    w.add("c.geom && ST_Transform(ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s, margin => (%(tbuffer)s::float8 / "
-          "%(textent)s)), 4326)", tz=z, tx=x, ty=y, tbuffer=buffer, textent=extent)
+    add_tile(w, "c.geom", tile, extent, buffer)
     return w
 
 
@@ -240,8 +256,7 @@ def cells_tile_sql(view: View, where: Where) -> tuple[str, dict]:
     the number of public reports there: for tiles that would hold more reports than their cap."""
     sql = f"""
         SELECT ST_AsMVT(t.*, '{view.layer.id}', %(textent)s, 'geom') FROM (
-            SELECT ST_AsMVTGeom(ST_Transform(c.geom, 3857), ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s), %(textent)s,
-                                %(tbuffer)s, true) AS geom, sum(c.reports)::bigint AS report_count
+            SELECT {MVT_GEOM.format("c.geom")} AS geom, sum(c.reports)::bigint AS report_count
             FROM public_cells c WHERE {where.sql} GROUP BY c.geom ORDER BY c.geom) t
         WHERE geom IS NOT NULL"""
     return sql, where.params

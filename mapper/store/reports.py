@@ -50,15 +50,6 @@ def count_reports(conn: Connection, layer_id: str | None = None, source: str | N
                              "AND (CAST(:s AS text) IS NULL OR source = :s)"), {"l": layer_id, "s": source}).scalar_one()
 
 
-def public_geom_sql(layer: Layer, column: str = "geom") -> str:
-    """SQL expression for the location the public may see: exact, or the centre of the cell of the layer's
-    ``precision_m`` grid (deterministic per report, so repeated requests reveal nothing more). The database
-    function ``mapper_public_point`` (migration 0006) is the one definition; ``reports.public_geom`` stores
-    its value for each report."""
-    p = float(layer.precision_m)
-    return column if p <= 0 else f"mapper_public_point({column}, {p!r})"
-
-
 def sync_public_precision(conn: Connection, layer: Layer) -> int | None:
     """Re-generalise the stored public locations of ``layer`` if its declared precision changed since they
     were stored (or were never recorded); return the rows updated, or None when nothing had to change."""

@@ -2,10 +2,20 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 from psycopg2.extras import execute_values
 
 from mapper.domain.lifecycle import PUBLIC_HIDDEN_STATUSES
+
+
+@contextmanager
+def local_settings(cur, **settings):
+    """The statements inside run with these planner settings; the session's own come back afterwards (an
+    error rolls the transaction back, which undoes them too)."""
+    cur.execute("; ".join(f"SET LOCAL {name} = {value}" for name, value in settings.items()))
+    yield
+    cur.execute("; ".join(f"RESET {name}" for name in settings))
 
 
 def layer_filter(layer_id: str, *, window_days: int | None = None, where_field: str | None = None,
@@ -54,14 +64,13 @@ def study_area(cur, where: str, params: dict) -> dict:
     sample = f"SELECT ST_ConvexHull(ST_Collect(geom)) FROM reports TABLESAMPLE SYSTEM (1) REPEATABLE (0) WHERE {where}"
     inside, in_params = _inside(cur, sample, params, geom="geom", x="ST_X(geom)", y="ST_Y(geom)")
     # plain aggregates over the table, read by two parallel workers (ST_Union, unlike ST_Collect, combines)
-    cur.execute("SET LOCAL max_parallel_workers_per_gather = 2")
-    cur.execute(f"""
-        SELECT n, lon, lat, ST_Area(hull::geography), ST_AsBinary(hull)
-        FROM (SELECT count(*) AS n, avg(ST_X(geom)) AS lon, avg(ST_Y(geom)) AS lat,
-                     ST_ConvexHull(ST_Union(geom) FILTER (WHERE NOT ({inside}))) AS hull
-              FROM reports WHERE {where}) a""", dict(params, **in_params))
-    n, lon, lat, area, hull = cur.fetchone()
-    cur.execute("RESET max_parallel_workers_per_gather")
+    with local_settings(cur, max_parallel_workers_per_gather=2):
+        cur.execute(f"""
+            SELECT n, lon, lat, ST_Area(hull::geography), ST_AsBinary(hull)
+            FROM (SELECT count(*) AS n, avg(ST_X(geom)) AS lon, avg(ST_Y(geom)) AS lat,
+                         ST_ConvexHull(ST_Union(geom) FILTER (WHERE NOT ({inside}))) AS hull
+                  FROM reports WHERE {where}) a""", dict(params, **in_params))
+        n, lon, lat, area, hull = cur.fetchone()
     return {"n": n, "lon": lon, "lat": lat, "area_m2": area or 0.0, "hull": bytes(hull) if hull else None}
 
 
@@ -90,37 +99,36 @@ def hexagon_bins(cur, where: str, params: dict, *, srid: int, size: float, value
     # the nearest even column (de) and the nearest odd one (dodd); on a tie, to column floor(x / 1.5·size).
     # Two parallel workers read the reports, transform them and compute the values. The PostGIS functions'
     # cost estimates make sorting 1M rows look as cheap as hashing them: sorting is off.
-    cur.execute("SET LOCAL max_parallel_workers_per_gather = 2; SET LOCAL enable_sort = off")
-    cur.execute(f"""
-        WITH bins AS MATERIALIZED (
-            SELECT CASE WHEN de < dodd OR (de = dodd AND a = 0) THEN i0 + a ELSE i0 + 1 - a END AS i,
-                   CASE WHEN de < dodd OR (de = dodd AND a = 0) THEN je ELSE jo END AS j, {agg_sql},
-                   ST_MemUnion(ST_Point(x, y, %(srid)s)) FILTER (WHERE NOT ({inside})) AS edge
-            FROM (SELECT x, y, i0, i0 & 1 AS a, je, jo,
-                         (x - {c} * (i0 + (i0 & 1))) ^ 2 + (y - {h} * je) ^ 2 AS de,
-                         (x - {c} * (i0 + 1 - (i0 & 1))) ^ 2 + (y - {h} * jo - {h} / 2) ^ 2 AS dodd{carry}
-                  FROM (SELECT p[0] AS x, p[1] AS y, floor(p[0] / ({c}))::int AS i0, round(p[1] / {h})::int AS je,
-                               round((p[1] - {h} / 2) / {h})::int AS jo{carry}
-                        FROM (SELECT point(ST_Transform(geom, %(srid)s)) AS p{value_sql}
-                              FROM reports WHERE {where} OFFSET 0) r
-                        OFFSET 0) u
-                  OFFSET 0) v
-            GROUP BY 1, 2
-        ), hull AS MATERIALIZED (
-            SELECT ST_ConvexHull(ST_Collect(ARRAY(SELECT edge FROM bins) || %(in_k)s::geometry)) AS h
-        ), cells AS (
-            SELECT hex.i, hex.j FROM hull, ST_HexagonGrid(%(s)s, hull.h) hex WHERE ST_Intersects(hex.geom, hull.h)
-            UNION
-            SELECT i, j FROM bins
-        ), grid AS (
-            SELECT i, j, ST_SetSRID(ST_Hexagon(%(s)s, i, j), %(srid)s) AS geom FROM cells
-        )
-        SELECT g.i, g.j, ST_X(ST_Centroid(g.geom)), ST_Y(ST_Centroid(g.geom)),
-               ST_AsBinary(ST_Transform(g.geom, 4326)), {out_sql}
-        FROM grid g LEFT JOIN bins b ON b.i = g.i AND b.j = g.j
-        ORDER BY g.i, g.j""", dict(params, **in_params, srid=srid, s=size, h=size * 3 ** 0.5))
-    rows = cur.fetchall()
-    cur.execute("RESET max_parallel_workers_per_gather; RESET enable_sort")
+    with local_settings(cur, max_parallel_workers_per_gather=2, enable_sort="off"):
+        cur.execute(f"""
+            WITH bins AS MATERIALIZED (
+                SELECT CASE WHEN de < dodd OR (de = dodd AND a = 0) THEN i0 + a ELSE i0 + 1 - a END AS i,
+                       CASE WHEN de < dodd OR (de = dodd AND a = 0) THEN je ELSE jo END AS j, {agg_sql},
+                       ST_MemUnion(ST_Point(x, y, %(srid)s)) FILTER (WHERE NOT ({inside})) AS edge
+                FROM (SELECT x, y, i0, i0 & 1 AS a, je, jo,
+                             (x - {c} * (i0 + (i0 & 1))) ^ 2 + (y - {h} * je) ^ 2 AS de,
+                             (x - {c} * (i0 + 1 - (i0 & 1))) ^ 2 + (y - {h} * jo - {h} / 2) ^ 2 AS dodd{carry}
+                      FROM (SELECT p[0] AS x, p[1] AS y, floor(p[0] / ({c}))::int AS i0, round(p[1] / {h})::int AS je,
+                                   round((p[1] - {h} / 2) / {h})::int AS jo{carry}
+                            FROM (SELECT point(ST_Transform(geom, %(srid)s)) AS p{value_sql}
+                                  FROM reports WHERE {where} OFFSET 0) r
+                            OFFSET 0) u
+                      OFFSET 0) v
+                GROUP BY 1, 2
+            ), hull AS MATERIALIZED (
+                SELECT ST_ConvexHull(ST_Collect(ARRAY(SELECT edge FROM bins) || %(in_k)s::geometry)) AS h
+            ), cells AS (
+                SELECT hex.i, hex.j FROM hull, ST_HexagonGrid(%(s)s, hull.h) hex WHERE ST_Intersects(hex.geom, hull.h)
+                UNION
+                SELECT i, j FROM bins
+            ), grid AS (
+                SELECT i, j, ST_SetSRID(ST_Hexagon(%(s)s, i, j), %(srid)s) AS geom FROM cells
+            )
+            SELECT g.i, g.j, ST_X(ST_Centroid(g.geom)), ST_Y(ST_Centroid(g.geom)),
+                   ST_AsBinary(ST_Transform(g.geom, 4326)), {out_sql}
+            FROM grid g LEFT JOIN bins b ON b.i = g.i AND b.j = g.j
+            ORDER BY g.i, g.j""", dict(params, **in_params, srid=srid, s=size, h=size * 3 ** 0.5))
+        rows = cur.fetchall()
     return rows
 
 
