@@ -214,11 +214,12 @@ def demo(reset):
 
 @main.command()
 @click.argument("layers", nargs=-1)
-@click.option("--window-days", type=int, help="Hot spots: only reports observed in the last N days.")
+@click.option("--window-days", type=click.IntRange(min=1), help="Hot spots: only reports observed in the last N days.")
 @click.option("--where", "where", help="Hot spots: only reports whose enum FIELD takes one of the values, "
               "e.g. category=theft,burglary")
 @click.option("--weight", help="Hot spots: weight each report by this numeric field (default: the layer's).")
-@click.option("--cell-size", type=float, help="Hot spots: hexagon edge in metres (default: chosen from the data).")
+@click.option("--cell-size", type=click.FloatRange(min=0, min_open=True),
+              help="Hot spots: hexagon edge in metres (default: chosen from the data).")
 @click.option("--scale", help="Hot spots: 'band:METRES' or 'knn:K' instead of the automatic choice.")
 def score(layers, window_days, where, weight, cell_size, scale):
     """Recompute the scores of LAYERS (default: every layer that declares scores or hot spots)."""
@@ -249,8 +250,8 @@ def score(layers, window_days, where, weight, cell_size, scale):
         chosen = None
         if scale:
             kind, _, value = scale.partition(":")
-            if kind not in ("band", "knn") or not value.replace(".", "", 1).isdigit():
-                raise click.ClickException("--scale is band:METRES or knn:K")
+            if not (kind == "band" and value.replace(".", "", 1).isdigit() or kind == "knn" and value.isdigit()):
+                raise click.ClickException("--scale is band:METRES or knn:K (K a whole number)")
             chosen = ("distance band", float(value)) if kind == "band" else ("k nearest neighbours", int(value))
         try:
             s = run_hotspots(app.extensions["mapper.engine"], layer, dataclasses.replace(settings, **changes),

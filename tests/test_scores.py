@@ -1,5 +1,6 @@
 """Scores against reference implementations (esda, scipy) and published test vectors, through PostGIS and HTTP."""
 import csv
+import re
 import warnings
 
 import geopandas as gpd
@@ -147,6 +148,24 @@ def test_cell_size_and_scale_overrides(engine, clean, crime_layer):
     with engine.connect() as conn:
         p = conn.execute(text("SELECT params FROM score_runs WHERE id = :i"), {"i": s.run_id}).scalar()
     assert p["cell"]["edge_m"] == 500 and p["scale"]["kind"] == "k nearest neighbours" and p["scale"]["value"] == 8
+
+
+@pytest.mark.parametrize("cell,scale,reason", [
+    (float("nan"), None, "hexagon edge of nan m does not fit"),
+    (0.001, None, "hexagon edge of 0.001 m does not fit"),
+    (1e9, None, "hexagon edge of 1e+09 m does not fit"),
+    (500, ("distance band", 0.0), "reaches no neighbouring cell: use at least 866 m"),
+    (500, ("k nearest neighbours", 0), "whole number from 1 to"),
+    (500, ("k nearest neighbours", 2.5), "whole number from 1 to"),
+    (500, ("k nearest neighbours", 99999), "whole number from 1 to"),
+])
+def test_unusable_cell_sizes_and_scales_are_refused_with_the_usable_range(engine, clean, crime_layer, cell, scale,
+                                                                          reason):
+    import_frame(engine, crime_layer, crime_points(300), "pts")
+    with pytest.raises(scoring.ScoreRefused, match=re.escape(reason)):
+        scoring.run_hotspots(engine, crime_layer, cell_size_m=cell, scale=scale)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM score_runs")).scalar() == 0
 
 
 # --- suppression and publication ------------------------------------------------------------------------------
@@ -346,3 +365,7 @@ def test_mapper_score_command(cli_env, engine, clean, registry):
     bad = subprocess.run(["mapper", "score", "crime", "--where", "category=arson"], env=cli_env, capture_output=True,
                          text=True)
     assert bad.returncode != 0 and "--where" in bad.stderr
+    for args, says in ((["--window-days", "-3"], "--window-days"), (["--cell-size", "0"], "--cell-size"),
+                       (["--scale", "knn:2.5"], "K a whole number"), (["--cell-size", "1e9"], "does not fit")):
+        bad = subprocess.run(["mapper", "score", "crime", *args], env=cli_env, capture_output=True, text=True)
+        assert bad.returncode != 0 and says in bad.stderr and "Traceback" not in bad.stderr, bad.stderr

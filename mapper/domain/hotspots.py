@@ -120,6 +120,32 @@ def choose_scale(xy: np.ndarray, y: np.ndarray, steps: int = 10) -> Scale:
     return Scale("k nearest neighbours", k, "no peak of Moran's I: K = 5 % of N, clamped to 3–30", series)
 
 
+MAX_GRID_CELLS = 100_000  # a chosen cell size may not cut the study area into more hexagons than this
+HEXAGON_AREA = 3 * np.sqrt(3) / 2  # × edge²
+
+
+def grid_problem(size: float, area_m2: float) -> str | None:
+    """Why a hexagon edge of ``size`` metres cannot grid a study area of ``area_m2`` (None when it can): it must
+    give at least a few cells (Gi* compares cells with their neighbours) and at most ``MAX_GRID_CELLS``."""
+    smallest = float(np.sqrt(area_m2 / MAX_GRID_CELLS / HEXAGON_AREA))
+    largest = float(np.sqrt(area_m2 / 3 / HEXAGON_AREA))  # at least 3 hexagons' worth of area
+    if not (np.isfinite(size) and smallest <= size <= largest):
+        return f"a hexagon edge of {size:g} m does not fit this study area: use {smallest:.0f}–{largest:.0f} m"
+    return None
+
+
+def scale_problem(scale: Scale, size: float, cells: int) -> str | None:
+    """Why ``scale`` cannot weight ``cells`` hexagons of edge ``size`` (None when it can): a distance band must
+    reach the nearest centres (√3 × edge) and k must be a whole number from 1 to cells − 1."""
+    if scale.kind == "distance band":
+        if not (np.isfinite(scale.value) and scale.value >= np.sqrt(3) * size):
+            return (f"a distance band of {scale.value:g} m reaches no neighbouring cell: use at least "
+                    f"{np.sqrt(3) * size:.0f} m (√3 × the {size:.0f} m edge)")
+    elif scale.value != int(scale.value) or not 1 <= scale.value <= cells - 1:
+        return f"k nearest neighbours must be a whole number from 1 to {cells - 1} (one less than the cells)"
+    return None
+
+
 def weights_for(xy: np.ndarray, scale: Scale) -> sparse.csr_matrix:
     if scale.kind == "distance band":
         return distance_band(xy, scale.value * 1.000001)

@@ -67,7 +67,10 @@ def run_hotspots(engine: Engine, layer: Layer, settings: HotspotSettings | None 
         if area["area_m2"] <= 0:
             raise ScoreRefused(f"{layer.id}: all reports are at one place; there is no area to analyse")
         srid = utm_srid(area["lon"], area["lat"])
-        size = cell_size_m or settings.cell_size_m or auto_cell_size(area["n"], area["area_m2"])
+        size = cell_size_m or settings.cell_size_m
+        if size is not None and (problem := hs.grid_problem(size, area["area_m2"])):
+            raise ScoreRefused(f"{layer.id}: {problem}")
+        size = size or auto_cell_size(area["n"], area["area_m2"])
         weight = (f"coalesce((properties ->> '{settings.weight_field}')::float8, 1)"
                   if settings.weight_field else "1::float8")
         rows = store.hexagon_bins(cur, where, params, srid=srid, size=size, inner=area["hull"],
@@ -76,6 +79,8 @@ def run_hotspots(engine: Engine, layer: Layer, settings: HotspotSettings | None 
         counts = np.array([r[5] for r in rows], dtype=int)
         y = np.array([r[6] for r in rows], dtype=float)
         chosen = hs.Scale(scale[0], scale[1], "set by the caller", []) if scale else hs.choose_scale(xy, y)
+        if scale and (problem := hs.scale_problem(chosen, size, len(rows))):
+            raise ScoreRefused(f"{layer.id}: {problem}")
         z = hs.gi_star(y, hs.weights_for(xy, chosen))
         p, q, conf = hs.classify(z)
         hidden = hs.suppressed(counts, settings.min_count)
