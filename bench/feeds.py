@@ -15,7 +15,7 @@ VACUUM ANALYZE. Two servers read that database during the same run:
 For each query (items at limit 100, 1,000 and 10,000 with a bbox; MVT tiles at z10…z16) a closed loop of
 ``--concurrency`` client threads (one keep-alive connection each) sends the same deterministic list of
 requests to each server for ``--duration`` seconds (at least one pass over the list): requests/s, p50 and
-p95. The same SQL our endpoint runs (``items_sql`` / ``tile_sql``) is timed serially with psycopg2 fetching
+p95. The same SQL our endpoint runs (``page_sql`` / ``tile_sql``) is timed serially with psycopg2 fetching
 every row ("raw SQL"), and our endpoint serially with one client, for the us/raw-SQL ratio.
 
     .venv/bin/python -m bench.feeds [--rows N] [--duration S] [--concurrency C] [--repeat R] [--seed S]
@@ -44,7 +44,7 @@ from urllib.parse import urlencode
 import numpy as np
 
 from bench.ingest import BBOX, LAYER_ID, BenchDatabase, markdown_table, progress, synthetic_crimes
-from mapper import db
+from mapper import create_app, db
 from mapper.config import PROJECT_ROOT
 from mapper.domain.layers import load_registry
 from mapper.domain.privacy import View, view_for
@@ -69,6 +69,8 @@ HEADERS = {"Accept": "application/geo+json"}  # http.client adds Accept-Encoding
 AIM_VS_TIPG = {100: 10.0, 10_000: 2.0}  # ours req/s at least this many times tipg's, per limit
 AIM_VS_RAW = 1.5  # our serial p50 at most this many times the raw SQL p50
 AIM_TILE_P95_MS = 50.0
+SLICES = 5  # alternating load slices per server and query (× --repeat)
+SERIAL_PASSES = 5  # one-client passes over a query's requests, interleaved with the raw SQL
 
 
 # --- data ---------------------------------------------------------------------------------------------
@@ -136,10 +138,18 @@ class Query:
     note: str = ""
 
 
-def planned(engine, q: feeds.FeedQuery) -> int:
-    """The planner's estimate of the matches, as ``feeds.PageReader`` gets it (it picks how a page is read)."""
+def page_sql(engine, q: feeds.FeedQuery) -> tuple[str, dict]:
+    """The one statement ``feeds.PageReader.read_page`` runs for ``q``."""
     with db.cursor(engine) as cur:
-        return store.estimate_rows(cur, q.where())
+        where = q.where()
+        return store.page_sql(q.view, where, after=q.after, before=q.before, limit=q.limit,
+                              estimate=store.estimate_for(cur, where))
+
+
+def expected(engine, q: feeds.FeedQuery) -> int:
+    """The number of matches a tile request expects (it picks how the tile is read)."""
+    with db.cursor(engine) as cur:
+        return store.expected_matches(cur, q.where())[0]
 
 
 def items_queries(view: View, rows: int, rng: np.random.Generator, engine) -> list[Query]:
@@ -152,9 +162,7 @@ def items_queries(view: View, rows: int, rng: np.random.Generator, engine) -> li
             args = {"limit": limit, "bbox": ",".join(map(str, box))}
             ours.append(f"/ogc/collections/{LAYER_ID}/items?{urlencode(args)}")
             tipg.append(f"/collections/{TIPG_COLLECTION}/items?{urlencode(args)}")
-            q = feeds.FeedQuery(view, limit=limit, bboxes=[box])
-            sql.append(store.items_sql(view, q.where(), after=None, before=None, limit=limit,
-                                       matches=planned(engine, q)))
+            sql.append(page_sql(engine, feeds.FeedQuery(view, limit=limit, bboxes=[box])))
         queries.append(Query(f"items limit {limit:,}", ours, tipg, sql, limit=limit,
                              note=f"{min(side, area_km2(BBOX) ** 0.5):.1f} km bbox"))
     return queries
@@ -174,7 +182,7 @@ def tile_queries(view: View, rng: np.random.Generator, engine) -> list[Query]:
 
 def tile_sql(engine, view: View, tile: tuple[int, int, int]) -> tuple[str, dict]:
     q = feeds.FeedQuery(view, limit=None, tile=tile)
-    return store.tile_sql(view, q.where(), MAX_FEATURES_PER_TILE, planned(engine, q))
+    return store.tile_sql(view, q.where(), MAX_FEATURES_PER_TILE, expected(engine, q))
 
 
 # --- servers ------------------------------------------------------------------------------------------
@@ -358,30 +366,45 @@ def run_load(port: int, paths: list[str], concurrency: int, duration: float) -> 
     return Load(latencies, time.perf_counter() - started, errors, time.process_time() - cpu)
 
 
-def serial(port: int, paths: list[str], passes: int = 2) -> Load:
-    """One client, ``passes`` times over ``paths``: latency without queueing (for the us/raw-SQL ratio)."""
-    return run_load(port, paths * passes, 1, 0)
+def merged(loads: list[Load]) -> Load:
+    """Several runs as one: all their latencies over the sum of their durations."""
+    return Load([x for load in loads for x in load.latencies], sum(load.seconds for load in loads),
+                [e for load in loads for e in load.errors], sum(load.client_cpu for load in loads))
 
 
-def raw_sql(url: str, statements: list[tuple[str, dict]], passes: int = 2) -> Load:
-    """The statements one after another on one psycopg2 connection made as the app makes them
-    (``db.make_engine``), every row fetched; per-statement times."""
+def serial_and_raw(port: int, url: str, paths: list[str], statements: list[tuple[str, dict]],
+                   passes: int = SERIAL_PASSES) -> tuple[Load, Load]:
+    """Our endpoint with one client, and the SQL it runs for each request (``statements``, on one autocommit
+    psycopg2 connection made as the app makes them, every row fetched), interleaved request by request
+    (their order alternating each pass), so both see the same machine: latencies without queueing, for the
+    us/raw-SQL ratio."""
     engine = db.make_engine(url)
     raw = engine.raw_connection()
-    latencies = []
+    raw.driver_connection.autocommit = True
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    ours, sql_times = [], []
     started = time.perf_counter()
     try:
         with raw.cursor() as cur:
-            for sql, params in statements * passes:
-                t0 = time.perf_counter()
-                cur.execute(sql, params)
-                cur.fetchall()
-                latencies.append(time.perf_counter() - t0)
-        raw.rollback()
+            for n in range(passes):
+                for path, (sql, params) in zip(paths, statements):
+                    for step in ("http", "sql") if n % 2 else ("sql", "http"):
+                        t0 = time.perf_counter()
+                        if step == "sql":
+                            cur.execute(sql, params)
+                            cur.fetchall()
+                            sql_times.append(time.perf_counter() - t0)
+                        else:
+                            status, _ = fetch(conn, path)
+                            if status not in (200, 204):
+                                raise RuntimeError(f"{path}: HTTP {status}")
+                            ours.append(time.perf_counter() - t0)
     finally:
+        conn.close()
         raw.close()
         engine.dispose()
-    return Load(latencies, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return Load(ours, seconds), Load(sql_times, seconds)
 
 
 def check_responses(query: Query, ours: Server, tipg: Server) -> tuple[dict[str, float], Load]:
@@ -428,42 +451,50 @@ class Result:
 
 def measure(query: Query, sizes: dict[str, float], cold: Load, ours: Server, tipg: Server, url: str,
             concurrency: int, duration: float, repeat: int) -> Result:
-    """tipg then ours under load (best of ``repeat`` runs by req/s), then our serial latency and raw SQL."""
-    runs_tipg, runs_ours = [], []
-    for _ in range(repeat):
-        runs_tipg.append(run_load(tipg.port, query.tipg, concurrency, duration))
-        runs_ours.append(run_load(ours.port, query.ours, concurrency, duration))
-    for run in (*runs_tipg, *runs_ours):
-        if run.errors:
-            raise RuntimeError(f"{query.name}: {len(run.errors)} failed requests, e.g. {run.errors[0]}")
-    best = lambda runs: max(runs, key=lambda r: r.rate)  # noqa: E731
-    return Result(query, sizes, best(runs_tipg), best(runs_ours), serial(ours.port, query.ours),
-                  raw_sql(url, query.sql), cold)
+    """tipg and ours under load, ``duration`` × ``repeat`` seconds each in ``SLICES`` × ``repeat`` alternating
+    slices (so a change in the machine's other load hits both alike), then our serial latency interleaved with
+    the raw SQL."""
+    runs: dict[str, list[Load]] = {"tipg": [], "ours": []}
+    slices = SLICES * repeat
+    for i in range(slices):
+        for name, server in (("tipg", tipg), ("ours", ours))[:: 1 if i % 2 == 0 else -1]:
+            runs[name].append(run_load(server.port, query.tipg if name == "tipg" else query.ours, concurrency,
+                                       duration / SLICES))
+    loads = {name: merged(r) for name, r in runs.items()}
+    for name, load in loads.items():
+        if load.errors:
+            raise RuntimeError(f"{query.name}: {len(load.errors)} failed requests to {name}, e.g. {load.errors[0]}")
+    ours_serial, raw = serial_and_raw(ours.port, url, query.ours, query.sql)
+    return Result(query, sizes, loads["tipg"], loads["ours"], ours_serial, raw, cold)
 
 
 # --- where our time goes ------------------------------------------------------------------------------
-def phases(bench: BenchDatabase, query: Query, view: View) -> dict[str, float]:
-    """Median ms, in process and serially, of the steps of one items request on its ``feeds.PageReader``:
-    connection, layer version and planner estimate (one round trip), then the features (the query; it counts
-    the matches when the estimate is at most ``FILTER_FIRST_MAX``)."""
-    times: dict[str, list[float]] = {"version": [], "features": []}
+def phases(app, query: Query) -> dict[str, float]:
+    """Median ms, in process and serially, of one items request: the pooled connection, the page statement
+    (``feeds.PageReader.read_page``: version, count and features in one round trip), and the whole request
+    through Flask's test client (our Python, no HTTP server); with the share of pages whose numberMatched
+    was given."""
+    times: dict[str, list[float]] = {"connection": [], "statement": [], "flask": []}
     counted = 0
-    for path in query.ours:
+    client, engine = app.test_client(), app.extensions["mapper.engine"]
+    for path in query.ours * 2:
         box = tuple(float(v) for v in path.split("bbox=")[1].replace("%2C", ",").split(","))
-        q = feeds.FeedQuery(view, limit=query.limit, bboxes=[box])
+        view = app.extensions["mapper.registry"].get(LAYER_ID)
+        q = feeds.FeedQuery(view_for(view, None), limit=query.limit, bboxes=[box])
         t0 = time.perf_counter()
-        reader = feeds.PageReader(bench.engine, q)
+        reader = feeds.PageReader(engine, q)
+        t1 = time.perf_counter()
+        reader.read_page()
         t2 = time.perf_counter()
-        done = {}
-        body = "".join(reader.features(on_done=lambda *a: done.update(matched=a[-1])))
+        resp = client.get(path, headers=HEADERS)
         t3 = time.perf_counter()
-        if not body:
-            raise RuntimeError(f"{query.name}: no features in process")
-        counted += done["matched"] is not None
-        for key, seconds in (("version", t2 - t0), ("features", t3 - t2)):
+        if resp.status_code != 200:
+            raise RuntimeError(f"{query.name}: HTTP {resp.status_code} in process")
+        counted += "numberMatched" in resp.get_json()
+        for key, seconds in (("connection", t1 - t0), ("statement", t2 - t1), ("flask", t3 - t2)):
             times[key].append(seconds)
     result = {k: float(np.median(v)) * 1000 for k, v in times.items()}
-    result["counted"] = counted / len(query.ours)
+    result["counted"] = counted / len(query.ours) / 2
     return result
 
 
@@ -520,20 +551,22 @@ def aims(results: list[Result]) -> str:
 
 
 def phases_table(rows: list[tuple[Result, dict[str, float]]]) -> str:
-    header = ("query", "connection + version + estimate", "features", "ours 1-client HTTP", "raw SQL")
-    return markdown_table(header, [(r.query.name, ms(p["version"]),
-                             f"{ms(p['features'])} ({p['counted']:.0%} counted)",
-                             ms(r.ours_serial.p50), ms(r.raw.p50)) for r, p in rows])
+    header = ("query", "connection", "page statement", "whole request in Flask", "ours 1-client HTTP",
+              "raw SQL")
+    return markdown_table(header, [(r.query.name, ms(p["connection"]),
+                             f"{ms(p['statement'])} ({p['counted']:.0%} with numberMatched)",
+                             ms(p["flask"]), ms(r.ours_serial.p50), ms(r.raw.p50)) for r, p in rows])
 
 
 def report(args, versions: str, tipg: str, load_seconds: float, results: list[Result],
            breakdown: list[tuple[Result, dict[str, float]]]) -> str:
-    runs = f"best of {args.repeat} runs" if args.repeat > 1 else "1 run"
+    runs = f"in {SLICES * args.repeat} slices alternating between the servers"
+    loaded = f"database {args.database} reused" if args.database else f"loaded in {load_seconds:.0f} s"
     lines = [
-        f"Feeds benchmark: {args.rows:,} {LAYER_ID} reports (loaded in {load_seconds:.0f} s); {versions}; {tipg}; "
+        f"Feeds benchmark: {args.rows:,} {LAYER_ID} reports ({loaded}); {versions}; {tipg}; "
         f"{os.cpu_count()} CPUs shared by PostgreSQL, both servers and the client (load average "
         f"{args.load_average:.1f} before the run)",
-        f"Load: {args.concurrency} client threads, keep-alive, {args.duration:g} s per query and server "
+        f"Load: {args.concurrency} client threads, keep-alive, {args.duration * args.repeat:g} s per query and server "
         f"(at least one pass over its {BBOXES_PER_QUERY} bboxes / {TILES_PER_ZOOM} tiles), {runs}; no compression.",
         f"Ours: gunicorn {WORKERS} workers × {THREADS} gthreads, anonymous = public view of the sensitive crime "
         f"layer (locations generalised to 250 m, bbox on them);",
@@ -542,16 +575,16 @@ def report(args, versions: str, tipg: str, load_seconds: float, results: list[Re
         table(results),
         "",
         "us/tipg: ours req/s ÷ tipg req/s. us/raw: ours p50 with one client ÷ p50 of the SQL our endpoint runs "
-        "(items_sql / tile_sql, psycopg2, all rows fetched, serial).",
+        "(page_sql / tile_sql, psycopg2, all rows fetched, serial).",
         client_share(results),
         "",
         aims(results),
     ]
     if breakdown:
-        lines += ["", "Where an items request of ours spends its time: medians in ms, in process and serial "
-                      "(one feeds.PageReader: connection, then layer version + planner estimate in one round trip, "
-                      "then the features, "
-                      f"counted when the estimate is at most {store.FILTER_FIRST_MAX:,}):",
+        lines += ["", "Where an items request of ours spends its time: medians in ms, in process and serial: "
+                      "taking a pooled connection, the page statement (layer version, numberMatched and the "
+                      "features in one round trip), and the whole request through Flask's test client (no HTTP "
+                      "server):",
                   phases_table(breakdown)]
     return "\n".join(lines)
 
@@ -562,13 +595,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=1_000_000, help="reports to load (default 1,000,000)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per query and server")
     parser.add_argument("--concurrency", type=int, default=4, help="client threads (default 4)")
-    parser.add_argument("--repeat", type=int, default=1, help="load runs per query and server; the best is kept")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure each query R times as long (in R times as many alternating slices)")
     parser.add_argument("--seed", type=int, default=42, help="random seed of the points, bboxes and tiles")
     parser.add_argument("--tipg-venv", type=Path, default=Path(tempfile.gettempdir()) / "tipg-venv",
                         help="virtualenv with tipg, uvicorn, uvicorn-worker and gunicorn, made if missing "
                              "(default: %(default)s)")
     parser.add_argument("--only", choices=("items", "tiles"), help="run only the items or only the tile queries")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
+    parser.add_argument("--database", help="reuse this database kept by an earlier run (--keep) with --rows "
+                                           "reports, instead of loading a new one; it is kept")
     return parser.parse_args(argv)
 
 
@@ -583,11 +619,17 @@ def main(argv: list[str] | None = None) -> None:
     cluster = EmbeddedCluster(PROJECT_ROOT / "var")
     cluster.start()
     args.load_average = os.getloadavg()[0]
-    bench = BenchDatabase(cluster, f"bench_feeds_{uuid.uuid4().hex[:8]}", peer_table=False)
+    bench = BenchDatabase(cluster, args.database or f"bench_feeds_{uuid.uuid4().hex[:8]}", peer_table=False)
     servers: list[Server] = []
     try:
-        progress(f"loading {args.rows:,} reports")
-        load_seconds = load_reports(bench, registry, args.rows, args.seed)
+        if args.database:
+            found = bench.count("reports")
+            if found != args.rows:
+                raise SystemExit(f"database {args.database!r} holds {found:,} reports, not --rows {args.rows:,}")
+            load_seconds = 0.0
+        else:
+            progress(f"loading {args.rows:,} reports")
+            load_seconds = load_reports(bench, registry, args.rows, args.seed)
         rng = np.random.default_rng(args.seed)
         queries = [*items_queries(view, args.rows, rng, bench.engine), *tile_queries(view, rng, bench.engine)]
         queries = [q for q in queries if not args.only or (q.limit is not None) == (args.only == "items")]
@@ -603,14 +645,16 @@ def main(argv: list[str] | None = None) -> None:
                 progress(f"{query.name}: measuring")
                 results.append(measure(query, sizes, cold, ours, tipg, bench.url, args.concurrency, args.duration,
                                        args.repeat))
-            breakdown = [(r, phases(bench, r.query, view)) for r in results if r.query.limit]
+            app = create_app({"DATABASE_URL": bench.url})
+            breakdown = [(r, phases(app, r.query)) for r in results if r.query.limit]
+            app.extensions["mapper.engine"].dispose()
             for server in servers:
                 server.stop()
         print(report(args, bench.versions(), tipg_version(python), load_seconds, results, breakdown))
     finally:
         for server in servers:
             server.stop()
-        bench.close(keep=args.keep)
+        bench.close(keep=args.keep or bool(args.database))
 
 
 if __name__ == "__main__":

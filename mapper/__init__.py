@@ -1,6 +1,8 @@
 """civic-mapper: a PostGIS-backed Flask platform for crowdsourced, geolocated civic reports."""
 from __future__ import annotations
 
+import gc
+
 from flask import Flask
 
 from mapper.config import database_url, load_settings
@@ -26,4 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp, gtfs.bp):
         app.register_blueprint(blueprint)
+    # Everything loaded so far (libraries, layers) lives as long as the process: moved out of the cyclic
+    # collector's sight, it is not re-scanned by every full collection (~100 ms each, every ~1,000 requests).
+    gc.freeze()
     return app

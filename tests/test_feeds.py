@@ -312,7 +312,7 @@ def test_gdal_mvt_driver_decodes_a_tile(live_server, feed_data, tmp_path):
 @pytest.mark.parametrize("exact", [False, True])
 def test_both_read_plans_give_the_same_pages_and_tiles(feed_data, engine, registry, exact):
     """Pages and tiles read by finding the matches first (few expected) or by walking the id index (many
-    expected) are identical, forwards and backwards, in both views."""
+    expected) are identical, forwards and backwards, in both views; each page carries the layer version."""
     from mapper.domain.privacy import View
     from mapper.services.feeds import FeedQuery
     from mapper.store import features as store
@@ -324,20 +324,63 @@ def test_both_read_plans_give_the_same_pages_and_tiles(feed_data, engine, regist
         with engine.connect() as conn:
             return conn.exec_driver_sql(*sql_params).all()
 
+    version = rows(("SELECT version FROM layer_versions WHERE layer = 'crime'", {}))[0][0]
     for bbox, after, before in [((-83.05, 39.95, -82.95, 40.0), None, None), ((-83.1, 39.9, -82.9, 40.05), 50, None),
                                 ((-83.1, 39.9, -82.9, 40.05), None, 200)]:
         where = FeedQuery(view, bboxes=[bbox]).where()
-        pages = [rows(store.items_sql(view, where, after=after, before=before, limit=7, matches=m)) for m in (few, many)]
-        assert [r[:2] for r in pages[0]] == [r[:2] for r in pages[1]] and len(pages[0]) == 8
-        assert {r[2] for r in pages[1]} == {None}  # the id walk does not count
-        if after is None and before is None:  # the matches-first read counts them all
-            with engine.connect() as conn:
-                total = conn.exec_driver_sql(f"SELECT count(*) FROM reports r WHERE {where.sql}", where.params).scalar()
-            assert {r[2] for r in pages[0]} == {total} and total > 8
+        pages = [rows(store.page_sql(view, where, after=after, before=before, limit=7,
+                                     estimate=store.fixed_estimate(m)))[0] for m in (few, many)]
+        assert pages[0][3:] == pages[1][3:] and [page[0] for page in pages] == [version, version]
+        with engine.connect() as conn:
+            condition, params, order = store._keyset(where, after, before)
+            ids = conn.exec_driver_sql(f"SELECT r.id FROM reports r WHERE {condition} ORDER BY r.id {order}",
+                                       params).scalars().all()
+        features = json.loads(f"[{pages[0][7]}]")
+        assert [f["id"] for f in features] == sorted(ids[:7])  # in ascending id order, backwards pages too
+        assert pages[0][3:7] == (7, min(ids[:7]), max(ids[:7]), len(ids) > 7) and len(ids) > 8
+        assert pages[0][2] == len(ids) and pages[1][2] is None  # the matches-first read counts, the walk not
     for z in (7, 11, 13):
         q = FeedQuery(view, limit=None, tile=tile_of(-83.0, 39.97, z))
         tiles = [rows(store.tile_sql(view, q.where(), 25, m))[0][0] for m in (few, many)]
         assert tiles[0] == tiles[1] and len(tiles[0]) > 100
+
+
+def test_an_empty_page_still_carries_the_layer_version(feed_data, engine, registry):
+    from mapper.domain.privacy import View
+    from mapper.services.feeds import FeedQuery
+    from mapper.store import features as store
+
+    view = View(registry.get("crime"), exact=False)
+    where = FeedQuery(view, bboxes=[(10.0, 10.0, 10.1, 10.1)]).where()
+    for m in (0, store.FILTER_FIRST_MAX + 1):
+        with engine.connect() as conn:
+            got = conn.exec_driver_sql(*store.page_sql(view, where, after=None, before=None, limit=5,
+                                                       estimate=store.fixed_estimate(m))).all()
+        assert len(got) == 1 and got[0][0] > 0 and got[0][3:] == (0, None, None, False, None)
+
+
+@pytest.mark.parametrize("bbox", [None, (-83.05, 39.95, -82.95, 40.0), (-83.0, 39.97, -82.99, 39.98)])
+def test_public_counts_come_exactly_from_the_published_locations(feed_data, engine, registry, bbox):
+    """A public page filtered on location only is counted from ``public_cells``: the same number as a count
+    of the reports, and given as numberMatched whichever read plan the count picks."""
+    from mapper.domain.privacy import View
+    from mapper.services.feeds import FeedQuery
+    from mapper.store import features as store
+
+    view = View(registry.get("crime"), exact=False)
+    where = FeedQuery(view, bboxes=[bbox] if bbox else []).where()
+    with engine.connect() as conn:
+        total = conn.exec_driver_sql(f"SELECT count(*) FROM reports r WHERE {where.sql}", where.params).scalar()
+        cur = conn.connection.cursor()
+        estimate = store.estimate_for(cur, where)
+        assert estimate.exact and store.expected_matches(cur, where) == (total, True)
+        page = conn.exec_driver_sql(*store.page_sql(view, where, after=None, before=None, limit=3,
+                                                    estimate=estimate)).one()
+    assert page[2] == total and page[3] == min(total, 3) and page[6] == (total > 3)
+    staff = FeedQuery(View(registry.get("crime"), exact=True), bboxes=[bbox] if bbox else []).where()
+    filtered = FeedQuery(view, bboxes=[bbox] if bbox else [], filters=[{"op": "=", "args": [
+        {"property": "category"}, "theft"]}]).where()
+    assert staff.cells is None and filtered.cells is None  # exact views and attribute filters are estimated
 
 
 def test_every_feed_request_gives_its_connection_back(app, feed_data):

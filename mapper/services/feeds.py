@@ -176,82 +176,96 @@ def parse_query(view: View, args, *, limit_default: int | None = DEFAULT_LIMIT, 
 
 # --- running ---------------------------------------------------------------------------------------------
 class PageReader:
-    """One request's reads on one pooled connection: the layer's data version (for ETag/304) at once, then
-    as needed the planner's estimate of the matches and the features (or a tile). The connection goes back
-    to the pool when the features have been read, or on ``close()`` (idempotent; call it when they are not)."""
+    """One request's reads on one pooled connection in autocommit mode (each statement its own snapshot, no
+    BEGIN/ROLLBACK round trips).
+
+    A page (``q.limit`` set) is read whole by ``read_page``: one statement returns the layer's data version (for
+    ETag/304), the count of matches where it is cheap, and the features, and the connection goes back to the
+    pool at once. Tiles and conditional requests read the version alone first (``read_version``); unlimited
+    reads (exports) stream from a server-side cursor. The connection goes back to the pool when the features
+    have been read, or on ``close()`` (idempotent; call it when they are not)."""
 
     def __init__(self, engine: Engine, q: FeedQuery, *, versioned: bool = True):
         self.q = q
+        self.version, self.changed_at, self.matched = 0, None, None
+        self._page: list | None = None  # returned, first_id, last_id, more, features text
         self._raw = engine.raw_connection()
-        self._estimate: int | None | bool = False  # False: not asked yet
-        self.version, self.changed_at = 0, None
-        if versioned:
-            try:
-                with self._raw.cursor() as cur:
-                    if q.limit:  # a page always needs its estimate: both in one round trip
-                        self.version, self.changed_at, self._estimate = store.version_and_estimate(
-                            cur, q.view.layer.id, q.where())
-                    else:
-                        self.version, self.changed_at = store.layer_version(cur, q.view.layer.id)
-            except BaseException:
-                self.close()
-                raise
+        self._raw.driver_connection.autocommit = True
+        if versioned and not q.limit:
+            self.read_version()
 
-    @property
-    def estimate(self) -> int | None:
-        """The planner's estimate of the matches of a page or tile; None for an unlimited read."""
-        if self._estimate is False:
-            self._estimate = None
-            if self.q.limit or self.q.tile:
-                with self._raw.cursor() as cur:
-                    self._estimate = store.estimate_rows(cur, self.q.where())
-        return self._estimate
+    def read_version(self) -> None:
+        """The layer's data version and when it changed, alone (one round trip)."""
+        try:
+            with self._raw.cursor() as cur:
+                self.version, self.changed_at = store.layer_version(cur, self.q.view.layer.id)
+        except BaseException:
+            self.close()
+            raise
+
+    def read_page(self) -> None:
+        """The page of a limited query, with the layer's data version and ``matched`` (the exact number of
+        matches, or None where counting would cost more than the page), in one statement; then closes."""
+        q = self.q
+        try:
+            with self._raw.cursor() as cur:
+                where = q.where()
+                sql, params = store.page_sql(q.view, where, after=q.after, before=q.before, limit=q.limit,
+                                             estimate=store.estimate_for(cur, where))
+                cur.execute(sql, params)
+                row = cur.fetchone()
+        finally:
+            self.close()
+        version, self.changed_at, self.matched, *self._page = row
+        self.version = version or 0
 
     @contextmanager
     def cursor(self, name: str | None = None):
-        """A cursor on this reader's connection (``name``: server-side)."""
+        """A cursor on this reader's connection (``name``: server-side, which needs a transaction)."""
+        if name:
+            self._raw.driver_connection.autocommit = False
         with self._raw.cursor(name=name) as cur:
             yield cur
 
     def features(self, on_done=None):
-        """Yield Feature JSON texts joined by commas; at the end ``on_done(first_id, last_id, returned, more,
-        matched)``, ``matched`` being the exact number of matches when the page was read by finding them all
-        first (see ``store.items_sql``), else None. Closes the reader."""
-        q, matches = self.q, self.estimate
+        """Yield Feature JSON texts joined by commas; at the end ``on_done(first_id, last_id, returned, more)``
+        (the lowest and highest ids, and whether another page follows). A limited query is read with
+        ``read_page`` (unless it was already) and comes as one text; an unlimited one is streamed,
+        ``STREAM_BATCH`` rows at a time, so memory stays flat at any size. Closes the reader."""
+        q = self.q
         try:
-            sql, params = store.items_sql(q.view, q.where(), after=q.after, before=q.before, limit=q.limit,
-                                          matches=matches)
-            returned, first_id, last_id, more, matched = 0, None, None, False, None
-            # a page (at most MAX_LIMIT features) is fetched whole; unlimited reads (exports) from a server-side
-            # cursor, STREAM_BATCH rows at a time, so memory stays flat at any size
-            with self.cursor(None if q.limit is not None else "feed") as cur:
-                cur.itersize = STREAM_BATCH
-                cur.execute(sql, params)
-                rows = iter(cur)
-                backwards = q.before is not None and q.after is None
-                if backwards:  # a previous page is read backwards (at most limit + 1 rows), then flipped
-                    fetched = cur.fetchall()
-                    more = len(fetched) > q.limit
-                    rows = iter(fetched[: q.limit][::-1])
-                for row_id, feature, matched in rows:
-                    if not backwards and q.limit is not None and returned == q.limit:
-                        more = True
-                        break
-                    yield ("," if returned else "") + feature
-                    first_id = row_id if first_id is None else first_id
-                    last_id = row_id
-                    returned += 1
+            if q.limit is not None:
+                if self._page is None:
+                    self.read_page()
+                returned, first_id, last_id, more, text = self._page
+                if text:
+                    yield text
+            else:
+                returned, first_id, last_id, more = 0, None, None, False
+                with self.cursor("feed") as cur:
+                    cur.itersize = STREAM_BATCH
+                    cur.execute(*store.items_sql(q.view, q.where()))
+                    for row_id, feature in cur:
+                        yield ("," if returned else "") + feature
+                        first_id = row_id if first_id is None else first_id
+                        last_id = row_id
+                        returned += 1
         finally:
             self.close()
         if on_done:
-            counted = store.reads_matches_first(q.limit, matches)
-            on_done(first_id, last_id, returned, more, (matched or 0) if counted else None)
+            on_done(first_id, last_id, returned, more)
 
     def close(self) -> None:
         if self._raw is not None:
             raw, self._raw = self._raw, None
             try:
-                raw.rollback()
+                conn = raw.driver_connection
+                if conn.closed:  # lost (e.g. the server restarted): never hand it out again
+                    raw.invalidate()
+                elif conn.autocommit:
+                    conn.autocommit = False
+                else:
+                    raw.rollback()
             finally:
                 raw.close()
 

@@ -33,15 +33,13 @@ def render_tile(reader: PageReader, cap: int) -> bytes:
     An unfiltered public tile of a generalised layer that holds more than ``cap`` reports carries one feature
     per published location with its ``report_count`` (from ``public_cells``), not a sample of the reports:
     at low zooms the map shows where and how many, whatever the cap."""
-    q = reader.q
+    q, where = reader.q, reader.q.where()
     with reader.cursor() as cur:
-        if q.view.generalised and not q.filters and not q.bboxes:
-            cells = store.cells_where(q.view, q.tile)
-            matches = store.cells_count(cur, cells)
-            sql, params = store.cells_tile_sql(q.view, cells) if matches > cap else \
-                store.tile_sql(q.view, q.where(), cap, matches)
+        matches, exact = store.expected_matches(cur, where)
+        if exact and matches > cap:
+            sql, params = store.cells_tile_sql(q.view, where.cells)
         else:
-            sql, params = store.tile_sql(q.view, q.where(), cap, reader.estimate)
+            sql, params = store.tile_sql(q.view, where, cap, matches)
         cur.execute(sql, params)
         data = cur.fetchone()[0]
     return bytes(data) if data else b""

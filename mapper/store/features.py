@@ -77,6 +77,9 @@ class Where:
     clauses: list[str] = field(default_factory=list)
     params: dict = field(default_factory=dict)
     table: str = "reports"  # or derived_features: set from the layer, never from a request
+    # the same selection over ``public_cells`` (alias c), where that counts it exactly: a generalised view
+    # filtered on nothing but location (bounding boxes, a tile); its parameters are a subset of ``params``
+    cells: Where | None = None
 
     def add(self, sql: str, **params) -> None:
         self.clauses.append(sql)
@@ -97,18 +100,25 @@ def where_for(view: View, *, bboxes=(), cql: dict | None = None, tile: tuple[int
         w.add("r.status <> ALL(%(hidden)s)", hidden=list(PUBLIC_HIDDEN_STATUSES))
     if view.generalised:  # rows stored under another precision wait for `mapper db upgrade` to re-generalise
         w.add("r.public_precision_m = %(precision)s", precision=float(view.precision_m))
-    if bboxes:
-        ors = []
-        for i, (x0, y0, x1, y1) in enumerate(bboxes):
-            ors.append(f"{geometry_sql(view)} && ST_MakeEnvelope(%(bx{i})s, %(by{i})s, %(bX{i})s, %(bY{i})s, 4326)")
-            w.params.update({f"bx{i}": x0, f"by{i}": y0, f"bX{i}": x1, f"bY{i}": y1})
-        w.add("(" + " OR ".join(ors) + ")")
+    add_bboxes(w, geometry_sql(view), bboxes)
     if tile is not None:
         add_tile(w, geometry_sql(view), tile, extent, buffer)
     if cql is not None:
         compiled = Compiler(queryables(view)).compile(cql)
         w.add(compiled.sql, **compiled.params)
+    elif view.generalised and view.layer.table == "reports":
+        w.cells = cells_where(view, bboxes=bboxes, tile=tile, extent=extent, buffer=buffer)
     return w
+
+
+def add_bboxes(w: Where, geometry: str, bboxes) -> None:
+    """Keep what ``geometry`` (WGS 84) has in any of ``bboxes``."""
+    if bboxes:
+        ors = []
+        for i, (x0, y0, x1, y1) in enumerate(bboxes):
+            ors.append(f"{geometry} && ST_MakeEnvelope(%(bx{i})s, %(by{i})s, %(bX{i})s, %(bY{i})s, 4326)")
+            w.params.update({f"bx{i}": x0, f"by{i}": y0, f"bX{i}": x1, f"bY{i}": y1})
+        w.add("(" + " OR ".join(ors) + ")")
 
 
 def add_tile(w: Where, geometry: str, tile: tuple[int, int, int], extent: int, buffer: int) -> None:
@@ -142,15 +152,8 @@ def first_matches(order: str, limit_param: str) -> str:
     return f"r.ctid = ANY(ARRAY(SELECT tid FROM matches ORDER BY id {order} LIMIT %({limit_param})s))"
 
 
-def items_sql(view: View, where: Where, *, after: int | None, before: int | None, limit: int | None,
-              matches: int | None = None) -> tuple[str, dict]:
-    """Rows (id, Feature JSON text, number of matches or NULL) in id order, keyset-paged; fetches limit + 1
-    to know if more follow.
-
-    With ``matches`` (the planner's estimate) at most ``FILTER_FIRST_MAX``, the matching ids are found first
-    (``matches_cte``), counted, and only the page's rows are read again (``first_matches``) and printed;
-    otherwise the id index is walked until the page is full (fastest when matches are dense), uncounted.
-    """
+def _keyset(where: Where, after: int | None, before: int | None) -> tuple[str, dict, str]:
+    """The filter with the keyset bounds added, its parameters, and the id order ("DESC" reads backwards)."""
     clauses, params = list(where.clauses), dict(where.params)
     if after is not None:
         clauses.append("r.id > %(after)s")
@@ -159,40 +162,88 @@ def items_sql(view: View, where: Where, *, after: int | None, before: int | None
         clauses.append("r.id < %(before)s")
         params["before"] = before
     order = "DESC" if before is not None and after is None else "ASC"
-    condition = " AND ".join(clauses) or "TRUE"
-    if limit is None:
-        return (f"SELECT r.id, {feature_sql(view)}, NULL FROM {where.table} r WHERE {condition} ORDER BY r.id",
-                params)
-    params["limit"] = int(limit) + 1
-    if reads_matches_first(limit, matches):
-        sql = f"""
-            {matches_cte(where.table, condition)}
-            SELECT r.id, {feature_sql(view)}, (SELECT count(*) FROM matches) FROM {where.table} r
-            WHERE {first_matches(order, "limit")} ORDER BY r.id {order}"""
-    else:
-        sql = f"""
-            SELECT r.id, {feature_sql(view)}, NULL FROM {where.table} r WHERE {condition}
-            ORDER BY r.id {order} LIMIT %(limit)s"""
+    return " AND ".join(clauses) or "TRUE", params, order
+
+
+def items_sql(view: View, where: Where) -> tuple[str, dict]:
+    """Rows (id, Feature JSON text) of every match in id order, for unlimited reads (exports) from a
+    server-side cursor."""
+    return f"SELECT r.id, {feature_sql(view)} FROM {where.table} r WHERE {where.sql} ORDER BY r.id", where.params
+
+
+@dataclass
+class Estimate:
+    """An SQL expression for the number of matches of a filter: exact (``public_cells``) or the planner's."""
+
+    sql: str
+    params: dict = field(default_factory=dict)
+    exact: bool = False
+
+
+def estimate_for(cursor, where: Where) -> Estimate:
+    """The exact count of matches from ``public_cells`` where it can say (``where.cells``), else the planner's
+    estimate (``mapper_planned_rows``: about 0.3 ms, where count(*) can take 60 ms)."""
+    if where.cells is not None:
+        return Estimate(f"(SELECT coalesce(sum(c.reports), 0)::bigint FROM public_cells c WHERE {where.cells.sql})",
+                        where.cells.params, exact=True)
+    return Estimate("mapper_planned_rows(%(estimate_query)s)", {"estimate_query": _estimate_sql(cursor, where)})
+
+
+def expected_matches(cursor, where: Where) -> tuple[int, bool]:
+    """``estimate_for``'s number, and whether it is exact."""
+    estimate = estimate_for(cursor, where)
+    cursor.execute(f"SELECT {estimate.sql}", estimate.params)
+    return int(cursor.fetchone()[0]), estimate.exact
+
+
+def fixed_estimate(matches: int) -> Estimate:
+    """A given number of expected matches (to choose a read plan by hand)."""
+    return Estimate(str(int(matches)))
+
+
+def page_sql(view: View, where: Where, *, after: int | None, before: int | None, limit: int,
+             estimate: Estimate) -> tuple[str, dict]:
+    """A page, its layer's data version and its count in one statement (one round trip, one snapshot), as one
+    row: (version, changed_at, matched, returned, first_id, last_id, more, features): ``features`` the page's
+    Feature JSON texts joined by commas in ascending id order (NULL when empty), ``first_id``/``last_id`` their
+    lowest and highest ids, ``more`` whether another page follows in the paging direction (keyset: ``after`` an
+    id, or ``before`` one, reading backwards).
+
+    ``matched`` is the number of matches: ``estimate`` itself when exact, else counted when the page was read
+    by finding its matches first, else NULL. The read plan is chosen in the statement by ``estimate``: at most
+    ``FILTER_FIRST_MAX`` expected, the matching ids are found first (``matches_cte``) and only the page's rows
+    are read again (``first_matches``) and printed; otherwise the id index is walked until the page is full
+    (fastest when matches are dense)."""
+    condition, params, order = _keyset(where, after, before)
+    params.update(estimate.params, layer=view.layer.id, limit=int(limit) + 1, page_size=int(limit),
+                  filter_first_max=FILTER_FIRST_MAX)
+    feature = feature_sql(view)
+    counted = "f.expected" if estimate.exact else \
+        "CASE WHEN f.expected <= %(filter_first_max)s THEN (SELECT count(*) FROM matches) END"
+    kept = "FILTER (WHERE p.n <= %(page_size)s)"
+    sql = f"""
+        {matches_cte(where.table, condition)},
+        facts AS MATERIALIZED (
+            SELECT v.version, v.changed_at, {estimate.sql} AS expected
+            FROM (SELECT 1) one LEFT JOIN layer_versions v ON v.layer = %(layer)s),
+        page AS (
+            SELECT r.id, {feature} AS feature FROM {where.table} r
+            WHERE (SELECT expected FROM facts) <= %(filter_first_max)s AND {first_matches(order, "limit")}
+            UNION ALL
+            (SELECT r.id, {feature} FROM {where.table} r
+             WHERE (SELECT expected FROM facts) > %(filter_first_max)s AND {condition}
+             ORDER BY r.id {order} LIMIT %(limit)s))
+        SELECT f.version, f.changed_at, {counted}, a.returned, a.first_id, a.last_id, a.more, a.features
+        FROM facts f, LATERAL (
+            SELECT count(*) {kept} AS returned, min(p.id) {kept} AS first_id, max(p.id) {kept} AS last_id,
+                   count(*) > %(page_size)s AS more, string_agg(p.feature, ',' ORDER BY p.id) {kept} AS features
+            FROM (SELECT page.*, row_number() OVER (ORDER BY page.id {order}) AS n FROM page) p) a"""
     return sql, params
 
 
 def _estimate_sql(cursor, where: Where) -> str:
     """The filter as one query text with its values quoted by the driver, for ``mapper_planned_rows``."""
     return cursor.mogrify(f"SELECT 1 FROM {where.table} r WHERE {where.sql}", where.params).decode()
-
-
-def estimate_rows(cursor, where: Where) -> int:
-    """The planner's row estimate for the filter (about 0.3 ms, where count(*) can take 60 ms)."""
-    cursor.execute("SELECT mapper_planned_rows(%s)", (_estimate_sql(cursor, where),))
-    return int(cursor.fetchone()[0])
-
-
-def version_and_estimate(cursor, layer_id: str, where: Where) -> tuple[int, object, int]:
-    """``layer_version`` and ``estimate_rows`` in one round trip."""
-    cursor.execute("SELECT v.version, v.changed_at, mapper_planned_rows(%(q)s) FROM (SELECT 1) one "
-                   "LEFT JOIN layer_versions v ON v.layer = %(l)s", {"q": _estimate_sql(cursor, where), "l": layer_id})
-    version, changed_at, estimate = cursor.fetchone()
-    return version or 0, changed_at, int(estimate)
 
 
 def collection_summary(cursor, view: View) -> dict:
@@ -235,20 +286,17 @@ def tile_sql(view: View, where: Where, cap: int, matches: int | None = None) -> 
 TYPED_COLUMNS = {"integer": "::bigint", "number": "::float8", "boolean": "::boolean"}
 
 
-def cells_where(view: View, tile: tuple[int, int, int], extent: int = TILE_EXTENT,
+def cells_where(view: View, *, bboxes=(), tile: tuple[int, int, int] | None = None, extent: int = TILE_EXTENT,
                 buffer: int = TILE_BUFFER) -> Where:
-    """The published locations (``public_cells``) of a generalised ``view`` in a tile, public statuses only."""
+    """The published locations (``public_cells``) of a generalised ``view`` in ``bboxes`` and a tile, public
+    statuses only; parameters named and valued as ``where_for``'s."""
     w = Where(table="public_cells")
     w.add("c.layer = %(layer)s AND c.precision_m = %(precision)s AND c.status <> ALL(%(hidden)s)",
           layer=view.layer.id, precision=float(view.precision_m), hidden=list(PUBLIC_HIDDEN_STATUSES))
-    add_tile(w, "c.geom", tile, extent, buffer)
+    add_bboxes(w, "c.geom", bboxes)
+    if tile is not None:
+        add_tile(w, "c.geom", tile, extent, buffer)
     return w
-
-
-def cells_count(cursor, where: Where) -> int:
-    """The exact number of public reports at the published locations in ``where`` (see ``cells_where``)."""
-    cursor.execute(f"SELECT coalesce(sum(c.reports), 0) FROM public_cells c WHERE {where.sql}", where.params)
-    return int(cursor.fetchone()[0])
 
 
 def cells_tile_sql(view: View, where: Where) -> tuple[str, dict]:

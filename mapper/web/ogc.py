@@ -5,7 +5,7 @@ import json
 from urllib.parse import urlencode
 from datetime import datetime, timezone
 
-from flask import Blueprint, Response, current_app, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from mapper.db import get_engine
 from mapper.domain.errors import NotFound
@@ -180,46 +180,49 @@ def _page_links(q: feeds.FeedQuery, first_id, last_id, more: bool) -> list[dict]
     return links
 
 
+def read_page(q: feeds.FeedQuery, html: bool) -> tuple[feeds.PageReader, str, Response | None]:
+    """The page of ``q`` read whole (see ``feeds.PageReader.read_page``), its ETag, and the 304 to send
+    instead when the client's copy is current. A conditional request checks the layer's version first, so a
+    current copy costs one small query, not the page."""
+    reader = feeds.PageReader(get_engine(), q)
+    try:
+        parts = (q.view.exact, html, request.full_path)
+        if request.if_none_match or request.if_modified_since:
+            reader.read_version()
+            cached = not_modified(etag_for(reader.version, *parts), reader.changed_at)
+            if cached:
+                return reader, "", cached
+        reader.read_page()
+    finally:
+        reader.close()
+    return reader, etag_for(reader.version, *parts), None
+
+
 @bp.get("/collections/<layer_id>/items")
 def items(layer_id: str):
-    """Features, filtered (bbox, datetime, field=value, CQL2 filter) and keyset-paged; streamed."""
+    """Features, filtered (bbox, datetime, field=value, CQL2 filter) and keyset-paged; printed by PostGIS and
+    read whole in one statement, then sent in one piece (chunked writes cost ~4 ms more per response)."""
     view = layer_view(layer_id)
     q = feeds.parse_query(view, request.args)
-    reader = feeds.PageReader(get_engine(), q)
-    streaming = False  # a streamed body gives the connection back when the response closes
-    try:
-        html = wants_html()
-        etag = etag_for(reader.version, view.exact, html, request.full_path)
-        cached = not_modified(etag, reader.changed_at)
-        if cached:
-            return cached
-        if html:
-            fc = json.loads(f"[{''.join(reader.features())}]")
-            return set_validators(page("ogc_items.html", {"features": fc, "layer": view.layer,
-                                                         "fields": [f.name for f in view.fields]}),
-                                  etag, reader.changed_at)
+    html = wants_html()
+    reader, etag, cached = read_page(q, html)
+    if cached:
+        return cached
+    if html:
+        fc = json.loads(f"[{''.join(reader.features())}]")
+        return set_validators(page("ogc_items.html", {"features": fc, "layer": view.layer,
+                                                     "fields": [f.name for f in view.fields]}),
+                              etag, reader.changed_at)
 
-        def body():
-            done = {}
-            yield '{"type":"FeatureCollection","features":['
-            yield from feeds.batched(reader.features(on_done=lambda *a: done.update(result=a)), 1 << 20)
-            first_id, last_id, returned, more, matched = done["result"]
-            tail = {"numberReturned": returned, "timeStamp": datetime.now(timezone.utc).isoformat(),
-                    "links": _page_links(q, first_id, last_id, more)}
-            if matched is not None and q.first_page:
-                tail["numberMatched"] = matched
-            yield "]," + json.dumps(tail)[1:]
-
-        if q.limit is not None and q.limit <= feeds.STREAM_BATCH:  # a small page is sent in one piece: chunked
-            resp = Response("".join(body()), mimetype=GEOJSON)     # writes cost ~4 ms more per response
-        else:
-            resp = Response(stream_with_context(body()), mimetype=GEOJSON)
-            resp.call_on_close(reader.close)
-            streaming = True
-        return set_validators(resp, etag, reader.changed_at)
-    finally:
-        if not streaming:
-            reader.close()
+    done = {}
+    features = "".join(reader.features(on_done=lambda *a: done.update(result=a)))
+    first_id, last_id, returned, more = done["result"]
+    tail = {"numberReturned": returned, "timeStamp": datetime.now(timezone.utc).isoformat(),
+            "links": _page_links(q, first_id, last_id, more)}
+    if reader.matched is not None and q.first_page:
+        tail["numberMatched"] = reader.matched
+    body = f'{{"type":"FeatureCollection","features":[{features}],{json.dumps(tail)[1:]}'
+    return set_validators(Response(body, mimetype=GEOJSON), etag, reader.changed_at)
 
 
 @bp.get("/collections/<layer_id>/items/<feature_id>")
@@ -229,21 +232,17 @@ def item(layer_id: str, feature_id: str):
     if not feature_id.isdigit():
         raise NotFound(f"There is no feature {feature_id!r} in {layer_id!r}.")
     q = feeds.FeedQuery(view, limit=1, filters=[{"op": "=", "args": [{"property": "id"}, int(feature_id)]}])
-    reader = feeds.PageReader(get_engine(), q)
-    try:
-        etag = etag_for(reader.version, view.exact, wants_html(), request.full_path)
-        cached = not_modified(etag, reader.changed_at)
-        if cached:
-            return cached
-        found = "".join(reader.features())
-    finally:
-        reader.close()
+    html = wants_html()
+    reader, etag, cached = read_page(q, html)
+    if cached:
+        return cached
+    found = "".join(reader.features())
     if not found:
         raise NotFound(f"There is no feature {feature_id} in {layer_id!r}.")
     feature = json.loads(found)
     feature["links"] = [link(request.base_url, "self", GEOJSON),
                         link(url_for(".collection", layer_id=layer_id, _external=True), "collection", JSON)]
-    if wants_html():
+    if html:
         return set_validators(page("ogc_items.html", {"features": [feature], "layer": view.layer,
                                                       "fields": [f.name for f in view.fields]}),
                               etag, reader.changed_at)
