@@ -7,7 +7,7 @@ from mapper import db
 
 TABLES = {"reports", "status_history", "idempotency_keys", "api_tokens", "imports", "layer_versions",
           "score_runs", "scores", "derived_features", "gtfs_feeds", "gtfs_stops", "gtfs_stop_times", "layer_public_precision", "public_cells"}
-HEAD = "0008"
+HEAD = "0009"
 
 
 def test_upgrade_downgrade_upgrade_round_trip(scratch_database):

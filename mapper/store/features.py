@@ -201,6 +201,22 @@ def fixed_estimate(matches: int) -> Estimate:
     return Estimate(str(int(matches)))
 
 
+def _cell_ids_sql(where: Where, order: str, after: int | None, before: int | None) -> str:
+    """The first ``%(limit)s`` ids in ``order`` of the public reports at the published locations of
+    ``where.cells``: each location's own first ids from ``reports_public_cell_idx`` (an index-only scan, the
+    status read from the index), merged. The same rows as ``where`` selects, since a report's public point is
+    its cell's."""
+    keyset = "".join(f" AND r.id {op} %({name})s" for op, name, value in ((">", "after", after), ("<", "before", before))
+                     if value is not None)
+    return f"""
+        SELECT m.id FROM (SELECT DISTINCT c.geom FROM public_cells c WHERE {where.cells.sql}) cells,
+        LATERAL (SELECT r.id FROM reports r
+                 WHERE r.layer = %(layer)s AND r.public_precision_m = %(precision)s AND r.public_geom = cells.geom
+                   AND r.status <> ALL(%(hidden)s){keyset}
+                 ORDER BY r.id {order} LIMIT %(limit)s) m
+        ORDER BY m.id {order} LIMIT %(limit)s"""
+
+
 def page_sql(view: View, where: Where, *, after: int | None, before: int | None, limit: int,
              estimate: Estimate) -> tuple[str, dict]:
     """A page, its layer's data version and its count in one statement (one round trip, one snapshot), as one
@@ -211,24 +227,30 @@ def page_sql(view: View, where: Where, *, after: int | None, before: int | None,
 
     ``matched`` is the number of matches: ``estimate`` itself when exact, else counted when the page was read
     by finding its matches first, else NULL. The read plan is chosen in the statement by ``estimate``: at most
-    ``FILTER_FIRST_MAX`` expected, the matching ids are found first (``matches_cte``) and only the page's rows
-    are read again (``first_matches``) and printed; otherwise the id index is walked until the page is full
-    (fastest when matches are dense)."""
+    ``FILTER_FIRST_MAX`` expected, the page's ids are found first, from the published locations' index
+    (``_cell_ids_sql``) when the estimate is an exact count from ``public_cells``, else by finding every match
+    (``matches_cte``, ``first_matches``), and only the page's rows are read and printed; otherwise the id index
+    is walked until the page is full (fastest when matches are dense)."""
     condition, params, order = _keyset(where, after, before)
     params.update(estimate.params, layer=view.layer.id, limit=int(limit) + 1, page_size=int(limit),
                   filter_first_max=FILTER_FIRST_MAX)
     feature = feature_sql(view)
-    counted = "f.expected" if estimate.exact else \
-        "CASE WHEN f.expected <= %(filter_first_max)s THEN (SELECT count(*) FROM matches) END"
+    if estimate.exact:  # counted from public_cells; the page's ids come cell by cell from their index
+        matches, counted = "WITH", "f.expected"
+        first = f"r.id = ANY(ARRAY({_cell_ids_sql(where, order, after, before)}))"
+    else:
+        matches = matches_cte(where.table, condition) + ","
+        counted = "CASE WHEN f.expected <= %(filter_first_max)s THEN (SELECT count(*) FROM matches) END"
+        first = first_matches(order, "limit")
     kept = "FILTER (WHERE p.n <= %(page_size)s)"
     sql = f"""
-        {matches_cte(where.table, condition)},
+        {matches}
         facts AS MATERIALIZED (
             SELECT v.version, v.changed_at, {estimate.sql} AS expected
             FROM (SELECT 1) one LEFT JOIN layer_versions v ON v.layer = %(layer)s),
         page AS (
             SELECT r.id, {feature} AS feature FROM {where.table} r
-            WHERE (SELECT expected FROM facts) <= %(filter_first_max)s AND {first_matches(order, "limit")}
+            WHERE (SELECT expected FROM facts) <= %(filter_first_max)s AND {first}
             UNION ALL
             (SELECT r.id, {feature} FROM {where.table} r
              WHERE (SELECT expected FROM facts) > %(filter_first_max)s AND {condition}
