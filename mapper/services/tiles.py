@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 
 from cachetools import LRUCache
-from mapper.services.feeds import PageReader
+from mapper.services.feeds import FeedQuery, PageReader
 from mapper.store import features as store
 
 
@@ -27,20 +27,23 @@ class TileCache:
                 self._tiles[key] = data
 
 
-def render_tile(reader: PageReader, cap: int) -> bytes:
-    """The MVT bytes of ``reader.q.tile`` (empty when no feature falls in it), at most ``cap`` features.
+def tile_statement(cursor, q: FeedQuery, cap: int) -> tuple[str, dict]:
+    """The SQL of the MVT of ``q.tile``, at most ``cap`` features.
 
     An unfiltered public tile of a generalised layer that holds more than ``cap`` reports carries one feature
     per published location with its ``report_count`` (from ``public_cells``), not a sample of the reports:
     at low zooms the map shows where and how many, whatever the cap."""
-    q, where = reader.q, reader.q.where()
+    where = q.where()
+    matches, exact = store.expected_matches(cursor, where)
+    if exact and matches > cap:
+        return store.cells_tile_sql(q.view, where.cells)
+    return store.tile_sql(q.view, where, cap, matches)
+
+
+def render_tile(reader: PageReader, cap: int) -> bytes:
+    """The MVT bytes of ``reader.q.tile`` (empty when no feature falls in it; see ``tile_statement``)."""
     with reader.cursor() as cur:
-        matches, exact = store.expected_matches(cur, where)
-        if exact and matches > cap:
-            sql, params = store.cells_tile_sql(q.view, where.cells)
-        else:
-            sql, params = store.tile_sql(q.view, where, cap, matches)
-        cur.execute(sql, params)
+        cur.execute(*tile_statement(cur, reader.q, cap))
         data = cur.fetchone()[0]
     return bytes(data) if data else b""
 
