@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 
 from flask import Blueprint, Response, request
+from werkzeug.http import http_date
 
 
 def etag_for(*parts) -> str:
@@ -25,12 +26,14 @@ def not_modified(etag: str, changed_at) -> Response | None:
 
 
 def set_validators(resp: Response, etag: str, changed_at, max_age: int = 0) -> Response:
-    resp.set_etag(etag)
+    """ETag, Last-Modified, Cache-Control and Vary of a feed response (set as plain headers: this runs on
+    every feed request)."""
+    headers = resp.headers
+    headers["ETag"] = f'"{etag}"'
     if changed_at is not None:
-        resp.last_modified = changed_at
-    resp.headers["Cache-Control"] = f"public, max-age={max_age}" if max_age else "no-cache"
-    resp.vary.add("Authorization")
-    resp.vary.add("Accept")
+        headers["Last-Modified"] = http_date(changed_at)
+    headers["Cache-Control"] = f"public, max-age={max_age}" if max_age else "no-cache"
+    headers["Vary"] = "Authorization, Accept"
     return resp
 
 

@@ -47,6 +47,8 @@ def wants_html() -> bool:
     f = request.args.get("f")
     if f:
         return f == "html"
+    if "html" not in request.headers.get("Accept", ""):
+        return False
     offered = dict(request.accept_mimetypes)
     best = request.accept_mimetypes.best_match([JSON, GEOJSON, HTML])
     return best == HTML and offered.get(HTML, 0) > offered.get("*/*", 0)
