@@ -10,4 +10,4 @@ RUN pip install --no-cache-dir -e .
 COPY . .
 ENV MAPPER_CONFIG=/app/config.toml
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-", "mapper:create_app()"]
+CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "4", "--blocking-threads", "4", "--access-log", "--factory", "mapper:create_app"]

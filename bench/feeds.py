@@ -3,7 +3,7 @@
 N synthetic ``crime`` reports are loaded with our importer (``import_frame``) into a throwaway database, then
 VACUUM ANALYZE. Two servers read that database during the same run:
 
-* ours   ``mapper:create_app()`` under gunicorn (2 workers, gthread, 4 threads each), anonymous, so the
+* ours   ``mapper:create_app`` under granian (2 WSGI workers, 4 threads each), anonymous, so the
          public view of the sensitive crime layer is what is measured: public fields only, locations
          generalised to the 250 m grid (and bbox-filtered on them), hidden statuses left out; rendered
          tiles are cached per process and layer data version, so the first request of each tile (made
@@ -230,10 +230,10 @@ def start_ours(url: str, logs: Path) -> Server:
     port = free_port()
     env = dict(os.environ, MAPPER_DATABASE_URL=url, MAPPER_TILES_URL='""', MAPPER_SECRET_KEY="bench",
                MAPPER_MAX_FEATURES_PER_TILE=str(MAX_FEATURES_PER_TILE))
-    argv = [str(PROJECT_ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}",
-            "--workers", str(WORKERS), "--worker-class", "gthread", "--threads", str(THREADS),
-            "--timeout", "300", "--no-control-socket", "mapper:create_app()"]
-    return Server("ours (gunicorn)", argv, env, PROJECT_ROOT, port, "/healthz", logs / "ours.log")
+    argv = [str(PROJECT_ROOT / ".venv" / "bin" / "granian"), "--interface", "wsgi", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(WORKERS), "--blocking-threads", str(THREADS), "--no-access-log",
+            "--factory", "mapper:create_app"]
+    return Server("ours (granian)", argv, env, PROJECT_ROOT, port, "/healthz", logs / "ours.log")
 
 
 def ensure_tipg(venv: Path) -> Path:
@@ -570,7 +570,7 @@ def report(args, versions: str, tipg: str, load_seconds: float, results: list[Re
         f"{args.load_average:.1f} before the run)",
         f"Load: {args.concurrency} client threads, keep-alive, {args.duration * args.repeat:g} s per query and server "
         f"(at least one pass over its {BBOXES_PER_QUERY} bboxes / {TILES_PER_ZOOM} tiles), {runs}; no compression.",
-        f"Ours: gunicorn {WORKERS} workers × {THREADS} gthreads, anonymous = public view of the sensitive crime "
+        f"Ours: granian {WORKERS} WSGI workers × {THREADS} threads, anonymous = public view of the sensitive crime "
         f"layer (locations generalised to 250 m, bbox on them);",
         f"tipg: gunicorn {WORKERS} uvicorn workers, properties {', '.join(TIPG_PROPERTIES)}, exact locations.",
         "",

@@ -19,9 +19,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["mapper.registry"] = load_registry(settings["LAYERS_DIR"])
 
     from mapper import db
-    from mapper.web import assets, exports, gtfs, intake_api, ogc, openapi, pages, problems, scores, tiles
+    from mapper.web import assets, exports, gtfs, intake_api, ogc, openapi, pages, problems, scores, sessions, tiles
 
     db.init_app(app, database_url(settings))
+    app.session_interface = sessions.CookieSessions()
     problems.init_app(app)
     assets.init_app(app)
     app.register_blueprint(intake_api.bp)

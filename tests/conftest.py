@@ -100,14 +100,14 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def live_server(database_url, tmp_path_factory):
-    """The app under gunicorn on a loopback port, in its own process (clients such as GDAL hold the GIL
-    while they wait for the server, so the server cannot be a thread of the test process)."""
+    """The app under granian, the production server, on a loopback port, in its own process (clients such as
+    GDAL hold the GIL while they wait for the server, so the server cannot be a thread of the test process)."""
     port = free_port()
     env = dict(os.environ, MAPPER_DATABASE_URL=database_url, MAPPER_TILES_URL='""', MAPPER_SECRET_KEY="test")
     log = open(tmp_path_factory.mktemp("live-server") / "server.log", "w")  # pytest keeps the last runs' logs
     proc = subprocess.Popen(
-        [str(PROJECT_ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--threads", "8", "--timeout", "120", "mapper:create_app()"],
+        [str(PROJECT_ROOT / ".venv" / "bin" / "granian"), "--interface", "wsgi", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "2", "--blocking-threads", "8", "--factory", "mapper:create_app"],
         cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

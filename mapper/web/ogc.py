@@ -167,18 +167,18 @@ def queryables(layer_id: str):
 def _page_links(q: feeds.FeedQuery, first_id, last_id, more: bool) -> list[dict]:
     """self, alternate, collection, and next/prev (keyset cursors) links of an items page."""
     items_url = request.base_url  # this page's URL without its query; built once, not with url_for per link
-    args = {k: v for k, v in request.args.items() if k not in ("cursor", "f")}
-    here = dict(args, **({"cursor": request.args["cursor"]} if "cursor" in request.args else {}))
-    at = lambda params: f"{items_url}?{urlencode(params)}" if params else items_url  # noqa: E731
-    links = [link(at(here), "self", GEOJSON), link(at(dict(here, f="html")), "alternate", HTML),
+    kept = urlencode([(k, v) for k, v in request.args.items() if k not in ("cursor", "f")])
+    at = lambda *extra: "?".join((items_url, "&".join(p for p in (kept, *extra) if p))).rstrip("?")  # noqa: E731
+    here = (f"cursor={request.args['cursor']}",) if "cursor" in request.args else ()  # a checked cursor: [ab]\d+
+    links = [link(at(*here), "self", GEOJSON), link(at(*here, "f=html"), "alternate", HTML),
              link(items_url.rsplit("/items", 1)[0], "collection", JSON)]
     backwards = q.before is not None
     has_next = (more and not backwards) or (backwards and last_id is not None)
     has_prev = (backwards and more) or (q.after is not None and first_id is not None)
     if has_next and last_id is not None:
-        links.append(link(at(dict(args, cursor=f"a{last_id}")), "next", GEOJSON, "Next page"))
+        links.append(link(at(f"cursor=a{last_id}"), "next", GEOJSON, "Next page"))
     if has_prev:
-        links.append(link(at(dict(args, cursor=f"b{first_id}")), "prev", GEOJSON, "Previous page"))
+        links.append(link(at(f"cursor=b{first_id}"), "prev", GEOJSON, "Previous page"))
     return links
 
 
