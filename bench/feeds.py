@@ -468,7 +468,7 @@ def measure(query: Query, sizes: dict[str, float], cold: Load, ours: Server, tip
 def phases(app, query: Query) -> dict[str, float]:
     """Median ms, in process and serially, of one items request: the pooled connection, the page statement
     (``feeds.PageReader.read_page``: version, count and features in one round trip), and the whole request
-    through Flask's test client (our Python, no HTTP server); with the share of pages whose numberMatched
+    through the app's test client (our Python, no HTTP server); with the share of pages whose numberMatched
     was given."""
     times: dict[str, list[float]] = {"connection": [], "statement": [], "flask": []}
     counted = 0
@@ -553,7 +553,7 @@ def aims(results: list[Result]) -> str:
 
 
 def phases_table(rows: list[tuple[Result, dict[str, float]]]) -> str:
-    header = ("query", "connection", "page statement", "whole request in Flask", "ours 1-client HTTP",
+    header = ("query", "connection", "page statement", "whole request in process", "ours 1-client HTTP",
               "raw SQL")
     return markdown_table(header, [(r.query.name, ms(p["connection"]),
                              f"{ms(p['statement'])} ({p['counted']:.0%} with numberMatched)",
@@ -586,8 +586,8 @@ def report(args, versions: str, tipg: str, load_seconds: float, results: list[Re
     if breakdown:
         lines += ["", "Where an items request of ours spends its time: medians in ms, in process and serial: "
                       "taking a pooled connection, the page statement (layer version, numberMatched and the "
-                      "features in one round trip), and the whole request through Flask's test client (no HTTP "
-                      "server):",
+                      "features in one round trip), and the whole request through the app's test client (no HTTP "
+                      "server; plain anonymous pages are answered in front of Flask, web.fast_items):",
                   phases_table(breakdown)]
     return "\n".join(lines)
 

@@ -19,7 +19,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["mapper.registry"] = load_registry(settings["LAYERS_DIR"])
 
     from mapper import db
-    from mapper.web import assets, exports, gtfs, intake_api, ogc, openapi, pages, problems, scores, sessions, tiles
+    from mapper.web import (assets, exports, fast_items, gtfs, intake_api, ogc, openapi, pages, problems, scores,
+                            sessions, tiles)
 
     db.init_app(app, database_url(settings))
     app.session_interface = sessions.CookieSessions()
@@ -29,6 +30,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp, gtfs.bp):
         app.register_blueprint(blueprint)
+    app.wsgi_app = fast_items.FastItems(app)  # plain anonymous items pages, in front of Flask
     # Everything loaded so far (libraries, layers) lives as long as the process: moved out of the cyclic
     # collector's sight, it is not re-scanned by every full collection (~100 ms each, every ~1,000 requests).
     gc.freeze()

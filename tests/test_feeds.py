@@ -11,6 +11,7 @@ import pytest
 import requests
 import shapely
 from sqlalchemy import text
+from werkzeug.test import Client
 
 from mapper.services.importer import import_frame
 from mapper.services.tokens import create_api_token
@@ -548,3 +549,47 @@ def test_openapi_describes_every_route(app, live_server):
     items = doc["paths"]["/ogc/collections/crime/items"]["get"]
     names = {p["name"] for p in items["parameters"]}
     assert {"limit", "bbox", "datetime", "filter", "category", "severity"} <= names and "description" not in names
+
+
+# --- anonymous items pages answered in front of Flask (web.fast_items): the Flask view's, byte for byte (but the
+# time stamp); every other request is passed on to Flask
+ITEMS = "/ogc/collections/crime/items"
+GEOJSON_ACCEPT = {"Accept": "application/geo+json"}
+ANSWERED = ["", "?limit=5", "?bbox=-83.05,39.95,-82.95,40.0&limit=7", "?limit=3&cursor=a50", "?limit=3&cursor=b200",
+            "?datetime=2025-01-01/..&limit=4", "?category=theft&limit=4", "?filter=severity%20%3E%203&limit=4",
+            "?bbox=179,-1,-179,1", "?limit=2&limit=5", "?bbox=-83.05%2C39.95%2C-82.95%2C40.0&limit=2"]
+
+
+def without_time(body: bytes) -> dict:
+    doc = json.loads(body)
+    doc.pop("timeStamp")
+    return doc
+
+
+def test_answered_pages_equal_the_flask_views(app, feed_data):
+    fast, flask_only = app.test_client(), Client(app.wsgi_app.next)
+    before = app.wsgi_app.answered
+    for query in ANSWERED:
+        ours, theirs = fast.get(ITEMS + query, headers=GEOJSON_ACCEPT), flask_only.get(ITEMS + query, headers=GEOJSON_ACCEPT)
+        assert ours.status_code == theirs.status_code == 200, query
+        assert dict(ours.headers) == dict(theirs.headers), query
+        assert without_time(ours.data) == without_time(theirs.data), query
+        assert json.loads(ours.data)["features"] or query.startswith("?bbox=179"), query
+    assert app.wsgi_app.answered - before == len(ANSWERED)
+
+
+@pytest.mark.parametrize("path, headers, status", [
+    (ITEMS + "?f=html", {}, 200), (ITEMS, {"Accept": "text/html"}, 200), (ITEMS, {"Authorization": "Bearer nope"}, 401),
+    (ITEMS, {"If-None-Match": '"x"'}, 200), (ITEMS + "?nope=1", {}, 400), (ITEMS + "?limit=0", {}, 400),
+    ("/ogc/collections/nope/items", {}, 404), (ITEMS + "/1", {}, 200), (ITEMS, {"cookie": "x"}, 200),
+])
+def test_anything_else_goes_to_flask(app, feed_data, path, headers, status):
+    client, before = app.test_client(), app.wsgi_app.answered
+    if "cookie" in headers:  # a browser with a session: Flask reads it
+        client.set_cookie("session", headers.pop("cookie"))
+    r = client.get(path, headers=headers)
+    assert r.status_code == status
+    if status >= 400:
+        assert r.headers["Content-Type"] == "application/problem+json"
+    assert app.wsgi_app.answered == before
+    assert app.test_client().head(ITEMS).status_code == 200 and app.wsgi_app.answered == before

@@ -25,15 +25,25 @@ def not_modified(etag: str, changed_at) -> Response | None:
     return resp
 
 
-def set_validators(resp: Response, etag: str, changed_at, max_age: int = 0) -> Response:
-    """ETag, Last-Modified, Cache-Control and Vary of a feed response (set as plain headers: this runs on
-    every feed request)."""
-    headers = resp.headers
-    headers["ETag"] = f'"{etag}"'
+CORS_HEADERS = (("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Allow-Headers", "Authorization, Accept, If-None-Match"),
+                ("Access-Control-Expose-Headers", "ETag, Last-Modified, Link"))
+
+
+def validator_headers(etag: str, changed_at, max_age: int = 0) -> list[tuple[str, str]]:
+    """ETag, Last-Modified, Cache-Control and Vary of a feed response."""
+    headers = [("ETag", f'"{etag}"')]
     if changed_at is not None:
-        headers["Last-Modified"] = http_date(changed_at)
-    headers["Cache-Control"] = f"public, max-age={max_age}" if max_age else "no-cache"
-    headers["Vary"] = "Authorization, Accept"
+        headers.append(("Last-Modified", http_date(changed_at)))
+    headers += [("Cache-Control", f"public, max-age={max_age}" if max_age else "no-cache"),
+                ("Vary", "Authorization, Accept")]
+    return headers
+
+
+def set_validators(resp: Response, etag: str, changed_at, max_age: int = 0) -> Response:
+    """``validator_headers`` set on ``resp``."""
+    for name, value in validator_headers(etag, changed_at, max_age):
+        resp.headers[name] = value
     return resp
 
 
@@ -42,7 +52,6 @@ def enable_cors(bp: Blueprint) -> None:
     @bp.after_request
     def cors(resp: Response) -> Response:
         if request.method in ("GET", "HEAD", "OPTIONS"):
-            resp.headers["Access-Control-Allow-Origin"] = "*"
-            resp.headers["Access-Control-Allow-Headers"] = "Authorization, Accept, If-None-Match"
-            resp.headers["Access-Control-Expose-Headers"] = "ETag, Last-Modified, Link"
+            for name, value in CORS_HEADERS:
+                resp.headers[name] = value
         return resp

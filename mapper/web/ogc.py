@@ -164,12 +164,12 @@ def queryables(layer_id: str):
     return json_response(queryables_schema(layer_view(layer_id)), "application/schema+json")
 
 
-def _page_links(q: feeds.FeedQuery, first_id, last_id, more: bool) -> list[dict]:
-    """self, alternate, collection, and next/prev (keyset cursors) links of an items page."""
-    items_url = request.base_url  # this page's URL without its query; built once, not with url_for per link
-    kept = urlencode([(k, v) for k, v in request.args.items() if k not in ("cursor", "f")])
+def page_links(items_url: str, args, q: feeds.FeedQuery, first_id, last_id, more: bool) -> list[dict]:
+    """self, alternate, collection, and next/prev (keyset cursors) links of an items page at ``items_url``
+    (without its query) requested with ``args``."""
+    kept = urlencode([(k, v) for k, v in args.items() if k not in ("cursor", "f")])
     at = lambda *extra: "?".join((items_url, "&".join(p for p in (kept, *extra) if p))).rstrip("?")  # noqa: E731
-    here = (f"cursor={request.args['cursor']}",) if "cursor" in request.args else ()  # a checked cursor: [ab]\d+
+    here = (f"cursor={args['cursor']}",) if "cursor" in args else ()  # a checked cursor: [ab]\d+
     links = [link(at(*here), "self", GEOJSON), link(at(*here, "f=html"), "alternate", HTML),
              link(items_url.rsplit("/items", 1)[0], "collection", JSON)]
     backwards = q.before is not None
@@ -180,6 +180,19 @@ def _page_links(q: feeds.FeedQuery, first_id, last_id, more: bool) -> list[dict]
     if has_prev:
         links.append(link(at(f"cursor=b{first_id}"), "prev", GEOJSON, "Previous page"))
     return links
+
+
+def items_document(q: feeds.FeedQuery, reader: feeds.PageReader, items_url: str, args) -> str:
+    """The FeatureCollection text of the page ``reader`` read for ``q``: the Features PostGIS printed, then
+    numberReturned, timeStamp, links and (first pages, when cheap) numberMatched."""
+    done = {}
+    features = "".join(reader.features(on_done=lambda *a: done.update(result=a)))
+    first_id, last_id, returned, more = done["result"]
+    tail = {"numberReturned": returned, "timeStamp": datetime.now(timezone.utc).isoformat(),
+            "links": page_links(items_url, args, q, first_id, last_id, more)}
+    if reader.matched is not None and q.first_page:
+        tail["numberMatched"] = reader.matched
+    return f'{{"type":"FeatureCollection","features":[{features}],{json.dumps(tail)[1:]}'
 
 
 def read_page(q: feeds.FeedQuery, html: bool) -> tuple[feeds.PageReader, str, Response | None]:
@@ -216,14 +229,7 @@ def items(layer_id: str):
                                                      "fields": [f.name for f in view.fields]}),
                               etag, reader.changed_at)
 
-    done = {}
-    features = "".join(reader.features(on_done=lambda *a: done.update(result=a)))
-    first_id, last_id, returned, more = done["result"]
-    tail = {"numberReturned": returned, "timeStamp": datetime.now(timezone.utc).isoformat(),
-            "links": _page_links(q, first_id, last_id, more)}
-    if reader.matched is not None and q.first_page:
-        tail["numberMatched"] = reader.matched
-    body = f'{{"type":"FeatureCollection","features":[{features}],{json.dumps(tail)[1:]}'
+    body = items_document(q, reader, request.base_url, request.args)
     return set_validators(Response(body, mimetype=GEOJSON), etag, reader.changed_at)
 
 
