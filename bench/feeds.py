@@ -13,7 +13,7 @@ VACUUM ANALYZE. Two servers read that database during the same run:
          ``properties``, ``status`` and ``observed_at`` (exact locations: tipg has no privacy view).
 
 For each query (items at limit 100, 1,000 and 10,000 with a bbox; MVT tiles at z10…z16) a closed loop of
-``--concurrency`` client threads (one keep-alive connection each) sends the same deterministic list of
+``--concurrency`` client threads (one keep-alive connection each, a minimal HTTP client) sends the same deterministic list of
 requests to each server for ``--duration`` seconds (at least one pass over the list): requests/s, p50 and
 p95. The same SQL our endpoint runs (``page_sql`` / ``tile_sql``) is timed serially with psycopg2 fetching
 every row ("raw SQL"), and our endpoint serially with one client, for the us/raw-SQL ratio.
@@ -66,7 +66,7 @@ TIPG_COLLECTION = "public.reports"
 TIPG_PROPERTIES = ("properties", "status", "observed_at")  # the columns tipg publishes
 TIPG_PACKAGES = ("tipg", "uvicorn", "uvicorn-worker", "gunicorn")
 WORKERS, THREADS = 2, 4
-HEADERS = {"Accept": "application/geo+json"}  # http.client adds Accept-Encoding: identity: no compression
+HEADERS = {"Accept": "application/geo+json"}  # and no Accept-Encoding: no compression
 AIM_VS_TIPG = {100: 10.0, 10_000: 2.0}  # ours req/s at least this many times tipg's, per limit
 AIM_VS_RAW = 1.5  # our serial p50 at most this many times the raw SQL p50
 AIM_TILE_P95_MS = 50.0
@@ -302,23 +302,74 @@ class Load:
         return self.pct(95)
 
 
-STALE_CONNECTION = (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected)
+class Connection:
+    """A minimal HTTP/1.1 keep-alive client for GETs on loopback: the request in one write, the response read by
+    its Content-Length (or chunks). http.client spends ~0.3 ms of CPU per response (its header parsing goes
+    through email.parser); that would count in every server's latency, and under load take CPU from the
+    servers on this 2-CPU machine. The same client is used for both servers."""
 
+    def __init__(self, port: int, timeout: float = 300):
+        self.port, self.timeout = port, timeout
+        self.sock: socket.socket | None = None
+        self.buf = b""
+        self.request_head = (f"Host: 127.0.0.1:{port}\r\nAccept: {HEADERS['Accept']}\r\n\r\n").encode()
 
-def fetch(conn: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
-    """GET ``path``; a keep-alive connection that the server closed meanwhile is reopened once (as
-    urllib3 does), any other failure is raised."""
-    reused = conn.sock is not None
-    try:
-        conn.request("GET", path, headers=HEADERS)
-        resp = conn.getresponse()
-    except STALE_CONNECTION:
-        if not reused:
-            raise
-        conn.close()
-        conn.request("GET", path, headers=HEADERS)
-        resp = conn.getresponse()
-    return resp.status, resp.read()
+    def get(self, path: str) -> tuple[int, bytes]:
+        """GET ``path``; a keep-alive connection that the server closed meanwhile is reopened once (as
+        urllib3 does), any other failure is raised."""
+        reused = self.sock is not None
+        try:
+            return self._get(path)
+        except (ConnectionError, EOFError):
+            self.close()
+            if not reused:
+                raise
+            return self._get(path)
+
+    def _get(self, path: str) -> tuple[int, bytes]:
+        if self.sock is None:
+            self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.buf = b""
+        self.sock.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self.request_head)
+        head = self._read_until(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while size := int(self._read_until(b"\r\n").split(b";")[0], 16):
+                parts.append(self._read(size + 2)[:-2])
+            self._read_until(b"\r\n")  # the empty trailer
+            body = b"".join(parts)
+        else:
+            body = self._read(int(headers.get("content-length", 0)))
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, body
+
+    def _fill(self) -> None:
+        data = self.sock.recv(1 << 18)
+        if not data:
+            raise EOFError("the server closed the connection")
+        self.buf += data
+
+    def _read_until(self, marker: bytes) -> bytes:
+        while (end := self.buf.find(marker)) < 0:
+            self._fill()
+        out, self.buf = self.buf[:end], self.buf[end + len(marker):]
+        return out
+
+    def _read(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock, self.buf = None, b""
 
 
 def run_load(port: int, paths: list[str], concurrency: int, duration: float) -> Load:
@@ -332,7 +383,7 @@ def run_load(port: int, paths: list[str], concurrency: int, duration: float) -> 
     deadline = started + duration
 
     def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        conn = Connection(port)
         mine = []
         try:
             while True:
@@ -341,8 +392,8 @@ def run_load(port: int, paths: list[str], concurrency: int, duration: float) -> 
                     break
                 t0 = time.perf_counter()
                 try:
-                    status, _ = fetch(conn, paths[i % len(paths)])
-                except (OSError, http.client.HTTPException) as e:
+                    status, _ = conn.get(paths[i % len(paths)])
+                except (OSError, EOFError, ValueError) as e:
                     conn.close()
                     status = repr(e)
                 mine.append(time.perf_counter() - t0)
@@ -377,7 +428,7 @@ def serial_and_raw(port: int, url: str, paths: list[str], statements: list[tuple
     engine = db.make_engine(url)
     raw = engine.raw_connection()
     raw.driver_connection.autocommit = True
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    conn = Connection(port)
     ours, sql_times = [], []
     started = time.perf_counter()
     try:
@@ -391,7 +442,7 @@ def serial_and_raw(port: int, url: str, paths: list[str], statements: list[tuple
                             cur.fetchall()
                             sql_times.append(time.perf_counter() - t0)
                         else:
-                            status, _ = fetch(conn, path)
+                            status, _ = conn.get(path)
                             if status not in (200, 204):
                                 raise RuntimeError(f"{path}: HTTP {status}")
                             ours.append(time.perf_counter() - t0)
@@ -410,12 +461,12 @@ def check_responses(query: Query, ours: Server, tipg: Server) -> tuple[dict[str,
     sizes, cold = {}, []
     started = time.perf_counter()
     for key, server, paths in (("ours", ours, query.ours), ("tipg", tipg, query.tipg)):
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
+        conn = Connection(server.port)
         total = 0
         try:
             for path in paths:
                 t0 = time.perf_counter()
-                status, body = fetch(conn, path)
+                status, body = conn.get(path)
                 if key == "ours":
                     cold.append(time.perf_counter() - t0)
                 if status != 200:

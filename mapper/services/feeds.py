@@ -148,8 +148,9 @@ def parse_cursor(raw: str) -> tuple[int | None, int | None]:
 def parse_query(view: View, args, *, limit_default: int | None = DEFAULT_LIMIT, extra_params=()) -> FeedQuery:
     """Check every query parameter (unknown ones are refused, as OGC API – Features requires); a repeated
     parameter counts by its first value."""
-    args = args.to_dict() if hasattr(args, "to_dict") else dict(args)  # a werkzeug MultiDict builds an
-    fields = {f.name for f in view.fields}                                # exception for every missing key
+    # a plain dict: werkzeug's MultiDict builds an exception object for every key it is asked for and lacks
+    args = args.to_dict() if hasattr(args, "to_dict") else dict(args)
+    fields = {f.name for f in view.fields}
     for name in args:
         if "\x00" in args.get(name, "") or "\x00" in name:
             raise bad(name.replace("\x00", ""), "must not contain NUL characters")
