@@ -13,10 +13,11 @@ VACUUM ANALYZE. Two servers read that database during the same run:
          ``properties``, ``status`` and ``observed_at`` (exact locations: tipg has no privacy view).
 
 For each query (items at limit 100, 1,000 and 10,000 with a bbox; MVT tiles at z10…z16) a closed loop of
-``--concurrency`` client threads (one keep-alive connection each, a minimal HTTP client) sends the same deterministic list of
-requests to each server for ``--duration`` seconds (at least one pass over the list): requests/s, p50 and
-p95. The same SQL our endpoint runs (``page_sql`` / ``tile_sql``) is timed serially with psycopg2 fetching
-every row ("raw SQL"), and our endpoint serially with one client, for the us/raw-SQL ratio.
+``--concurrency`` client threads (one keep-alive connection each, a minimal HTTP client: ``Connection``) sends
+the same deterministic list of requests to one server at a time, in slices alternating between the servers,
+``--duration`` seconds per server in all: requests/s, p50 and p95. Then our endpoint with one client is timed
+interleaved, request by request, with the SQL it runs (``page_sql`` / ``tile_statement``, psycopg2, its rows
+fetched: "raw SQL"), for the us/raw-SQL ratio.
 
     .venv/bin/python -m bench.feeds [--rows N] [--duration S] [--concurrency C] [--repeat R] [--seed S]
                                     [--tipg-venv DIR] [--only items|tiles] [--keep]
