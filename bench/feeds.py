@@ -20,7 +20,7 @@ interleaved, request by request, with the SQL it runs (``page_sql`` / ``tile_sta
 fetched: "raw SQL"), for the us/raw-SQL ratio.
 
     .venv/bin/python -m bench.feeds [--rows N] [--duration S] [--concurrency C] [--repeat R] [--seed S]
-                                    [--tipg-venv DIR] [--only items|tiles] [--keep]
+                                    [--tipg-venv DIR] [--only items|tiles] [--keep] [--database NAME]
 """
 from __future__ import annotations
 
