@@ -123,7 +123,7 @@ def downgrade(revision):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def serve(host, port):
-    """Serve the platform (development server; in production: granian --interface wsgi --factory mapper:create_app)."""
+    """Serve the platform (development server; production: granian --interface wsgi --factory mapper:create_app)."""
     app = _app()
     click.echo(f"civic-mapper on http://{host}:{port}/  (map: /map, report form: /report)")
     app.run(host=host, port=port, threaded=True)

@@ -77,6 +77,7 @@ class Where:
     clauses: list[str] = field(default_factory=list)
     params: dict = field(default_factory=dict)
     table: str = "reports"  # or derived_features: set from the layer, never from a request
+    scope: list[str] = field(default_factory=list)  # the layer and visibility clauses alone (no location/filter)
     # the same selection over ``public_cells`` (alias c), where that counts it exactly: a generalised view
     # filtered on nothing but location (bounding boxes, a tile); its parameters are a subset of ``params``
     cells: Where | None = None
@@ -100,6 +101,7 @@ def where_for(view: View, *, bboxes=(), cql: dict | None = None, tile: tuple[int
         w.add("r.status <> ALL(%(hidden)s)", hidden=list(PUBLIC_HIDDEN_STATUSES))
     if view.generalised:  # rows stored under another precision wait for `mapper db upgrade` to re-generalise
         w.add("r.public_precision_m = %(precision)s", precision=float(view.precision_m))
+    w.scope = list(w.clauses)
     add_bboxes(w, geometry_sql(view), bboxes)
     if tile is not None:
         add_tile(w, geometry_sql(view), tile, extent, buffer)
@@ -154,15 +156,18 @@ def first_matches(order: str, limit_param: str) -> str:
 
 def _keyset(where: Where, after: int | None, before: int | None) -> tuple[str, dict, str]:
     """The filter with the keyset bounds added, its parameters, and the id order ("DESC" reads backwards)."""
-    clauses, params = list(where.clauses), dict(where.params)
-    if after is not None:
-        clauses.append("r.id > %(after)s")
-        params["after"] = after
-    if before is not None:
-        clauses.append("r.id < %(before)s")
-        params["before"] = before
+    params = dict(where.params)
+    for name, value in (("after", after), ("before", before)):
+        if value is not None:
+            params[name] = value
     order = "DESC" if before is not None and after is None else "ASC"
-    return " AND ".join(clauses) or "TRUE", params, order
+    return " AND ".join([*where.clauses, *_keyset_bounds(after, before)]) or "TRUE", params, order
+
+
+def _keyset_bounds(after: int | None, before: int | None) -> list[str]:
+    """The id bounds of a keyset page, on the parameters ``after`` and ``before``."""
+    return [clause for clause, value in (("r.id > %(after)s", after), ("r.id < %(before)s", before))
+            if value is not None]
 
 
 def items_sql(view: View, where: Where) -> tuple[str, dict]:
@@ -203,17 +208,13 @@ def fixed_estimate(matches: int) -> Estimate:
 
 def _cell_ids_sql(where: Where, order: str, after: int | None, before: int | None) -> str:
     """The first ``%(limit)s`` ids in ``order`` of the public reports at the published locations of
-    ``where.cells``: each location's own first ids from ``reports_public_cell_idx`` (an index-only scan, the
-    status read from the index), merged. The same rows as ``where`` selects, since a report's public point is
-    its cell's."""
-    keyset = "".join(f" AND r.id {op} %({name})s" for op, name, value in ((">", "after", after), ("<", "before", before))
-                     if value is not None)
+    ``where.cells``: each location's own first ids, within the view's scope (``where.scope``), from
+    ``reports_public_cell_idx`` (an index-only scan, the status read from the index), merged. The same rows as
+    ``where`` selects, since a report's public point is its cell's."""
+    condition = " AND ".join([*where.scope, "r.public_geom = cells.geom", *_keyset_bounds(after, before)])
     return f"""
         SELECT m.id FROM (SELECT DISTINCT c.geom FROM public_cells c WHERE {where.cells.sql}) cells,
-        LATERAL (SELECT r.id FROM reports r
-                 WHERE r.layer = %(layer)s AND r.public_precision_m = %(precision)s AND r.public_geom = cells.geom
-                   AND r.status <> ALL(%(hidden)s){keyset}
-                 ORDER BY r.id {order} LIMIT %(limit)s) m
+        LATERAL (SELECT r.id FROM reports r WHERE {condition} ORDER BY r.id {order} LIMIT %(limit)s) m
         ORDER BY m.id {order} LIMIT %(limit)s"""
 
 
@@ -288,8 +289,8 @@ def layer_version(cursor, layer_id: str) -> tuple[int, object]:
 
 def tile_sql(view: View, where: Where, cap: int, matches: int | None = None) -> tuple[str, dict]:
     """One Mapbox Vector Tile (layer named after the layer id) of the tile in ``where`` (see ``where_for``),
-    with at most ``cap`` features: the lowest ids. As for ``items_sql``, ``matches`` (the planner's estimate)
-    at most ``FILTER_FIRST_MAX`` finds the matches first, else the id index is walked."""
+    with at most ``cap`` features: the lowest ids. As for ``page_sql``, ``matches`` (the expected number) at
+    most ``FILTER_FIRST_MAX`` finds the matches first, else the id index is walked."""
     params = dict(where.params, cap=int(cap))
     if reads_matches_first(cap, matches):
         rows = f"""

@@ -18,7 +18,7 @@ from mapper.domain.errors import BadRequest
 from mapper.domain.privacy import view_for
 from mapper.services import feeds
 from mapper.web import ogc
-from mapper.web.http_cache import CORS_HEADERS, etag_for, validator_headers
+from mapper.web.http_cache import CORS_HEADERS, validator_headers
 
 ITEMS_PATH = re.compile(r"/ogc/collections/([A-Za-z0-9_\-]+)/items")
 PASSED_BY = ("HTTP_AUTHORIZATION", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_COOKIE")
@@ -71,7 +71,7 @@ class FastItems:
             host = host[: -len(default_port)]
         items_url = f"{scheme}://{host}{script}{path}"
         body = ogc.items_document(q, reader, items_url, args).encode()
-        etag = etag_for(reader.version, view.exact, False, f"{path}?{query}")
+        etag = ogc.page_etag(reader.version, q, False, f"{path}?{query}")
         headers = [("Content-Type", ogc.GEOJSON), ("Content-Length", str(len(body))),
                    *validator_headers(etag, reader.changed_at), *CORS_HEADERS]
         return headers, body

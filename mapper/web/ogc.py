@@ -195,22 +195,27 @@ def items_document(q: feeds.FeedQuery, reader: feeds.PageReader, items_url: str,
     return f'{{"type":"FeatureCollection","features":[{features}],{json.dumps(tail)[1:]}'
 
 
+def page_etag(version: int, q: feeds.FeedQuery, html: bool, full_path: str) -> str:
+    """The ETag of an items page: the layer's data version, the view, the format and the request's path and
+    query."""
+    return etag_for(version, q.view.exact, html, full_path)
+
+
 def read_page(q: feeds.FeedQuery, html: bool) -> tuple[feeds.PageReader, str, Response | None]:
     """The page of ``q`` read whole (see ``feeds.PageReader.read_page``), its ETag, and the 304 to send
     instead when the client's copy is current. A conditional request checks the layer's version first, so a
     current copy costs one small query, not the page."""
     reader = feeds.PageReader(get_engine(), q)
     try:
-        parts = (q.view.exact, html, request.full_path)
         if request.if_none_match or request.if_modified_since:
             reader.read_version()
-            cached = not_modified(etag_for(reader.version, *parts), reader.changed_at)
+            cached = not_modified(page_etag(reader.version, q, html, request.full_path), reader.changed_at)
             if cached:
                 return reader, "", cached
         reader.read_page()
     finally:
         reader.close()
-    return reader, etag_for(reader.version, *parts), None
+    return reader, page_etag(reader.version, q, html, request.full_path), None
 
 
 @bp.get("/collections/<layer_id>/items")
