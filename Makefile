@@ -16,6 +16,8 @@ run: bootstrap
 
 test:
 	@scripts/bootstrap.sh --browser
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
 	@.venv/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: bootstrap

@@ -22,6 +22,7 @@ fetched: "raw SQL"), for the us/raw-SQL ratio.
     .venv/bin/python -m bench.feeds [--rows N] [--duration S] [--concurrency C] [--repeat R] [--seed S]
                                     [--tipg-venv DIR] [--only items|tiles] [--keep] [--database NAME]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -111,7 +112,7 @@ def random_bboxes(rng: np.random.Generator, side_km: float, count: int) -> list[
 
 
 def tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 2 ** z
+    n = 2**z
     x = int((lon + 180) / 360 * n)
     y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
     return min(x, n - 1), min(y, n - 1)
@@ -144,8 +145,9 @@ def page_sql(engine, q: feeds.FeedQuery) -> tuple[str, dict]:
     """The one statement ``feeds.PageReader.read_page`` runs for ``q``."""
     with db.cursor(engine) as cur:
         where = q.where()
-        return store.page_sql(q.view, where, after=q.after, before=q.before, limit=q.limit,
-                              estimate=store.estimate_for(cur, where))
+        return store.page_sql(
+            q.view, where, after=q.after, before=q.before, limit=q.limit, estimate=store.estimate_for(cur, where)
+        )
 
 
 def items_queries(view: View, rows: int, rng: np.random.Generator, engine) -> list[Query]:
@@ -159,8 +161,16 @@ def items_queries(view: View, rows: int, rng: np.random.Generator, engine) -> li
             ours.append(f"/ogc/collections/{LAYER_ID}/items?{urlencode(args)}")
             tipg.append(f"/collections/{TIPG_COLLECTION}/items?{urlencode(args)}")
             sql.append(page_sql(engine, feeds.FeedQuery(view, limit=limit, bboxes=[box])))
-        queries.append(Query(f"items limit {limit:,}", ours, tipg, sql, limit=limit,
-                             note=f"{min(side, area_km2(BBOX) ** 0.5):.1f} km bbox"))
+        queries.append(
+            Query(
+                f"items limit {limit:,}",
+                ours,
+                tipg,
+                sql,
+                limit=limit,
+                note=f"{min(side, area_km2(BBOX) ** 0.5):.1f} km bbox",
+            )
+        )
     return queries
 
 
@@ -168,11 +178,16 @@ def tile_queries(view: View, rng: np.random.Generator, engine) -> list[Query]:
     queries = []
     for z in TILE_ZOOMS:
         tiles = data_tiles(rng, z, TILES_PER_ZOOM)
-        queries.append(Query(
-            f"tiles z{z}", [f"/tiles/{LAYER_ID}/{z}/{x}/{y}.mvt" for _, x, y in tiles],
-            [f"/collections/{TIPG_COLLECTION}/tiles/WebMercatorQuad/{z}/{x}/{y}" for _, x, y in tiles],
-            [tile_sql(engine, view, tile) for tile in tiles], zoom=z,
-            note=f"{len(tiles)} tiles"))
+        queries.append(
+            Query(
+                f"tiles z{z}",
+                [f"/tiles/{LAYER_ID}/{z}/{x}/{y}.mvt" for _, x, y in tiles],
+                [f"/collections/{TIPG_COLLECTION}/tiles/WebMercatorQuad/{z}/{x}/{y}" for _, x, y in tiles],
+                [tile_sql(engine, view, tile) for tile in tiles],
+                zoom=z,
+                note=f"{len(tiles)} tiles",
+            )
+        )
     return queries
 
 
@@ -195,8 +210,9 @@ class Server:
     def __init__(self, name: str, argv: list[str], env: dict, cwd: Path, port: int, health: str, log: Path):
         self.name, self.port, self.log = name, port, log
         with open(log, "w") as out:
-            self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + 120
         while not self._healthy(health):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -229,11 +245,29 @@ class Server:
 
 def start_ours(url: str, logs: Path) -> Server:
     port = free_port()
-    env = dict(os.environ, MAPPER_DATABASE_URL=url, MAPPER_TILES_URL='""', MAPPER_SECRET_KEY="bench",
-               MAPPER_MAX_FEATURES_PER_TILE=str(MAX_FEATURES_PER_TILE))
-    argv = [str(PROJECT_ROOT / ".venv" / "bin" / "granian"), "--interface", "wsgi", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(WORKERS), "--blocking-threads", str(THREADS), "--no-access-log",
-            "--factory", "mapper:create_app"]
+    env = dict(
+        os.environ,
+        MAPPER_DATABASE_URL=url,
+        MAPPER_TILES_URL='""',
+        MAPPER_SECRET_KEY="bench",
+        MAPPER_MAX_FEATURES_PER_TILE=str(MAX_FEATURES_PER_TILE),
+    )
+    argv = [
+        str(PROJECT_ROOT / ".venv" / "bin" / "granian"),
+        "--interface",
+        "wsgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(WORKERS),
+        "--blocking-threads",
+        str(THREADS),
+        "--no-access-log",
+        "--factory",
+        "mapper:create_app",
+    ]
     return Server("ours (granian)", argv, env, PROJECT_ROOT, port, "/healthz", logs / "ours.log")
 
 
@@ -259,20 +293,32 @@ def tipg_version(python: Path) -> str:
 def start_tipg(python: Path, url: str, logs: Path) -> Server:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TIPG_", "MAPPER_"))}
-    env.update({
-        "DATABASE_URL": url.replace("postgresql+psycopg2://", "postgresql://"),
-        "TIPG_DB_SCHEMAS": '["public"]',
-        "TIPG_DB_TABLES": f'["{TIPG_COLLECTION}"]',
-        "TIPG_DB_FUNCTIONS": "[]",
-        f"TIPG_TABLE_CONFIG__{TIPG_COLLECTION.replace('.', '_')}__PROPERTIES": json.dumps(list(TIPG_PROPERTIES)),
-        "TIPG_MAX_FEATURES_PER_TILE": str(MAX_FEATURES_PER_TILE),
-        "TIPG_CATALOG_TTL": "0",  # no catalog refresh (extent scans) in the middle of a measurement
-    })
+    env.update(
+        {
+            "DATABASE_URL": url.replace("postgresql+psycopg2://", "postgresql://"),
+            "TIPG_DB_SCHEMAS": '["public"]',
+            "TIPG_DB_TABLES": f'["{TIPG_COLLECTION}"]',
+            "TIPG_DB_FUNCTIONS": "[]",
+            f"TIPG_TABLE_CONFIG__{TIPG_COLLECTION.replace('.', '_')}__PROPERTIES": json.dumps(list(TIPG_PROPERTIES)),
+            "TIPG_MAX_FEATURES_PER_TILE": str(MAX_FEATURES_PER_TILE),
+            "TIPG_CATALOG_TTL": "0",  # no catalog refresh (extent scans) in the middle of a measurement
+        }
+    )
     # gunicorn with uvicorn workers, not `uvicorn --workers 2`: the latter's sockets lack TCP_NODELAY, which
     # stalls every response after the first on a keep-alive connection by ~40 ms (Nagle + delayed ACK).
-    argv = [str(python.with_name("gunicorn")), "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS),
-            "--worker-class", "uvicorn_worker.UvicornWorker", "--timeout", "300", "--no-control-socket",
-            "tipg.main:app"]
+    argv = [
+        str(python.with_name("gunicorn")),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(WORKERS),
+        "--worker-class",
+        "uvicorn_worker.UvicornWorker",
+        "--timeout",
+        "300",
+        "--no-control-socket",
+        "tipg.main:app",
+    ]
     # cwd outside the project: tipg's settings also read a ./.env file
     return Server("tipg (gunicorn + uvicorn)", argv, env, logs, port, "/healthz", logs / "tipg.log")
 
@@ -358,7 +404,7 @@ class Connection:
     def _read_until(self, marker: bytes) -> bytes:
         while (end := self.buf.find(marker)) < 0:
             self._fill()
-        out, self.buf = self.buf[:end], self.buf[end + len(marker):]
+        out, self.buf = self.buf[:end], self.buf[end + len(marker) :]
         return out
 
     def _read(self, n: int) -> bytes:
@@ -416,12 +462,17 @@ def run_load(port: int, paths: list[str], concurrency: int, duration: float) -> 
 
 def merged(loads: list[Load]) -> Load:
     """Several runs as one: all their latencies over the sum of their durations."""
-    return Load([x for load in loads for x in load.latencies], sum(load.seconds for load in loads),
-                [e for load in loads for e in load.errors], sum(load.client_cpu for load in loads))
+    return Load(
+        [x for load in loads for x in load.latencies],
+        sum(load.seconds for load in loads),
+        [e for load in loads for e in load.errors],
+        sum(load.client_cpu for load in loads),
+    )
 
 
-def serial_and_raw(port: int, url: str, paths: list[str], statements: list[tuple[str, dict]],
-                   passes: int = SERIAL_PASSES) -> tuple[Load, Load]:
+def serial_and_raw(
+    port: int, url: str, paths: list[str], statements: list[tuple[str, dict]], passes: int = SERIAL_PASSES
+) -> tuple[Load, Load]:
     """Our endpoint with one client, and the SQL it runs for each request (``statements``, on one autocommit
     psycopg2 connection made as the app makes them, every row fetched), interleaved request by request
     (their order alternating each pass), so both see the same machine: latencies without queueing, for the
@@ -435,7 +486,7 @@ def serial_and_raw(port: int, url: str, paths: list[str], statements: list[tuple
     try:
         with raw.cursor() as cur:
             for n in range(passes):
-                for path, (sql, params) in zip(paths, statements):
+                for path, (sql, params) in zip(paths, statements, strict=False):
                     for step in ("http", "sql") if n % 2 else ("sql", "http"):
                         t0 = time.perf_counter()
                         if step == "sql":
@@ -475,8 +526,10 @@ def check_responses(query: Query, ours: Server, tipg: Server) -> tuple[dict[str,
                 if query.limit is not None:
                     doc = json.loads(body)
                     if len(doc["features"]) != query.limit or doc.get("numberReturned") != query.limit:
-                        raise RuntimeError(f"{server.name} {path}: {len(doc['features'])} features, "
-                                           f"numberReturned {doc.get('numberReturned')}, expected {query.limit}")
+                        raise RuntimeError(
+                            f"{server.name} {path}: {len(doc['features'])} features, "
+                            f"numberReturned {doc.get('numberReturned')}, expected {query.limit}"
+                        )
                 elif not body:
                     raise RuntimeError(f"{server.name} {path}: empty tile")
                 total += len(body)
@@ -497,8 +550,17 @@ class Result:
     ours_cold: Load  # the first request of each bbox / tile, one client
 
 
-def measure(query: Query, sizes: dict[str, float], cold: Load, ours: Server, tipg: Server, url: str,
-            concurrency: int, duration: float, repeat: int) -> Result:
+def measure(
+    query: Query,
+    sizes: dict[str, float],
+    cold: Load,
+    ours: Server,
+    tipg: Server,
+    url: str,
+    concurrency: int,
+    duration: float,
+    repeat: int,
+) -> Result:
     """tipg and ours under load, ``duration`` × ``repeat`` seconds each in ``SLICES`` × ``repeat`` alternating
     slices (so a change in the machine's other load hits both alike), then our serial latency interleaved with
     the raw SQL."""
@@ -506,8 +568,9 @@ def measure(query: Query, sizes: dict[str, float], cold: Load, ours: Server, tip
     slices = SLICES * repeat
     for i in range(slices):
         for name, server in (("tipg", tipg), ("ours", ours))[:: 1 if i % 2 == 0 else -1]:
-            runs[name].append(run_load(server.port, query.tipg if name == "tipg" else query.ours, concurrency,
-                                       duration / SLICES))
+            runs[name].append(
+                run_load(server.port, query.tipg if name == "tipg" else query.ours, concurrency, duration / SLICES)
+            )
     loads = {name: merged(r) for name, r in runs.items()}
     for name, load in loads.items():
         if load.errors:
@@ -552,14 +615,36 @@ def ms(value: float) -> str:
 
 
 def table(results: list[Result]) -> str:
-    header = ("query", "tipg req/s", "ours req/s", "us/tipg", "tipg p50/p95 ms", "ours p50/p95 ms",
-              "ours cold p50/p95", "ours 1-client p50", "raw SQL p50", "us/raw", "KiB tipg/ours")
+    header = (
+        "query",
+        "tipg req/s",
+        "ours req/s",
+        "us/tipg",
+        "tipg p50/p95 ms",
+        "ours p50/p95 ms",
+        "ours cold p50/p95",
+        "ours 1-client p50",
+        "raw SQL p50",
+        "us/raw",
+        "KiB tipg/ours",
+    )
     rows = []
     for r in results:
-        rows.append((f"{r.query.name} ({r.query.note})", f"{r.tipg.rate:.1f}", f"{r.ours.rate:.1f}",
-                     f"{r.ours.rate / r.tipg.rate:.2f}×", f"{ms(r.tipg.p50)} / {ms(r.tipg.p95)}",
-                     f"{ms(r.ours.p50)} / {ms(r.ours.p95)}", f"{ms(r.ours_cold.p50)} / {ms(r.ours_cold.p95)}",
-                     ms(r.ours_serial.p50), ms(r.raw.p50), us_raw(r), f"{r.sizes['tipg']:.0f} / {r.sizes['ours']:.0f}"))
+        rows.append(
+            (
+                f"{r.query.name} ({r.query.note})",
+                f"{r.tipg.rate:.1f}",
+                f"{r.ours.rate:.1f}",
+                f"{r.ours.rate / r.tipg.rate:.2f}×",
+                f"{ms(r.tipg.p50)} / {ms(r.tipg.p95)}",
+                f"{ms(r.ours.p50)} / {ms(r.ours.p95)}",
+                f"{ms(r.ours_cold.p50)} / {ms(r.ours_cold.p95)}",
+                ms(r.ours_serial.p50),
+                ms(r.raw.p50),
+                us_raw(r),
+                f"{r.sizes['tipg']:.0f} / {r.sizes['ours']:.0f}",
+            )
+        )
     return markdown_table(header, rows)
 
 
@@ -574,8 +659,7 @@ def client_share(results: list[Result]) -> str:
     """How much of the 2 CPUs the load generator itself took (it competes with the servers)."""
     runs = [(r.query.name, name, load) for r in results for name, load in (("tipg", r.tipg), ("ours", r.ours))]
     name, server, load = max(runs, key=lambda x: x[2].client_cpu / x[2].seconds)
-    return (f"The client threads used at most {load.client_cpu / load.seconds:.0%} of one CPU "
-            f"({name}, {server}).")
+    return f"The client threads used at most {load.client_cpu / load.seconds:.0%} of one CPU ({name}, {server})."
 
 
 def aims(results: list[Result]) -> str:
@@ -585,35 +669,59 @@ def aims(results: list[Result]) -> str:
     for limit, aim in AIM_VS_TIPG.items():
         if limit in by_limit:
             ratio = by_limit[limit].ours.rate / by_limit[limit].tipg.rate
-            lines.append(f"items limit {limit:,}: ours / tipg = {ratio:.2f}× req/s (aim ≥ {aim:g}×: {mark(ratio >= aim)})")
+            lines.append(
+                f"items limit {limit:,}: ours / tipg = {ratio:.2f}× req/s (aim ≥ {aim:g}×: {mark(ratio >= aim)})"
+            )
     items = [r for r in results if r.query.limit]
     if items:
         worst = max(items, key=lambda r: r.ours_serial.p50 / r.raw.p50)
         ratio = worst.ours_serial.p50 / worst.raw.p50
-        lines.append(f"items: ours / raw SQL ≤ {ratio:.2f}× p50, worst at {worst.query.name} "
-                     f"(aim ≤ {AIM_VS_RAW:g}×: {mark(ratio <= AIM_VS_RAW)})")
+        lines.append(
+            f"items: ours / raw SQL ≤ {ratio:.2f}× p50, worst at {worst.query.name} "
+            f"(aim ≤ {AIM_VS_RAW:g}×: {mark(ratio <= AIM_VS_RAW)})"
+        )
     tiles = [r for r in results if r.query.zoom is not None]
     if tiles:
-        for label, load in (("under load", lambda r: r.ours), ("cold (first request of each tile)",
-                                                               lambda r: r.ours_cold)):
+        for label, load in (
+            ("under load", lambda r: r.ours),
+            ("cold (first request of each tile)", lambda r: r.ours_cold),
+        ):
             slow = [f"z{r.query.zoom} {load(r).p95:.0f} ms" for r in tiles if load(r).p95 >= AIM_TILE_P95_MS]
             worst = max(tiles, key=lambda r: load(r).p95)
-            lines.append(f"tiles {label}: ours p95 ≤ {load(worst).p95:.1f} ms, worst at z{worst.query.zoom} "
-                         f"(aim < {AIM_TILE_P95_MS:g} ms at every zoom: {mark(not slow)}"
-                         + (f"; over: {', '.join(slow)})" if slow else ")"))
+            lines.append(
+                f"tiles {label}: ours p95 ≤ {load(worst).p95:.1f} ms, worst at z{worst.query.zoom} "
+                f"(aim < {AIM_TILE_P95_MS:g} ms at every zoom: {mark(not slow)}"
+                + (f"; over: {', '.join(slow)})" if slow else ")")
+            )
     return "\n".join(lines)
 
 
 def phases_table(rows: list[tuple[Result, dict[str, float]]]) -> str:
-    header = ("query", "connection", "page statement", "whole request in process", "ours 1-client HTTP",
-              "raw SQL")
-    return markdown_table(header, [(r.query.name, ms(p["connection"]),
-                             f"{ms(p['statement'])} ({p['counted']:.0%} with numberMatched)",
-                             ms(p["flask"]), ms(r.ours_serial.p50), ms(r.raw.p50)) for r, p in rows])
+    header = ("query", "connection", "page statement", "whole request in process", "ours 1-client HTTP", "raw SQL")
+    return markdown_table(
+        header,
+        [
+            (
+                r.query.name,
+                ms(p["connection"]),
+                f"{ms(p['statement'])} ({p['counted']:.0%} with numberMatched)",
+                ms(p["flask"]),
+                ms(r.ours_serial.p50),
+                ms(r.raw.p50),
+            )
+            for r, p in rows
+        ],
+    )
 
 
-def report(args, versions: str, tipg: str, load_seconds: float, results: list[Result],
-           breakdown: list[tuple[Result, dict[str, float]]]) -> str:
+def report(
+    args,
+    versions: str,
+    tipg: str,
+    load_seconds: float,
+    results: list[Result],
+    breakdown: list[tuple[Result, dict[str, float]]],
+) -> str:
     runs = f"in {SLICES * args.repeat} slices alternating between the servers"
     loaded = f"database {args.database} reused" if args.database else f"loaded in {load_seconds:.0f} s"
     lines = [
@@ -636,11 +744,14 @@ def report(args, versions: str, tipg: str, load_seconds: float, results: list[Re
         aims(results),
     ]
     if breakdown:
-        lines += ["", "Where an items request of ours spends its time: medians in ms, in process and serial: "
-                      "taking a pooled connection, the page statement (layer version, numberMatched and the "
-                      "features in one round trip), and the whole request through the app's test client (no HTTP "
-                      "server; plain anonymous pages are answered in front of Flask, web.fast_items):",
-                  phases_table(breakdown)]
+        lines += [
+            "",
+            "Where an items request of ours spends its time: medians in ms, in process and serial: "
+            "taking a pooled connection, the page statement (layer version, numberMatched and the "
+            "features in one round trip), and the whole request through the app's test client (no HTTP "
+            "server; plain anonymous pages are answered in front of Flask, web.fast_items):",
+            phases_table(breakdown),
+        ]
     return "\n".join(lines)
 
 
@@ -650,16 +761,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=1_000_000, help="reports to load (default 1,000,000)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per query and server")
     parser.add_argument("--concurrency", type=int, default=4, help="client threads (default 4)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="measure each query R times as long (in R times as many alternating slices)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure each query R times as long (in R times as many alternating slices)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed of the points, bboxes and tiles")
-    parser.add_argument("--tipg-venv", type=Path, default=Path(tempfile.gettempdir()) / "tipg-venv",
-                        help="virtualenv with tipg, uvicorn, uvicorn-worker and gunicorn, made if missing "
-                             "(default: %(default)s)")
+    parser.add_argument(
+        "--tipg-venv",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "tipg-venv",
+        help="virtualenv with tipg, uvicorn, uvicorn-worker and gunicorn, made if missing (default: %(default)s)",
+    )
     parser.add_argument("--only", choices=("items", "tiles"), help="run only the items or only the tile queries")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
-    parser.add_argument("--database", help="reuse this database kept by an earlier run (--keep) with --rows "
-                                           "reports, instead of loading a new one; it is kept")
+    parser.add_argument(
+        "--database",
+        help="reuse this database kept by an earlier run (--keep) with --rows "
+        "reports, instead of loading a new one; it is kept",
+    )
     return parser.parse_args(argv)
 
 
@@ -698,8 +819,9 @@ def main(argv: list[str] | None = None) -> None:
                 progress(f"{query.name}: checking responses")
                 sizes, cold = check_responses(query, ours, tipg)
                 progress(f"{query.name}: measuring")
-                results.append(measure(query, sizes, cold, ours, tipg, bench.url, args.concurrency, args.duration,
-                                       args.repeat))
+                results.append(
+                    measure(query, sizes, cold, ours, tipg, bench.url, args.concurrency, args.duration, args.repeat)
+                )
             app = create_app({"DATABASE_URL": bench.url})
             breakdown = [(r, phases(app, r.query)) for r in results if r.query.limit]
             app.extensions["mapper.engine"].dispose()

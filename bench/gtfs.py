@@ -30,6 +30,7 @@ route, equal gtfs-kit's (stops and routes gtfs-kit leaves out, having no trip on
 
     .venv/bin/python -m bench.gtfs [--stop-times N] [--repeat R] [--seed S] [--keep]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,16 +69,28 @@ FIRST_START, LAST_START = 5 * 3600, 23 * 3600
 WARMUP_STOP_TIMES = 5_000
 AIM_VS_GTFS_KIT = 2.0  # gtfs-kit's seconds at least this many times ours
 HEADWAY_TOLERANCE = 1e-9  # minutes
-GTFS_TABLES = ("gtfs_shapes", "gtfs_frequencies", "gtfs_calendar_dates", "gtfs_calendar", "gtfs_stop_times",
-               "gtfs_trips", "gtfs_routes", "gtfs_stops", "gtfs_feeds", "derived_features")
+GTFS_TABLES = (
+    "gtfs_shapes",
+    "gtfs_frequencies",
+    "gtfs_calendar_dates",
+    "gtfs_calendar",
+    "gtfs_stop_times",
+    "gtfs_trips",
+    "gtfs_routes",
+    "gtfs_stops",
+    "gtfs_feeds",
+    "derived_features",
+)
 # What import_feed calls, by phase: (module, function, phase). The rest of its time ("other") is opening the
 # archive, reading the headers, the feed row, the counts and the commit.
-PHASES = ((store, "stage_file", "staging: COPY into text tables (+ ANALYZE)"),
-          (gtfs_import, "_check", "checks (SQL)"),
-          (store, "load_typed", "typed load"),
-          (store, "busiest_first_week_date", "derive: service day"),
-          (store, "build_runs", "derive: runs of the day (trip_runs, stop_deps)"),
-          (store, "publish_transit_layers", "derive: transit_stops + transit_routes"))
+PHASES = (
+    (store, "stage_file", "staging: COPY into text tables (+ ANALYZE)"),
+    (gtfs_import, "_check", "checks (SQL)"),
+    (store, "load_typed", "typed load"),
+    (store, "busiest_first_week_date", "derive: service day"),
+    (store, "build_runs", "derive: runs of the day (trip_runs, stop_deps)"),
+    (store, "publish_transit_layers", "derive: transit_stops + transit_routes"),
+)
 OTHER = "other (archive, headers, feed row, counts, commit)"
 CHECK_GENERATORS = ("check_file", "check_foreign_keys", "check_usage")  # each check's query runs as it is yielded
 SLOWEST_CHECKS = 6
@@ -107,8 +120,13 @@ class Timing:
 def hhmmss(seconds: np.ndarray) -> pd.Series:
     """Seconds after midnight as GTFS ``HH:MM:SS`` (hours may pass 24)."""
     s = pd.Series(seconds)
-    return ((s // 3600).astype(str).str.zfill(2) + ":" + (s % 3600 // 60).astype(str).str.zfill(2) + ":"
-            + (s % 60).astype(str).str.zfill(2))
+    return (
+        (s // 3600).astype(str).str.zfill(2)
+        + ":"
+        + (s % 3600 // 60).astype(str).str.zfill(2)
+        + ":"
+        + (s % 60).astype(str).str.zfill(2)
+    )
 
 
 def stop_grid(rng: np.random.Generator) -> pd.DataFrame:
@@ -117,12 +135,14 @@ def stop_grid(rng: np.random.Generator) -> pd.DataFrame:
     col, row = np.meshgrid(np.arange(cols), np.arange(rows))
     col, row = col.ravel(), row.ravel()
     dx, dy = (BBOX[2] - BBOX[0]) / cols, (BBOX[3] - BBOX[1]) / rows
-    return pd.DataFrame({
-        "stop_id": [f"S{k:04d}" for k in range(cols * rows)],
-        "stop_name": [f"Avenue {c + 1} & Street {r + 1}" for c, r in zip(col, row)],
-        "stop_lat": np.round(BBOX[1] + (row + 0.5 + rng.uniform(-0.2, 0.2, col.size)) * dy, 6),
-        "stop_lon": np.round(BBOX[0] + (col + 0.5 + rng.uniform(-0.2, 0.2, col.size)) * dx, 6),
-    })
+    return pd.DataFrame(
+        {
+            "stop_id": [f"S{k:04d}" for k in range(cols * rows)],
+            "stop_name": [f"Avenue {c + 1} & Street {r + 1}" for c, r in zip(col, row, strict=False)],
+            "stop_lat": np.round(BBOX[1] + (row + 0.5 + rng.uniform(-0.2, 0.2, col.size)) * dy, 6),
+            "stop_lon": np.round(BBOX[0] + (col + 0.5 + rng.uniform(-0.2, 0.2, col.size)) * dx, 6),
+        }
+    )
 
 
 def route_patterns(rng: np.random.Generator) -> list[np.ndarray]:
@@ -163,14 +183,16 @@ def synthetic_feed(directory: Path, stop_times: int, seed: int) -> Feed:
     stops = stop_grid(rng)
     patterns = route_patterns(rng)
     per_route = max(2, math.ceil(stop_times / sum(len(p) for p in patterns)))
-    routes = pd.DataFrame({
-        "route_id": [f"R{r + 1:03d}" for r in range(ROUTES)],
-        "agency_id": "CM",
-        "route_short_name": [f"T{r + 1}" if r < TRAMS else str(r + 1) for r in range(ROUTES)],
-        "route_long_name": [f"{stops.stop_name[p[0]]} - {stops.stop_name[p[-1]]}" for p in patterns],
-        "route_type": [0 if r < TRAMS else 3 for r in range(ROUTES)],
-        "route_color": [f"{c:06X}" for c in rng.integers(0, 1 << 24, ROUTES)],
-    })
+    routes = pd.DataFrame(
+        {
+            "route_id": [f"R{r + 1:03d}" for r in range(ROUTES)],
+            "agency_id": "CM",
+            "route_short_name": [f"T{r + 1}" if r < TRAMS else str(r + 1) for r in range(ROUTES)],
+            "route_long_name": [f"{stops.stop_name[p[0]]} - {stops.stop_name[p[-1]]}" for p in patterns],
+            "route_type": [0 if r < TRAMS else 3 for r in range(ROUTES)],
+            "route_color": [f"{c:06X}" for c in rng.integers(0, 1 << 24, ROUTES)],
+        }
+    )
     trips, times = [], []
     for r, pattern in enumerate(patterns):
         run = rng.integers(60, 181, len(pattern) - 1)  # seconds between stops
@@ -181,35 +203,78 @@ def synthetic_feed(directory: Path, stop_times: int, seed: int) -> Feed:
             runs, dwells = (run, dwell) if direction == 0 else (run[::-1], dwell[::-1])
             arrive = np.concatenate([[0], np.cumsum(runs + dwells[:-1])])
             headway = (LAST_START - FIRST_START) / count
-            start = np.round(FIRST_START + headway * (np.arange(count) + 0.5)
-                             + rng.uniform(-0.3, 0.3, count) * headway).astype(np.int64)
+            start = np.round(
+                FIRST_START + headway * (np.arange(count) + 0.5) + rng.uniform(-0.3, 0.3, count) * headway
+            ).astype(np.int64)
             trip_ids = [f"R{r + 1:03d}-{direction}-{k:04d}" for k in range(count)]
-            trips.append(pd.DataFrame({
-                "route_id": routes.route_id[r], "trip_id": trip_ids, "direction_id": direction,
-                "service_id": np.where(rng.random(count) < CALENDAR["WK"][1], "WK", "WE"),
-                "trip_headsign": stops.stop_name[stops_in_order[-1]]}))
+            trips.append(
+                pd.DataFrame(
+                    {
+                        "route_id": routes.route_id[r],
+                        "trip_id": trip_ids,
+                        "direction_id": direction,
+                        "service_id": np.where(rng.random(count) < CALENDAR["WK"][1], "WK", "WE"),
+                        "trip_headsign": stops.stop_name[stops_in_order[-1]],
+                    }
+                )
+            )
             arrival = (start[:, None] + arrive[None, :]).ravel()
-            times.append(pd.DataFrame({
-                "trip_id": np.repeat(trip_ids, len(pattern)),
-                "arrival": arrival, "departure": arrival + np.tile(dwells, count),
-                "stop_id": np.tile(stops.stop_id.to_numpy()[stops_in_order], count),
-                "stop_sequence": np.tile(np.arange(1, len(pattern) + 1), count)}))
-    trips = pd.concat(trips, ignore_index=True)[["route_id", "service_id", "trip_id", "trip_headsign",
-                                                  "direction_id"]]
+            times.append(
+                pd.DataFrame(
+                    {
+                        "trip_id": np.repeat(trip_ids, len(pattern)),
+                        "arrival": arrival,
+                        "departure": arrival + np.tile(dwells, count),
+                        "stop_id": np.tile(stops.stop_id.to_numpy()[stops_in_order], count),
+                        "stop_sequence": np.tile(np.arange(1, len(pattern) + 1), count),
+                    }
+                )
+            )
+    trips = pd.concat(trips, ignore_index=True)[["route_id", "service_id", "trip_id", "trip_headsign", "direction_id"]]
     st = pd.concat(times, ignore_index=True)
-    st = pd.DataFrame({"trip_id": st.trip_id, "arrival_time": hhmmss(st.arrival.to_numpy()),
-                       "departure_time": hhmmss(st.departure.to_numpy()), "stop_id": st.stop_id,
-                       "stop_sequence": st.stop_sequence})
-    calendar = pd.DataFrame([(s, *days.split(","), *CALENDAR_RANGE) for s, (days, _) in CALENDAR.items()],
-                            columns=["service_id", "monday", "tuesday", "wednesday", "thursday", "friday",
-                                     "saturday", "sunday", "start_date", "end_date"])
-    agency = pd.DataFrame({"agency_id": ["CM"], "agency_name": ["Civic Mapper Transit"],
-                           "agency_url": ["https://transit.example"], "agency_timezone": ["America/New_York"]})
+    st = pd.DataFrame(
+        {
+            "trip_id": st.trip_id,
+            "arrival_time": hhmmss(st.arrival.to_numpy()),
+            "departure_time": hhmmss(st.departure.to_numpy()),
+            "stop_id": st.stop_id,
+            "stop_sequence": st.stop_sequence,
+        }
+    )
+    calendar = pd.DataFrame(
+        [(s, *days.split(","), *CALENDAR_RANGE) for s, (days, _) in CALENDAR.items()],
+        columns=[
+            "service_id",
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+            "start_date",
+            "end_date",
+        ],
+    )
+    agency = pd.DataFrame(
+        {
+            "agency_id": ["CM"],
+            "agency_name": ["Civic Mapper Transit"],
+            "agency_url": ["https://transit.example"],
+            "agency_timezone": ["America/New_York"],
+        }
+    )
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "synthetic.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, frame in (("agency.txt", agency), ("stops.txt", stops), ("routes.txt", routes),
-                            ("trips.txt", trips), ("stop_times.txt", st), ("calendar.txt", calendar)):
+        for name, frame in (
+            ("agency.txt", agency),
+            ("stops.txt", stops),
+            ("routes.txt", routes),
+            ("trips.txt", trips),
+            ("stop_times.txt", st),
+            ("calendar.txt", calendar),
+        ):
             z.writestr(name, frame.to_csv(index=False, lineterminator="\n"))
     return Feed("synthetic", path, SYNTHETIC_DAY, len(st))
 
@@ -272,6 +337,7 @@ def patched(replacements: list[tuple[object, str, object]]):
 def timed_generator(function, checks: dict[str, float]):
     """``function`` yields checks ``(code, file, field, ...)``, each running its query when asked for: add the
     time of each to ``checks["code: file field"]``."""
+
     @wraps(function)
     def timed(*args, **kwargs):
         iterator = function(*args, **kwargs)
@@ -284,6 +350,7 @@ def timed_generator(function, checks: dict[str, float]):
             key = f"{item[0]}: {item[1]} {item[2]}".rstrip()
             checks[key] = checks.get(key, 0.0) + time.perf_counter() - started
             yield item
+
     return timed
 
 
@@ -298,16 +365,23 @@ def run_ours(bench: BenchDatabase, feed: Feed) -> Timing:
         report = import_feed(bench.engine, feed.path, feed.name, service_date=feed.day)
         seconds = time.perf_counter() - started
     if report.counts["stop_times"] != feed.stop_times:
-        raise RuntimeError(f"{feed.name}: {feed.stop_times} stop times in the feed, {report.counts['stop_times']} "
-                           "imported")
+        raise RuntimeError(
+            f"{feed.name}: {feed.stop_times} stop times in the feed, {report.counts['stop_times']} imported"
+        )
     phases[OTHER] = seconds - sum(phases.values())
     return Timing("ours", seconds, {k: v for k, v in phases.items() if v > 0.0005}, checks)
 
 
 def our_layer(bench: BenchDatabase, layer: str, feed: str) -> pd.DataFrame:
     with bench.engine.connect() as conn:
-        rows = conn.execute(text("SELECT properties FROM derived_features WHERE layer = :l "
-                                 "AND properties ->> 'feed' = :f"), {"l": layer, "f": feed}).scalars().all()
+        rows = (
+            conn.execute(
+                text("SELECT properties FROM derived_features WHERE layer = :l AND properties ->> 'feed' = :f"),
+                {"l": layer, "f": feed},
+            )
+            .scalars()
+            .all()
+        )
     return pd.DataFrame(rows)
 
 
@@ -326,22 +400,31 @@ def check(bench: BenchDatabase, feed: Feed, stop_stats: pd.DataFrame, route_stat
     ref_routes = route_stats.set_index("route_id").reindex(routes.index)
     problems = []
     for what, ours, ref, columns in (
-            ("stop", stops, ref_stops, (("mean_headway_min", "mean_headway"), ("min_headway_min", "min_headway"))),
-            ("route", routes, ref_routes, (("mean_headway_min", "mean_headway"),))):
+        ("stop", stops, ref_stops, (("mean_headway_min", "mean_headway"), ("min_headway_min", "min_headway"))),
+        ("route", routes, ref_routes, (("mean_headway_min", "mean_headway"),)),
+    ):
         missing = sorted(set((stop_stats if what == "stop" else route_stats)[f"{what}_id"]) - set(ours.index))
         problems += [f"{what} {i}: gtfs-kit has it, ours not" for i in missing]
         trips = ref["num_trips"].fillna(0).astype(int)
-        problems += [f"{what} {i}: trips {a} ≠ {b}" for i, a, b in
-                     zip(ours.index, ours["trips_per_day"], trips) if a != b]
+        problems += [
+            f"{what} {i}: trips {a} ≠ {b}"
+            for i, a, b in zip(ours.index, ours["trips_per_day"], trips, strict=False)
+            if a != b
+        ]
         for mine, theirs in columns:
             same = same_headway(ours[mine], ref[theirs])
-            problems += [f"{what} {i}: {mine} {a} ≠ {b}" for i, a, b, ok in
-                         zip(ours.index, ours[mine], ref[theirs], same) if not ok]
+            problems += [
+                f"{what} {i}: {mine} {a} ≠ {b}"
+                for i, a, b, ok in zip(ours.index, ours[mine], ref[theirs], same, strict=False)
+                if not ok
+            ]
     if problems:
         raise RuntimeError(f"{feed.name}: ours and gtfs-kit disagree ({len(problems)}): " + "; ".join(problems[:10]))
-    return (f"{feed.name}: checked: {len(stops):,} stops, {len(routes):,} routes equal "
-            f"({int((stops['trips_per_day'] > 0).sum()):,} stops and "
-            f"{int((routes['trips_per_day'] > 0).sum()):,} routes with trips on {feed.day})")
+    return (
+        f"{feed.name}: checked: {len(stops):,} stops, {len(routes):,} routes equal "
+        f"({int((stops['trips_per_day'] > 0).sum()):,} stops and "
+        f"{int((routes['trips_per_day'] > 0).sum()):,} routes with trips on {feed.day})"
+    )
 
 
 # --- a run --------------------------------------------------------------------------------------------
@@ -359,8 +442,10 @@ def run_suite(bench: BenchDatabase, feeds: list[Feed]) -> tuple[dict[str, list[T
 
 def best_of(suites: list[dict[str, list[Timing]]]) -> dict[str, list[Timing]]:
     """Per feed and method, the fastest of the repeated runs (with that run's phases)."""
-    return {name: [min(runs, key=lambda t: t.seconds) for runs in zip(*(s[name] for s in suites))]
-            for name in suites[0]}
+    return {
+        name: [min(runs, key=lambda t: t.seconds) for runs in zip(*(s[name] for s in suites), strict=False)]
+        for name in suites[0]
+    }
 
 
 # --- report -------------------------------------------------------------------------------------------
@@ -369,22 +454,33 @@ def results_table(feeds: list[Feed], suite: dict[str, list[Timing]]) -> str:
     rows = []
     for feed in feeds:
         ours, peer = suite[feed.name]
-        rows.append((feed.name, f"{feed.stop_times:,}", f"{ours.seconds:.2f}", f"{peer.seconds:.2f}",
-                     f"{peer.seconds / ours.seconds:.2f}×"))
+        rows.append(
+            (
+                feed.name,
+                f"{feed.stop_times:,}",
+                f"{ours.seconds:.2f}",
+                f"{peer.seconds:.2f}",
+                f"{peer.seconds / ours.seconds:.2f}×",
+            )
+        )
     return markdown_table(("feed", "stop_times", "ours s", "gtfs-kit s", "ratio (gtfs-kit/ours)"), rows)
 
 
 def phases_table(feed: str, timing: Timing) -> str:
-    return markdown_table((f"{feed}: {timing.method}", "seconds", "share"),
-                 [(phase, f"{s:.2f}", f"{100 * s / timing.seconds:.0f} %") for phase, s in timing.phases.items()])
+    return markdown_table(
+        (f"{feed}: {timing.method}", "seconds", "share"),
+        [(phase, f"{s:.2f}", f"{100 * s / timing.seconds:.0f} %") for phase, s in timing.phases.items()],
+    )
 
 
 def checks_table(feed: str, timing: Timing) -> str:
     """The slowest ``SLOWEST_CHECKS`` check queries, with their share of all checks."""
     total = sum(timing.checks.values())
     slowest = sorted(timing.checks.items(), key=lambda kv: -kv[1])[:SLOWEST_CHECKS]
-    return markdown_table((f"{feed}: slowest of {len(timing.checks)} checks", "seconds", "share of checks"),
-                 [(check, f"{s:.2f}", f"{100 * s / total:.0f} %") for check, s in slowest])
+    return markdown_table(
+        (f"{feed}: slowest of {len(timing.checks)} checks", "seconds", "share of checks"),
+        [(check, f"{s:.2f}", f"{100 * s / total:.0f} %") for check, s in slowest],
+    )
 
 
 def aims(feeds: list[Feed], suite: dict[str, list[Timing]]) -> str:
@@ -392,16 +488,26 @@ def aims(feeds: list[Feed], suite: dict[str, list[Timing]]) -> str:
     for feed in feeds:
         ours, peer = suite[feed.name]
         ratio = peer.seconds / ours.seconds
-        lines.append(f"{feed.name}: gtfs-kit / ours = {ratio:.2f}× (aim ≥ {AIM_VS_GTFS_KIT:g}×: "
-                     f"{'met' if ratio >= AIM_VS_GTFS_KIT else 'NOT met'})")
+        lines.append(
+            f"{feed.name}: gtfs-kit / ours = {ratio:.2f}× (aim ≥ {AIM_VS_GTFS_KIT:g}×: "
+            f"{'met' if ratio >= AIM_VS_GTFS_KIT else 'NOT met'})"
+        )
     return "\n".join(lines)
 
 
 def report(feeds: list[Feed], repeat: int, versions: str, suite: dict[str, list[Timing]], checked: list[str]) -> str:
     runs = f"best of {repeat} runs" if repeat > 1 else "1 run"
-    lines = [f"GTFS benchmark: {runs}; {versions}; gtfs-kit {gk.__version__}, pandas {pd.__version__}; "
-             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end", "",
-             results_table(feeds, suite), "", aims(feeds, suite), "", "Where the time goes (the runs above):", ""]
+    lines = [
+        f"GTFS benchmark: {runs}; {versions}; gtfs-kit {gk.__version__}, pandas {pd.__version__}; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end",
+        "",
+        results_table(feeds, suite),
+        "",
+        aims(feeds, suite),
+        "",
+        "Where the time goes (the runs above):",
+        "",
+    ]
     for feed in feeds:
         for timing in suite[feed.name]:
             lines += [phases_table(feed.name, timing), ""]
@@ -413,8 +519,12 @@ def report(feeds: list[Feed], repeat: int, versions: str, suite: dict[str, list[
 # --- main ---------------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.gtfs", description=__doc__.split("\n")[0])
-    parser.add_argument("--stop-times", type=int, default=1_000_000,
-                        help="stop times of the synthetic feed, at least (default 1,000,000)")
+    parser.add_argument(
+        "--stop-times",
+        type=int,
+        default=1_000_000,
+        help="stop times of the synthetic feed, at least (default 1,000,000)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed of the synthetic feed")
     parser.add_argument("--repeat", type=int, default=1, help="runs of every method; the best is reported")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")

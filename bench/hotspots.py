@@ -20,6 +20,7 @@ come from timing wrappers put around the store and domain functions that ``run_h
 
     .venv/bin/python -m bench.hotspots [--rows N] [--repeat R] [--seed S] [--keep]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,7 @@ from scipy import stats
 from scipy.spatial import cKDTree
 from sqlalchemy import text
 
-from bench.ingest import (BBOX, LAYER_ID, BenchDatabase, iso_utc, markdown_table, points_parser, progress,
-                          timed_function)
+from bench.ingest import BBOX, LAYER_ID, BenchDatabase, iso_utc, markdown_table, points_parser, progress, timed_function
 from mapper.config import PROJECT_ROOT
 from mapper.domain import hotspots as hs
 from mapper.domain.layers import Layer, load_registry
@@ -60,17 +60,26 @@ AIM_SECONDS = 5.0  # ours under this many seconds
 AIM_VS_PEER = 5.0  # ours at least this many times faster than the geopandas pipeline
 Z_TOLERANCE = 1e-9
 # Gaussian clusters: lon, lat, sigma in degrees (≈ 0.3–1.1 km), share of all points; the rest is uniform.
-CLUSTERS = ((-83.00, 39.96, 0.004, 0.12), (-82.95, 40.02, 0.006, 0.10), (-83.06, 40.03, 0.003, 0.06),
-            (-82.96, 39.93, 0.008, 0.08), (-83.03, 39.99, 0.010, 0.06))
+CLUSTERS = (
+    (-83.00, 39.96, 0.004, 0.12),
+    (-82.95, 40.02, 0.006, 0.10),
+    (-83.06, 40.03, 0.003, 0.06),
+    (-82.96, 39.93, 0.008, 0.08),
+    (-83.03, 39.99, 0.010, 0.06),
+)
 SCORE_TABLES = ("derived_features", "scores", "score_runs", "status_history", "reports", "imports")
 # What run_hotspots calls, by phase: (module, function, phase). The rest of its time ("other") is building
 # the feature rows in Python, the commit and the connection.
-PHASES = ((store, "study_area", "study area (SQL: count, centroid, hull)"),
-          (store, "hexagon_bins", "hexagon bins (SQL)"),
-          (hs, "choose_scale", "scale search (10 × Moran's I)"),
-          (hs, "weights_for", "weights, Gi*, FDR"), (hs, "gi_star", "weights, Gi*, FDR"),
-          (hs, "classify", "weights, Gi*, FDR"),
-          (store, "insert_run", "store (run + cells)"), (store, "replace_derived", "store (run + cells)"))
+PHASES = (
+    (store, "study_area", "study area (SQL: count, centroid, hull)"),
+    (store, "hexagon_bins", "hexagon bins (SQL)"),
+    (hs, "choose_scale", "scale search (10 × Moran's I)"),
+    (hs, "weights_for", "weights, Gi*, FDR"),
+    (hs, "gi_star", "weights, Gi*, FDR"),
+    (hs, "classify", "weights, Gi*, FDR"),
+    (store, "insert_run", "store (run + cells)"),
+    (store, "replace_derived", "store (run + cells)"),
+)
 OTHER = "other (feature rows in Python, commit)"
 
 
@@ -100,17 +109,25 @@ def clustered_crimes(layer: Layer, n: int, seed: int) -> gpd.GeoDataFrame:
     rng = np.random.default_rng(seed)
     sizes = [int(n * share) for *_, share in CLUSTERS]
     background = n - sum(sizes)
-    lon = np.concatenate([rng.normal(x, s, k) for (x, _, s, _), k in zip(CLUSTERS, sizes)]
-                         + [rng.uniform(BBOX[0], BBOX[2], background)])
-    lat = np.concatenate([rng.normal(y, s, k) for (_, y, s, _), k in zip(CLUSTERS, sizes)]
-                         + [rng.uniform(BBOX[1], BBOX[3], background)])
+    lon = np.concatenate(
+        [rng.normal(x, s, k) for (x, _, s, _), k in zip(CLUSTERS, sizes, strict=False)]
+        + [rng.uniform(BBOX[0], BBOX[2], background)]
+    )
+    lat = np.concatenate(
+        [rng.normal(y, s, k) for (_, y, s, _), k in zip(CLUSTERS, sizes, strict=False)]
+        + [rng.uniform(BBOX[1], BBOX[3], background)]
+    )
     lon, lat = np.clip(lon, BBOX[0], BBOX[2]), np.clip(lat, BBOX[1], BBOX[3])
     occurred = np.datetime64("2025-01-01T00:00:00", "s") + rng.integers(0, 365 * 86_400, n)
-    return gpd.GeoDataFrame({
-        "category": rng.choice(layer.field("category").values, n),
-        "severity": rng.integers(1, 6, n),
-        "occurred_at": iso_utc(pd.Series(occurred)),
-    }, geometry=shapely.points(lon, lat), crs=4326)
+    return gpd.GeoDataFrame(
+        {
+            "category": rng.choice(layer.field("category").values, n),
+            "severity": rng.integers(1, 6, n),
+            "occurred_at": iso_utc(pd.Series(occurred)),
+        },
+        geometry=shapely.points(lon, lat),
+        crs=4326,
+    )
 
 
 def load(bench: BenchDatabase, layer: Layer, gdf: gpd.GeoDataFrame) -> None:
@@ -153,21 +170,32 @@ def run_ours(bench: BenchDatabase, layer: Layer, method: str, scale: tuple[str, 
 def our_grid(bench: BenchDatabase) -> Grid:
     """The cells and choices of our latest run, as stored."""
     with bench.engine.connect() as conn:
-        params = conn.execute(text("SELECT params FROM score_runs WHERE layer = :layer AND method = 'hotspots' "
-                                   "ORDER BY id DESC LIMIT 1"), {"layer": LAYER_ID}).scalar_one()
+        params = conn.execute(
+            text("SELECT params FROM score_runs WHERE layer = :layer AND method = 'hotspots' ORDER BY id DESC LIMIT 1"),
+            {"layer": LAYER_ID},
+        ).scalar_one()
     cells = our_cells(bench)
-    return Grid(cells["i"].to_numpy(), cells["j"].to_numpy(), params["cell"]["edge_m"], params["cell"]["srid"],
-                (params["scale"]["kind"], params["scale"]["value"]))
+    return Grid(
+        cells["i"].to_numpy(),
+        cells["j"].to_numpy(),
+        params["cell"]["edge_m"],
+        params["cell"]["srid"],
+        (params["scale"]["kind"], params["scale"]["value"]),
+    )
 
 
 def our_cells(bench: BenchDatabase) -> pd.DataFrame:
     """The stored cells of our latest run: i, j, reports, weight, gi_z, q_value (ordered by i, j)."""
     with bench.engine.connect() as conn:
-        return pd.read_sql(text(
-            "SELECT (private ->> 'i')::int AS i, (private ->> 'j')::int AS j, (properties ->> 'reports')::int "
-            "AS reports, (properties ->> 'weight')::float8 AS weight, (properties ->> 'gi_z')::float8 AS gi_z, "
-            "(properties ->> 'q_value')::float8 AS q_value FROM derived_features WHERE layer = :c ORDER BY i, j"),
-            conn, params={"c": COLLECTION})
+        return pd.read_sql(
+            text(
+                "SELECT (private ->> 'i')::int AS i, (private ->> 'j')::int AS j, (properties ->> 'reports')::int "
+                "AS reports, (properties ->> 'weight')::float8 AS weight, (properties ->> 'gi_z')::float8 AS gi_z, "
+                "(properties ->> 'q_value')::float8 AS q_value FROM derived_features WHERE layer = :c ORDER BY i, j"
+            ),
+            conn,
+            params={"c": COLLECTION},
+        )
 
 
 # --- the geopandas + esda pipeline --------------------------------------------------------------------
@@ -179,8 +207,11 @@ def hexagons(grid: Grid) -> gpd.GeoDataFrame:
     dx = np.array([grid.edge, grid.edge / 2, -grid.edge / 2, -grid.edge, -grid.edge / 2, grid.edge / 2, grid.edge])
     dy = np.array([0, h, h, 0, -h, -h, 0])
     rings = np.stack([centres[:, :1] + dx, centres[:, 1:] + dy], axis=-1)
-    return gpd.GeoDataFrame({"i": grid.i, "j": grid.j, "x": centres[:, 0], "y": centres[:, 1]},
-                            geometry=shapely.polygons(rings), crs=grid.srid)
+    return gpd.GeoDataFrame(
+        {"i": grid.i, "j": grid.j, "x": centres[:, 0], "y": centres[:, 1]},
+        geometry=shapely.polygons(rings),
+        crs=grid.srid,
+    )
 
 
 def peer_weights(xy: np.ndarray, scale: tuple[str, float]):
@@ -193,8 +224,7 @@ def peer_weights(xy: np.ndarray, scale: tuple[str, float]):
     return KNN(cKDTree(xy), k=int(value), silence_warnings=True)
 
 
-def run_peer(bench: BenchDatabase, grid: Grid, cells: gpd.GeoDataFrame,
-             min_count: int) -> tuple[Timing, pd.DataFrame]:
+def run_peer(bench: BenchDatabase, grid: Grid, cells: gpd.GeoDataFrame, min_count: int) -> tuple[Timing, pd.DataFrame]:
     """The geopandas + esda pipeline, timed phase by phase; also returns its per-cell results."""
     where, params = store.layer_filter(LAYER_ID)
     sql = f"SELECT geom, (properties ->> 'severity')::float8 AS severity FROM reports WHERE {where}"
@@ -239,9 +269,11 @@ def check(ours: pd.DataFrame, peer: pd.DataFrame, n: int) -> str:
     same_counts = bool((ours["reports"] == peer["reports"]).all()) and int(ours["reports"].sum()) == n
     same_weights = bool(np.allclose(ours["weight"], peer["weight"], rtol=0, atol=1e-9))
     ok = same_counts and same_weights and dz <= Z_TOLERANCE
-    line = (f"{len(ours):,} cells, {n:,} reports; counts {'equal' if same_counts else 'DIFFER'}, weights "
-            f"{'equal' if same_weights else 'DIFFER'}, max |Δz| = {dz:.1e}, max |Δq| = {dq:.1e} "
-            f"(tolerance {Z_TOLERANCE:g}): {'ok' if ok else 'FAILED'}")
+    line = (
+        f"{len(ours):,} cells, {n:,} reports; counts {'equal' if same_counts else 'DIFFER'}, weights "
+        f"{'equal' if same_weights else 'DIFFER'}, max |Δz| = {dz:.1e}, max |Δq| = {dq:.1e} "
+        f"(tolerance {Z_TOLERANCE:g}): {'ok' if ok else 'FAILED'}"
+    )
     if not ok:
         raise RuntimeError(f"peer and ours disagree: {line}")
     return line
@@ -263,20 +295,24 @@ def run_suite(bench: BenchDatabase, layer: Layer, n: int, grid: Grid | None) -> 
 
 def best_of(suites: list[list[Timing]]) -> list[Timing]:
     """Per method, the fastest of the repeated runs (with that run's phases)."""
-    return [min(runs, key=lambda t: t.seconds) for runs in zip(*suites)]
+    return [min(runs, key=lambda t: t.seconds) for runs in zip(*suites, strict=False)]
 
 
 # --- report -------------------------------------------------------------------------------------------
 def results_table(timings: list[Timing]) -> str:
     """``method | seconds | ratio vs ours``, ratio = the method's seconds / ours' (automatic scale)."""
     ours = timings[0].seconds
-    return markdown_table(("method", "seconds", "ratio vs ours"),
-                 [(t.method, f"{t.seconds:.2f}", f"{t.seconds / ours:.2f}×") for t in timings])
+    return markdown_table(
+        ("method", "seconds", "ratio vs ours"),
+        [(t.method, f"{t.seconds:.2f}", f"{t.seconds / ours:.2f}×") for t in timings],
+    )
 
 
 def phases_table(timing: Timing) -> str:
-    return markdown_table((timing.method, "seconds", "share"),
-                 [(phase, f"{s:.2f}", f"{100 * s / timing.seconds:.0f} %") for phase, s in timing.phases.items()])
+    return markdown_table(
+        (timing.method, "seconds", "share"),
+        [(phase, f"{s:.2f}", f"{100 * s / timing.seconds:.0f} %") for phase, s in timing.phases.items()],
+    )
 
 
 def aims(timings: list[Timing]) -> str:
@@ -284,24 +320,33 @@ def aims(timings: list[Timing]) -> str:
     mark = lambda ok: "met" if ok else "NOT met"  # noqa: E731
     lines = []
     for t, label in ((auto, "automatic scale"), (fixed, "scale fixed")):
-        lines.append(f"ours ({label}): {t.seconds:.2f} s (aim < {AIM_SECONDS:g} s: {mark(t.seconds < AIM_SECONDS)}); "
-                     f"geopandas + esda / ours = {peer.seconds / t.seconds:.2f}× "
-                     f"(aim ≥ {AIM_VS_PEER:g}×: {mark(peer.seconds / t.seconds >= AIM_VS_PEER)})")
+        lines.append(
+            f"ours ({label}): {t.seconds:.2f} s (aim < {AIM_SECONDS:g} s: {mark(t.seconds < AIM_SECONDS)}); "
+            f"geopandas + esda / ours = {peer.seconds / t.seconds:.2f}× "
+            f"(aim ≥ {AIM_VS_PEER:g}×: {mark(peer.seconds / t.seconds >= AIM_VS_PEER)})"
+        )
     return "\n".join(lines)
 
 
-def report(n: int, repeat: int, versions: str, grid: Grid, timings: list[Timing], checked: str,
-           load: tuple[float, float]) -> str:
+def report(
+    n: int, repeat: int, versions: str, grid: Grid, timings: list[Timing], checked: str, load: tuple[float, float]
+) -> str:
     runs = f"best of {repeat} runs" if repeat > 1 else "1 run"
     kind, value = grid.scale
     which = "each method's best run" if repeat > 1 else "the run above"
-    lines = [f"Hot spot benchmark: {n:,} clustered {LAYER_ID} points, {runs}; {versions}; geopandas "
-             f"{gpd.__version__}, esda {esda.__version__}, libpysal {libpysal.__version__}, scipy "
-             f"{scipy.__version__}; {os.cpu_count()} CPUs, load average {load[0]:.1f} before and "
-             f"{load[1]:.1f} after the runs",
-             f"Grid: {len(grid.i):,} hexagons of {grid.edge:.0f} m (EPSG:{grid.srid}); scale: {kind} "
-             f"{value:g}{' m' if kind == 'distance band' else ''}", "",
-             results_table(timings), "", f"Where the time goes ({which}):", ""]
+    lines = [
+        f"Hot spot benchmark: {n:,} clustered {LAYER_ID} points, {runs}; {versions}; geopandas "
+        f"{gpd.__version__}, esda {esda.__version__}, libpysal {libpysal.__version__}, scipy "
+        f"{scipy.__version__}; {os.cpu_count()} CPUs, load average {load[0]:.1f} before and "
+        f"{load[1]:.1f} after the runs",
+        f"Grid: {len(grid.i):,} hexagons of {grid.edge:.0f} m (EPSG:{grid.srid}); scale: {kind} "
+        f"{value:g}{' m' if kind == 'distance band' else ''}",
+        "",
+        results_table(timings),
+        "",
+        f"Where the time goes ({which}):",
+        "",
+    ]
     for t in timings:
         lines += [phases_table(t), ""]
     lines += [f"Check, peer against ours: {checked}", "", aims(timings)]
@@ -332,8 +377,17 @@ def main(argv: list[str] | None = None) -> None:
             progress(f"run {run} of {args.repeat}")
             timings, grid, checked = run_suite(bench, layer, args.rows, grid)
             suites.append(timings)
-        print(report(args.rows, args.repeat, bench.versions(), grid, best_of(suites), checked,
-                     (load_before, os.getloadavg()[0])))
+        print(
+            report(
+                args.rows,
+                args.repeat,
+                bench.versions(),
+                grid,
+                best_of(suites),
+                checked,
+                (load_before, os.getloadavg()[0]),
+            )
+        )
     finally:
         bench.close(keep=args.keep)
 

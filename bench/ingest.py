@@ -17,6 +17,7 @@ small file first pays for module imports, connection set-up and cold caches.
 
     .venv/bin/python -m bench.ingest [--rows N] [--repeat R] [--seed S] [--keep]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,11 +27,11 @@ import os
 import sys
 import tempfile
 import time
-from functools import wraps
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
 from pathlib import Path
-from typing import Callable
 
 import geopandas as gpd
 import numpy as np
@@ -49,8 +50,10 @@ from mapper.services.importer import import_file
 LAYER_ID = "crime"
 BBOX = (-83.1, 39.9, -82.9, 40.06)  # lon min, lat min, lon max, lat max
 PEER_TABLE = "peer_to_postgis"
-RAW_COPY_SQL = ("COPY reports (layer, geom, properties, private, status, observed_at, source, import_id, "
-                "public_precision_m) FROM STDIN")
+RAW_COPY_SQL = (
+    "COPY reports (layer, geom, properties, private, status, observed_at, source, import_id, "
+    "public_precision_m) FROM STDIN"
+)
 CSV_READ_OPTIONS = {"x_possible_names": "lon", "y_possible_names": "lat", "keep_geom_columns": "NO"}
 REPORT_TABLES = ("status_history", "reports", "imports")
 WARMUP_ROWS = 2_000
@@ -67,7 +70,10 @@ DESCRIPTIONS = (
     "Dealing at the corner every evening around 9 pm",
 )
 PEER_COLUMN_TYPES = {  # SQL type of each synthetic field in the to_postgis table
-    "category": "text", "severity": "bigint", "occurred_at": "timestamptz", "description": "text",
+    "category": "text",
+    "severity": "bigint",
+    "occurred_at": "timestamptz",
+    "description": "text",
     "reported_to_police": "boolean",
 }
 
@@ -93,13 +99,17 @@ def synthetic_crimes(layer: Layer, n: int, seed: int) -> gpd.GeoDataFrame:
     lat = rng.uniform(BBOX[1], BBOX[3], n)
     occurred = np.datetime64("2025-01-01T00:00:00", "s") + rng.integers(0, 365 * 86_400, n)
     description = pd.Series(rng.choice(DESCRIPTIONS, n)) + " #" + pd.Series(np.arange(n)).astype(str)
-    return gpd.GeoDataFrame({
-        "category": rng.choice(layer.field("category").values, n),
-        "severity": rng.integers(1, 6, n),
-        "occurred_at": pd.to_datetime(occurred, utc=True),
-        "description": description.where(rng.random(n) >= 0.2, None),
-        "reported_to_police": rng.random(n) < 0.4,
-    }, geometry=shapely.points(lon, lat), crs=4326)
+    return gpd.GeoDataFrame(
+        {
+            "category": rng.choice(layer.field("category").values, n),
+            "severity": rng.integers(1, 6, n),
+            "occurred_at": pd.to_datetime(occurred, utc=True),
+            "description": description.where(rng.random(n) >= 0.2, None),
+            "reported_to_police": rng.random(n) < 0.4,
+        },
+        geometry=shapely.points(lon, lat),
+        crs=4326,
+    )
 
 
 def write_gpkg(gdf: gpd.GeoDataFrame, path: Path) -> Path:
@@ -147,7 +157,8 @@ class BenchDatabase:
             self.execute(
                 f"CREATE TABLE {PEER_TABLE} (id bigserial PRIMARY KEY, {columns}, geometry geometry(Point, 4326))",
                 f"CREATE INDEX {PEER_TABLE}_geometry_idx ON {PEER_TABLE} USING gist (geometry)",
-                *(f"ALTER TABLE {t} SET (autovacuum_enabled = off)" for t in self.tables))
+                *(f"ALTER TABLE {t} SET (autovacuum_enabled = off)" for t in self.tables),
+            )
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -172,8 +183,9 @@ class BenchDatabase:
         return self.scalar(f"SELECT count(*) FROM {table}")
 
     def versions(self) -> str:
-        return self.scalar("SELECT 'PostgreSQL ' || current_setting('server_version') || ', PostGIS ' "
-                           "|| postgis_lib_version()")
+        return self.scalar(
+            "SELECT 'PostgreSQL ' || current_setting('server_version') || ', PostGIS ' || postgis_lib_version()"
+        )
 
     def close(self, keep: bool) -> None:
         """Dispose of the connections; drop the database unless ``keep`` (then say where it is)."""
@@ -207,8 +219,10 @@ def run_to_postgis(bench: BenchDatabase, path: Path) -> list[Measurement]:
     read_done = time.perf_counter()
     frame.to_postgis(PEER_TABLE, bench.engine, if_exists="append", index=False)
     loaded = time.perf_counter()
-    return [Measurement("to_postgis: read + load", len(frame), loaded - started),
-            Measurement("to_postgis: load only", len(frame), loaded - read_done)]
+    return [
+        Measurement("to_postgis: read + load", len(frame), loaded - started),
+        Measurement("to_postgis: load only", len(frame), loaded - read_done),
+    ]
 
 
 def json_lines(frame: pd.DataFrame) -> np.ndarray:
@@ -222,17 +236,21 @@ def copy_text(layer: Layer, gdf: gpd.GeoDataFrame, import_id: int) -> str:
     the layer in ``properties`` (public) or ``private`` as JSON, the time field as ``observed_at``."""
     attrs = pd.DataFrame(gdf.drop(columns="geometry")).reindex(columns=[f.name for f in layer.fields])
     attrs[layer.time_field] = iso_utc(attrs[layer.time_field])
-    rows = pd.DataFrame({
-        "layer": layer.id,
-        "geom": shapely.to_wkb(shapely.set_srid(np.asarray(gdf.geometry.values), 4326), hex=True, include_srid=True),
-        "properties": json_lines(attrs[[f.name for f in layer.fields if f.public]]),
-        "private": json_lines(attrs[[f.name for f in layer.fields if not f.public]]),
-        "status": "submitted",
-        "observed_at": attrs[layer.time_field].to_numpy(),
-        "source": "bench",
-        "import_id": import_id,
-        "public_precision_m": layer.precision_m,
-    })
+    rows = pd.DataFrame(
+        {
+            "layer": layer.id,
+            "geom": shapely.to_wkb(
+                shapely.set_srid(np.asarray(gdf.geometry.values), 4326), hex=True, include_srid=True
+            ),
+            "properties": json_lines(attrs[[f.name for f in layer.fields if f.public]]),
+            "private": json_lines(attrs[[f.name for f in layer.fields if not f.public]]),
+            "status": "submitted",
+            "observed_at": attrs[layer.time_field].to_numpy(),
+            "source": "bench",
+            "import_id": import_id,
+            "public_precision_m": layer.precision_m,
+        }
+    )
     return rows.to_csv(sep="\t", header=False, index=False, quoting=csv.QUOTE_NONE, lineterminator="\n")
 
 
@@ -252,7 +270,9 @@ def run_raw_copy(bench: BenchDatabase, layer: Layer, gdf: gpd.GeoDataFrame) -> l
     return [Measurement("raw COPY (prepared rows)", len(gdf), seconds)]
 
 
-def measured(bench: BenchDatabase, table: str, expected: int, run: Callable[[], list[Measurement]]) -> list[Measurement]:
+def measured(
+    bench: BenchDatabase, table: str, expected: int, run: Callable[[], list[Measurement]]
+) -> list[Measurement]:
     """Run one method into empty tables and check that all ``expected`` rows arrived in ``table``."""
     bench.reset()
     results = run()
@@ -262,31 +282,42 @@ def measured(bench: BenchDatabase, table: str, expected: int, run: Callable[[], 
     return results
 
 
-def run_suite(bench: BenchDatabase, registry: Registry, gdf: gpd.GeoDataFrame,
-              paths: dict[str, Path]) -> dict[str, list[Measurement]]:
+def run_suite(
+    bench: BenchDatabase, registry: Registry, gdf: gpd.GeoDataFrame, paths: dict[str, Path]
+) -> dict[str, list[Measurement]]:
     """Every method once, peers before ours; ``{source: [ours, to_postgis..., raw COPY]}``."""
     layer, n = registry.get(LAYER_ID), len(gdf)
     raw = measured(bench, "reports", n, lambda: run_raw_copy(bench, layer, gdf))
     suite = {}
     for source, path in paths.items():
-        peer = measured(bench, PEER_TABLE, n, lambda: run_to_postgis(bench, path))
-        ours = measured(bench, "reports", n, lambda: run_ours(bench, registry, path))
+        peer = measured(bench, PEER_TABLE, n, lambda path=path: run_to_postgis(bench, path))
+        ours = measured(bench, "reports", n, lambda path=path: run_ours(bench, registry, path))
         suite[source] = ours + peer + raw
     return suite
 
 
 def best_of(suites: list[dict[str, list[Measurement]]]) -> dict[str, list[Measurement]]:
     """Per source and method, the fastest of the repeated runs (the least disturbed by other load)."""
-    return {source: [min(runs, key=lambda m: m.seconds) for runs in zip(*(s[source] for s in suites))]
-            for source in suites[0]}
+    return {
+        source: [min(runs, key=lambda m: m.seconds) for runs in zip(*(s[source] for s in suites), strict=False)]
+        for source in suites[0]
+    }
 
 
 # --- report -------------------------------------------------------------------------------------------
 def table(results: list[Measurement]) -> str:
     """A ``method | rows | seconds | rows/s | ratio vs ours`` table; ratio = ours rows/s / method rows/s."""
     ours = results[0]
-    rows = [(m.method, f"{m.rows:,}", f"{m.seconds:.2f}", f"{m.rows_per_second:,.0f}",
-             f"{ours.rows_per_second / m.rows_per_second:.2f}×") for m in results]
+    rows = [
+        (
+            m.method,
+            f"{m.rows:,}",
+            f"{m.seconds:.2f}",
+            f"{m.rows_per_second:,.0f}",
+            f"{ours.rows_per_second / m.rows_per_second:.2f}×",
+        )
+        for m in results
+    ]
     return markdown_table(("method", "rows", "seconds", "rows/s", "ratio vs ours"), rows)
 
 
@@ -294,8 +325,16 @@ def markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     """A Markdown table of text cells, the first column left-aligned and the others right-aligned (every
     benchmark prints its results this way)."""
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    line = lambda cells: "| " + " | ".join(  # noqa: E731
-        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+
+    def line(cells):
+        return (
+            "| "
+            + " | ".join(
+                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+            )
+            + " |"
+        )
+
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(header), rule, *map(line, rows)])
 
@@ -307,16 +346,21 @@ def aims(source: str, results: list[Measurement]) -> str:
     vs_peer = ours / by_method["to_postgis: read + load"]
     vs_raw = ours / by_method["raw COPY (prepared rows)"]
     mark = lambda ok: "met" if ok else "NOT met"  # noqa: E731
-    return (f"{source}: ours / to_postgis = {vs_peer:.2f}× (aim ≥ {AIM_VS_TO_POSTGIS:g}×: "
-            f"{mark(vs_peer >= AIM_VS_TO_POSTGIS)})\n"
-            f"{source}: ours / raw COPY = {vs_raw * 100:.0f} % (aim ≥ {AIM_VS_RAW_COPY * 100:.0f} %: "
-            f"{mark(vs_raw >= AIM_VS_RAW_COPY)})")
+    return (
+        f"{source}: ours / to_postgis = {vs_peer:.2f}× (aim ≥ {AIM_VS_TO_POSTGIS:g}×: "
+        f"{mark(vs_peer >= AIM_VS_TO_POSTGIS)})\n"
+        f"{source}: ours / raw COPY = {vs_raw * 100:.0f} % (aim ≥ {AIM_VS_RAW_COPY * 100:.0f} %: "
+        f"{mark(vs_raw >= AIM_VS_RAW_COPY)})"
+    )
 
 
 def report(n: int, repeat: int, versions: str, suite: dict[str, list[Measurement]]) -> str:
     runs = f"best of {repeat} runs" if repeat > 1 else "1 run"
-    lines = [f"Ingest benchmark: {n:,} {LAYER_ID} points, {runs}; {versions}; geopandas {gpd.__version__}, "
-             f"pyogrio {pyogrio.__version__}; {os.cpu_count()} CPUs", ""]
+    lines = [
+        f"Ingest benchmark: {n:,} {LAYER_ID} points, {runs}; {versions}; geopandas {gpd.__version__}, "
+        f"pyogrio {pyogrio.__version__}; {os.cpu_count()} CPUs",
+        "",
+    ]
     for source, results in suite.items():
         lines += [f"{source} file:", table(results), ""]
     lines += ["The raw COPY reads no file: the same measurement is shown in both tables.", ""]
@@ -341,6 +385,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def timed_function(function, phase: str, phases: dict[str, float]):
     """``function``, adding the wall-clock time of each call to ``phases[phase]``."""
+
     @wraps(function)
     def timed(*args, **kwargs):
         started = time.perf_counter()
@@ -348,6 +393,7 @@ def timed_function(function, phase: str, phases: dict[str, float]):
             return function(*args, **kwargs)
         finally:
             phases[phase] = phases.get(phase, 0.0) + time.perf_counter() - started
+
     return timed
 
 

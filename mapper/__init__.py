@@ -1,4 +1,5 @@
 """civic-mapper: a PostGIS-backed Flask platform for crowdsourced, geolocated civic reports."""
+
 from __future__ import annotations
 
 import gc
@@ -19,8 +20,20 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["mapper.registry"] = load_registry(settings["LAYERS_DIR"])
 
     from mapper import db
-    from mapper.web import (assets, exports, fast_items, gtfs, intake_api, ogc, openapi, pages, problems, scores,
-                            sessions, tiles)
+    from mapper.web import (
+        assets,
+        exports,
+        fast_items,
+        gtfs,
+        intake_api,
+        ogc,
+        openapi,
+        pages,
+        problems,
+        scores,
+        sessions,
+        tiles,
+    )
 
     db.init_app(app, database_url(settings))
     app.session_interface = sessions.CookieSessions()

@@ -1,4 +1,5 @@
 """The ``mapper`` command: database, server, imports, demo data, tokens."""
+
 from __future__ import annotations
 
 import sys
@@ -104,8 +105,10 @@ def upgrade(revision):
         registry = app.extensions["mapper.registry"]
         for layer_id, rows in public_locations.sync(app.extensions["mapper.engine"], registry).items():
             if rows:
-                click.echo(f"{layer_id}: public locations generalised to {registry.get(layer_id).precision_m:g} m "
-                           f"({rows} reports updated)")
+                click.echo(
+                    f"{layer_id}: public locations generalised to {registry.get(layer_id).precision_m:g} m "
+                    f"({rows} reports updated)"
+                )
 
 
 @db.command()
@@ -149,9 +152,16 @@ def import_cmd(layer, file, crs, skip_invalid):
         bar.update(done - bar.n)
 
     try:
-        result = import_file(app.extensions["mapper.engine"], app.extensions["mapper.registry"], layer, file,
-                             crs=crs, skip_invalid=skip_invalid, max_vertices=int(app.config["MAX_VERTICES"]),
-                             progress=progress)
+        result = import_file(
+            app.extensions["mapper.engine"],
+            app.extensions["mapper.registry"],
+            layer,
+            file,
+            crs=crs,
+            skip_invalid=skip_invalid,
+            max_vertices=int(app.config["MAX_VERTICES"]),
+            progress=progress,
+        )
     except MapperError as e:
         bar.close()
         click.echo(f"error: {e.detail}", err=True)
@@ -161,8 +171,10 @@ def import_cmd(layer, file, crs, skip_invalid):
     bar.close()
     for p in result.problems:
         click.echo(f"  skipped: {p}", err=True)
-    click.echo(f"imported {result.rows} rows into {layer} (skipped {result.skipped}) in {result.seconds:.2f} s: "
-               f"{result.rows_per_second:,.0f} rows/s")
+    click.echo(
+        f"imported {result.rows} rows into {layer} (skipped {result.skipped}) in {result.seconds:.2f} s: "
+        f"{result.rows_per_second:,.0f} rows/s"
+    )
     _rescore(app, layer)
 
 
@@ -173,8 +185,11 @@ def import_cmd(layer, file, crs, skip_invalid):
 @click.option("--datetime", "datetime_", help="an instant or an interval a/b ('..' for open ends)")
 @click.option("--filter", "filter_", help="a CQL2 text filter on the layer's public fields")
 @click.option("--aoi", type=click.Path(exists=True, dir_okay=False), help="a GeoJSON file with the area of interest")
-@click.option("--role", type=click.Choice(["admin", "police", "utility", "health", "planner"]),
-              help="export as this staff role sees the layer (default: the public view)")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "police", "utility", "health", "planner"]),
+    help="export as this staff role sees the layer (default: the public view)",
+)
 def export_cmd(layer, file, bbox, datetime_, filter_, aoi, role):
     """Export LAYER to FILE (.geojson, .csv, .gpkg or .shp.zip) with the feeds' filters."""
     from mapper.domain.privacy import view_for
@@ -215,11 +230,17 @@ def demo(reset):
 @main.command()
 @click.argument("layers", nargs=-1)
 @click.option("--window-days", type=click.IntRange(min=1), help="Hot spots: only reports observed in the last N days.")
-@click.option("--where", "where", help="Hot spots: only reports whose enum FIELD takes one of the values, "
-              "e.g. category=theft,burglary")
+@click.option(
+    "--where",
+    "where",
+    help="Hot spots: only reports whose enum FIELD takes one of the values, e.g. category=theft,burglary",
+)
 @click.option("--weight", help="Hot spots: weight each report by this numeric field (default: the layer's).")
-@click.option("--cell-size", type=click.FloatRange(min=0, min_open=True),
-              help="Hot spots: hexagon edge in metres (default: chosen from the data).")
+@click.option(
+    "--cell-size",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Hot spots: hexagon edge in metres (default: chosen from the data).",
+)
 @click.option("--scale", help="Hot spots: 'band:METRES' or 'knn:K' instead of the automatic choice.")
 def score(layers, window_days, where, weight, cell_size, scale):
     """Recompute the scores of LAYERS (default: every layer that declares scores or hot spots)."""
@@ -254,8 +275,13 @@ def score(layers, window_days, where, weight, cell_size, scale):
                 raise click.ClickException("--scale is band:METRES or knn:K (K a whole number)")
             chosen = ("distance band", float(value)) if kind == "band" else ("k nearest neighbours", int(value))
         try:
-            s = run_hotspots(app.extensions["mapper.engine"], layer, dataclasses.replace(settings, **changes),
-                             cell_size_m=cell_size, scale=chosen)
+            s = run_hotspots(
+                app.extensions["mapper.engine"],
+                layer,
+                dataclasses.replace(settings, **changes),
+                cell_size_m=cell_size,
+                scale=chosen,
+            )
         except ScoreRefused as e:
             raise click.ClickException(str(e)) from None
         click.echo(f"{s.layer} {s.method}: {s.detail} (run {s.run_id})")
@@ -281,8 +307,12 @@ def gtfs():
 @gtfs.command("import")
 @click.argument("feed", type=click.Path(dir_okay=False))
 @click.option("--name", help="Feed name (default: the file name); re-importing a name replaces that feed.")
-@click.option("--date", "service_date", type=click.DateTime(["%Y-%m-%d"]), help="Service date for the statistics "
-              "(default: the busiest date of the feed's first week).")
+@click.option(
+    "--date",
+    "service_date",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Service date for the statistics (default: the busiest date of the feed's first week).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the validation report as JSON.")
 def gtfs_import(feed, name, service_date, as_json):
     """Validate and import a GTFS zip, then publish transit_stops and transit_routes."""
@@ -292,8 +322,9 @@ def gtfs_import(feed, name, service_date, as_json):
 
     app = _app()
     try:
-        report = import_feed(app.extensions["mapper.engine"], feed, name,
-                             service_date=service_date.date() if service_date else None)
+        report = import_feed(
+            app.extensions["mapper.engine"], feed, name, service_date=service_date.date() if service_date else None
+        )
     except GtfsInvalid as e:
         click.echo(json.dumps(e.report.as_json(), default=str, indent=1) if as_json else e.report.text(), err=True)
         sys.exit(1)

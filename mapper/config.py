@@ -1,4 +1,5 @@
 """Settings: defaults, then ``config.toml``, then ``MAPPER_*`` environment variables, then test overrides."""
+
 from __future__ import annotations
 
 import os
@@ -50,7 +51,7 @@ def load_settings(test_config: dict | None = None) -> dict:
             settings.update(tomllib.load(f))
     for key, raw in os.environ.items():
         if key.startswith("MAPPER_") and key != "MAPPER_CONFIG":
-            settings[key[len("MAPPER_"):]] = _env_value(raw)
+            settings[key[len("MAPPER_") :]] = _env_value(raw)
     settings.update(test_config or {})
     base = path.parent if path.exists() else PROJECT_ROOT
     for key in ("LAYERS_DIR", "VAR_DIR"):

@@ -1,4 +1,5 @@
 """Database engine per application, and Alembic migrations run from code."""
+
 from __future__ import annotations
 
 import time
@@ -11,7 +12,6 @@ from flask import Flask, current_app
 from sqlalchemy import Engine, create_engine, event, exc
 
 from mapper.config import PROJECT_ROOT
-
 
 # PostGIS functions carry high cost estimates, so ordinary feed queries cross the JIT thresholds and pay
 # 40 ms–1.3 s compiling; on a few cores parallel workers only add overhead to concurrent small requests.

@@ -5,6 +5,7 @@ in ``var/db.json`` (mode 600). PostgreSQL refuses to run as root, so when invoke
 as the ``postgres`` system user (and, if that user cannot reach ``var/``, its data directory lives under
 ``/var/lib/civic-mapper/``).
 """
+
 from __future__ import annotations
 
 import glob
@@ -89,8 +90,10 @@ def server_settings() -> str:
     except (ValueError, OSError):
         ram = 2 << 30
     shared_mb = min(2048, max(256, ram // 8 >> 20))
-    return (f"-c shared_buffers={shared_mb}MB -c effective_cache_size={max(1024, ram // 2 >> 20)}MB "
-            "-c random_page_cost=1.1 -c effective_io_concurrency=100")
+    return (
+        f"-c shared_buffers={shared_mb}MB -c effective_cache_size={max(1024, ram // 2 >> 20)}MB "
+        "-c random_page_cost=1.1 -c effective_io_concurrency=100"
+    )
 
 
 @dataclass
@@ -143,8 +146,12 @@ class EmbeddedCluster:
         except KeyError as e:
             raise EmbeddedDbError("Running as root needs the `postgres` system user. " + INSTALL_HINT) from e
         self.var_dir.mkdir(parents=True, exist_ok=True)
-        reachable = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(self.var_dir)],
-                                   capture_output=True).returncode == 0
+        reachable = (
+            subprocess.run(
+                ["runuser", "-u", "postgres", "--", "test", "-x", str(self.var_dir)], capture_output=True
+            ).returncode
+            == 0
+        )
         if not reachable:
             # The project sits under a directory the postgres user cannot enter (e.g. a 0700 temp dir):
             # keep the data where it can, named after this checkout.
@@ -172,8 +179,20 @@ class EmbeddedCluster:
         if self.as_root:
             shutil.chown(f.name, "postgres", "postgres")
         try:
-            res = self._run([str(bindir / "initdb"), "-D", str(datadir), "-U", SUPERUSER, "--auth=scram-sha-256",
-                             f"--pwfile={f.name}", "-E", "UTF8", "--locale=C.UTF-8"])
+            res = self._run(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(datadir),
+                    "-U",
+                    SUPERUSER,
+                    "--auth=scram-sha-256",
+                    f"--pwfile={f.name}",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            )
         finally:
             os.unlink(f.name)
         if res.returncode != 0:
@@ -195,11 +214,26 @@ class EmbeddedCluster:
             if not _port_free(st["port"]):
                 st["port"] = _free_port()
                 self._save_state(st)
-            opts = (f"-c listen_addresses=127.0.0.1 -p {st['port']} -c unix_socket_directories='' "
-                    f"{server_settings()} -c max_connections=200 -c max_wal_size=4GB")
+            opts = (
+                f"-c listen_addresses=127.0.0.1 -p {st['port']} -c unix_socket_directories='' "
+                f"{server_settings()} -c max_connections=200 -c max_wal_size=4GB"
+            )
             log = str(Path(st["datadir"]) / "server.log")
-            res = self._run([str(Path(st["bindir"]) / "pg_ctl"), "-D", st["datadir"], "-l", log,
-                             "-o", opts, "-w", "-t", "60", "start"])
+            res = self._run(
+                [
+                    str(Path(st["bindir"]) / "pg_ctl"),
+                    "-D",
+                    st["datadir"],
+                    "-l",
+                    log,
+                    "-o",
+                    opts,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            )
             if res.returncode != 0:
                 tail = self._run(["tail", "-n", "20", log]).stdout
                 raise EmbeddedDbError(f"PostgreSQL did not start:\n{res.stdout}{res.stderr}\n{tail}")
@@ -227,8 +261,9 @@ class EmbeddedCluster:
         last = None
         for _ in range(50):
             try:
-                conn = psycopg2.connect(host="127.0.0.1", port=st["port"], user=SUPERUSER,
-                                        password=st["password"], dbname="postgres")
+                conn = psycopg2.connect(
+                    host="127.0.0.1", port=st["port"], user=SUPERUSER, password=st["password"], dbname="postgres"
+                )
                 conn.autocommit = True
                 return conn
             except psycopg2.OperationalError as e:  # server still starting
@@ -248,8 +283,7 @@ class EmbeddedCluster:
             conn.close()
         url = self.url(name)
         st = self.state()
-        db = psycopg2.connect(host="127.0.0.1", port=st["port"], user=SUPERUSER, password=st["password"],
-                              dbname=name)
+        db = psycopg2.connect(host="127.0.0.1", port=st["port"], user=SUPERUSER, password=st["password"], dbname=name)
         db.autocommit = True
         try:
             with db.cursor() as cur:

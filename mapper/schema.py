@@ -1,4 +1,5 @@
 """SQLAlchemy Core tables mirroring the migrations, for typed inserts (GeoAlchemy2 binds the geometry)."""
+
 from geoalchemy2 import Geometry
 from sqlalchemy import BigInteger, Column, Computed, DateTime, Float, Integer, LargeBinary, MetaData, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -6,7 +7,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 metadata = MetaData()
 
 reports = Table(
-    "reports", metadata,
+    "reports",
+    metadata,
     Column("id", BigInteger, primary_key=True),
     Column("layer", Text, nullable=False),
     Column("geom", Geometry(srid=4326, spatial_index=False), nullable=False),
@@ -20,12 +22,18 @@ reports = Table(
     Column("tracking_hash", LargeBinary),
     Column("import_id", BigInteger),
     Column("public_precision_m", Float, nullable=False),
-    Column("public_geom", Geometry("POINT", srid=4326, spatial_index=False), Computed(
-        "CASE WHEN public_precision_m > 0 THEN mapper_public_point(geom, public_precision_m) END", persisted=True)),
+    Column(
+        "public_geom",
+        Geometry("POINT", srid=4326, spatial_index=False),
+        Computed(
+            "CASE WHEN public_precision_m > 0 THEN mapper_public_point(geom, public_precision_m) END", persisted=True
+        ),
+    ),
 )
 
 status_history = Table(
-    "status_history", metadata,
+    "status_history",
+    metadata,
     Column("id", BigInteger, primary_key=True),
     Column("report_id", BigInteger, nullable=False),
     Column("status", Text, nullable=False),
@@ -35,7 +43,8 @@ status_history = Table(
 )
 
 api_tokens = Table(
-    "api_tokens", metadata,
+    "api_tokens",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("name", Text, nullable=False),
     Column("role", Text, nullable=False),

@@ -1,5 +1,6 @@
 """Fixtures on real parts: a throwaway PostGIS database in the embedded cluster (or the server named by
 MAPPER_TEST_ADMIN_URL), the app built by its factory, and a live HTTP server for real clients."""
+
 from __future__ import annotations
 
 import os
@@ -10,16 +11,26 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 import requests
+from sqlalchemy import text
 
 from mapper import create_app, db
 from mapper.config import PROJECT_ROOT
 from mapper.embedded_db import EmbeddedCluster
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
-TABLES = ("status_history", "reports", "imports", "idempotency_keys", "api_tokens", "derived_features", "scores",
-          "score_runs", "gtfs_feeds", "layer_public_precision")
+TABLES = (
+    "status_history",
+    "reports",
+    "imports",
+    "idempotency_keys",
+    "api_tokens",
+    "derived_features",
+    "scores",
+    "score_runs",
+    "gtfs_feeds",
+    "layer_public_precision",
+)
 
 
 def _new_database(cluster: EmbeddedCluster) -> tuple[str, str]:
@@ -106,9 +117,26 @@ def live_server(database_url, tmp_path_factory):
     env = dict(os.environ, MAPPER_DATABASE_URL=database_url, MAPPER_TILES_URL='""', MAPPER_SECRET_KEY="test")
     log = open(tmp_path_factory.mktemp("live-server") / "server.log", "w")  # pytest keeps the last runs' logs
     proc = subprocess.Popen(
-        [str(PROJECT_ROOT / ".venv" / "bin" / "granian"), "--interface", "wsgi", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "2", "--blocking-threads", "8", "--factory", "mapper:create_app"],
-        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            str(PROJECT_ROOT / ".venv" / "bin" / "granian"),
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--blocking-threads",
+            "8",
+            "--factory",
+            "mapper:create_app",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

@@ -1,4 +1,5 @@
 """The ``mapper`` command, settings, demo data, and the pages' self-hosted assets."""
+
 import json
 import os
 import re
@@ -55,10 +56,17 @@ def test_token_create_and_use(cli_env, app, client, engine):
     with engine.connect() as conn:
         row = conn.execute(text("SELECT role, token_hash FROM api_tokens")).one()
         assert row.role == "police" and bytes(row.token_hash) == digest(token)
-        assert conn.execute(text("SELECT count(*) FROM api_tokens WHERE position(:t in token_hash::text) > 0"),
-                            {"t": token}).scalar() == 0
-    body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [-83, 40]},
-            "properties": {"category": "theft", "severity": 1, "occurred_at": "2026-11-01T00:00:00Z"}}
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM api_tokens WHERE position(:t in token_hash::text) > 0"), {"t": token}
+            ).scalar()
+            == 0
+        )
+    body = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [-83, 40]},
+        "properties": {"category": "theft", "severity": 1, "occurred_at": "2026-11-01T00:00:00Z"},
+    }
     r = client.post("/api/layers/crime/reports", json=body, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 201
     assert count(engine, where="source = 'api:police'") == 1
@@ -83,9 +91,17 @@ def test_demo_loads_every_layer_and_the_map_shows_them(cli_env, client, engine):
 
 
 def test_public_map_hides_private_fields_and_exact_sensitive_locations(client, engine):
-    body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [-83.0012345, 39.9612345]},
-            "properties": {"category": "assault", "severity": 4, "occurred_at": "2026-11-01T00:00:00Z",
-                           "description": "PRIVATE-DETAIL", "reporter_name": "Ana Reporter"}}
+    body = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [-83.0012345, 39.9612345]},
+        "properties": {
+            "category": "assault",
+            "severity": 4,
+            "occurred_at": "2026-11-01T00:00:00Z",
+            "description": "PRIVATE-DETAIL",
+            "reporter_name": "Ana Reporter",
+        },
+    }
     assert client.post("/api/layers/crime/reports", json=body).status_code == 201
     html = client.get("/map").get_data(as_text=True)
     assert "assault" in html

@@ -1,5 +1,6 @@
 """GTFS import checked against gtfs-kit and GDAL's GTFS driver, broken and hostile feeds, atomic replacement,
 the upload endpoint, transit layers in the feeds, and transit access scores."""
+
 import datetime as dt
 import math
 import subprocess
@@ -31,8 +32,14 @@ def cairns(engine):
 
 def transit(engine, layer, feed):
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT properties FROM derived_features WHERE layer = :l AND properties->>'feed' = :f"),
-                            {"l": layer, "f": feed}).scalars().all()
+        rows = (
+            conn.execute(
+                text("SELECT properties FROM derived_features WHERE layer = :l AND properties->>'feed' = :f"),
+                {"l": layer, "f": feed},
+            )
+            .scalars()
+            .all()
+        )
     return pd.DataFrame(rows)
 
 
@@ -73,8 +80,9 @@ def test_cairns_matches_gtfs_kit_stop_and_route_stats(engine, cairns):
             assert ours["min_headway_min"] == pytest.approx(ref["min_headway"], abs=1e-9), stop_id
     for route_id, ref in ref_routes.iterrows():
         assert routes.loc[route_id, "trips_per_day"] == ref["num_trips"], route_id
-        assert float(routes.loc[route_id, "mean_headway_min"]) == pytest.approx(ref["mean_headway"], abs=1e-9,
-                                                                              nan_ok=True), route_id
+        assert float(routes.loc[route_id, "mean_headway_min"]) == pytest.approx(
+            ref["mean_headway"], abs=1e-9, nan_ok=True
+        ), route_id
     # the figures gtfs-kit 13.0.1 published for this feed and date
     assert stops.loc["750000", "trips_per_day"] == 34 and round(stops.loc["750000", "mean_headway_min"], 2) == 29.86
     assert routes.loc["110-423", "trips_per_day"] == 59 and round(routes.loc["110-423", "mean_headway_min"], 2) == 29.96
@@ -100,8 +108,16 @@ def test_frequencies_are_expanded_and_the_default_date_is_the_busiest_of_the_fir
         h, m, s = (int(x) for x in t.split(":"))
         return h * 3600 + m * 60 + s
 
-    runs = freq.assign(n=[len(range(secs(a), secs(b), h)) for a, b, h in
-                          zip(freq.start_time, freq.end_time, freq.headway_secs)]).groupby("trip_id")["n"].sum()
+    runs = (
+        freq.assign(
+            n=[
+                len(range(secs(a), secs(b), h))
+                for a, b, h in zip(freq.start_time, freq.end_time, freq.headway_secs, strict=True)
+            ]
+        )
+        .groupby("trip_id")["n"]
+        .sum()
+    )
     routes = transit(engine, "transit_routes", "sample").set_index("route_id")
     assert routes.loc["STBA", "trips_per_day"] == runs["STBA"] == 32
     assert routes.loc["CITY", "trips_per_day"] == runs["CITY1"] + runs["CITY2"]
@@ -120,10 +136,10 @@ TINY = {
     "routes.txt": "route_id,agency_id,route_short_name,route_type\nR1,A,1,3\n",
     "trips.txt": "route_id,service_id,trip_id,direction_id\nR1,WK,T1,0\nR1,WK,T2,0\n",
     "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
-                      "T1,08:00:00,08:00:00,S1,1\nT1,08:10:00,08:10:00,S2,2\n"
-                      "T2,08:30:00,08:30:00,S1,1\nT2,08:40:00,08:40:00,S2,2\n",
+    "T1,08:00:00,08:00:00,S1,1\nT1,08:10:00,08:10:00,S2,2\n"
+    "T2,08:30:00,08:30:00,S1,1\nT2,08:40:00,08:40:00,S2,2\n",
     "calendar.txt": "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n"
-                    "WK,1,1,1,1,1,0,0,20260105,20261231\n",
+    "WK,1,1,1,1,1,0,0,20260105,20261231\n",
 }
 
 
@@ -150,36 +166,103 @@ def test_tiny_feed_imports(engine, tmp_path, cairns):
 
 
 BROKEN = [
-    ("missing column", {"routes_txt": "route_id,agency_id,route_short_name\nR1,A,1\n"},
-     "missing_required_column", "routes.txt", "route_type", 1),
-    ("stop without coordinates", {"stops_txt": "stop_id,stop_name,stop_lon\nS1,One,-83.0\nS2,Two,-83.01\n"},
-     "missing_required_field", "stops.txt", "stop_lat", 2),
-    ("duplicate stop_id", {"stops_txt": TINY["stops.txt"] + "S1,Again,40.02,-83.02\n"},
-     "duplicate_key", "stops.txt", "stop_id", 4),
-    ("trip to a missing route", {"trips_txt": TINY["trips.txt"] + "R9,WK,T3,0\n"},
-     "foreign_key_violation", "trips.txt", "route_id", 4),
-    ("stop time at a missing stop", {"stop_times_txt": TINY["stop_times.txt"] + "T2,08:50:00,08:50:00,S9,3\n"},
-     "foreign_key_violation", "stop_times.txt", "stop_id", 6),
-    ("stop at 0,0", {"stops_txt": TINY["stops.txt"] + "S3,Null Island,0.0,0.0\n"},
-     "point_near_origin", "stops.txt", "stop_lat,stop_lon", 4),
-    ("latitude 95", {"stops_txt": TINY["stops.txt"] + "S3,North,95.0,-83.0\n"},
-     "number_out_of_range", "stops.txt", "stop_lat", 4),
-    ("bad time", {"stop_times_txt": TINY["stop_times.txt"].replace("08:40:00,08:40:00", "8h40,08:40:00")},
-     "invalid_time", "stop_times.txt", "arrival_time", 5),
-    ("bad date", {"calendar_txt": TINY["calendar.txt"].replace("20261231", "20260231")},
-     "invalid_date", "calendar.txt", "end_date", 2),
-    ("missing required value", {"routes_txt": "route_id,agency_id,route_short_name,route_type\nR1,A,1,\n"},
-     "missing_required_field", "routes.txt", "route_type", 2),
+    (
+        "missing column",
+        {"routes_txt": "route_id,agency_id,route_short_name\nR1,A,1\n"},
+        "missing_required_column",
+        "routes.txt",
+        "route_type",
+        1,
+    ),
+    (
+        "stop without coordinates",
+        {"stops_txt": "stop_id,stop_name,stop_lon\nS1,One,-83.0\nS2,Two,-83.01\n"},
+        "missing_required_field",
+        "stops.txt",
+        "stop_lat",
+        2,
+    ),
+    (
+        "duplicate stop_id",
+        {"stops_txt": TINY["stops.txt"] + "S1,Again,40.02,-83.02\n"},
+        "duplicate_key",
+        "stops.txt",
+        "stop_id",
+        4,
+    ),
+    (
+        "trip to a missing route",
+        {"trips_txt": TINY["trips.txt"] + "R9,WK,T3,0\n"},
+        "foreign_key_violation",
+        "trips.txt",
+        "route_id",
+        4,
+    ),
+    (
+        "stop time at a missing stop",
+        {"stop_times_txt": TINY["stop_times.txt"] + "T2,08:50:00,08:50:00,S9,3\n"},
+        "foreign_key_violation",
+        "stop_times.txt",
+        "stop_id",
+        6,
+    ),
+    (
+        "stop at 0,0",
+        {"stops_txt": TINY["stops.txt"] + "S3,Null Island,0.0,0.0\n"},
+        "point_near_origin",
+        "stops.txt",
+        "stop_lat,stop_lon",
+        4,
+    ),
+    (
+        "latitude 95",
+        {"stops_txt": TINY["stops.txt"] + "S3,North,95.0,-83.0\n"},
+        "number_out_of_range",
+        "stops.txt",
+        "stop_lat",
+        4,
+    ),
+    (
+        "bad time",
+        {"stop_times_txt": TINY["stop_times.txt"].replace("08:40:00,08:40:00", "8h40,08:40:00")},
+        "invalid_time",
+        "stop_times.txt",
+        "arrival_time",
+        5,
+    ),
+    (
+        "bad date",
+        {"calendar_txt": TINY["calendar.txt"].replace("20261231", "20260231")},
+        "invalid_date",
+        "calendar.txt",
+        "end_date",
+        2,
+    ),
+    (
+        "missing required value",
+        {"routes_txt": "route_id,agency_id,route_short_name,route_type\nR1,A,1,\n"},
+        "missing_required_field",
+        "routes.txt",
+        "route_type",
+        2,
+    ),
     ("no calendar", {"calendar_txt": None}, "missing_calendar_and_calendar_date_files", "calendar.txt", "", None),
     ("no stops.txt", {"stops_txt": None}, "missing_required_file", "stops.txt", "", None),
-    ("too many fields", {"stops_txt": TINY["stops.txt"] + "S3,Three,40.0,-83.0,extra,more\n"},
-     "csv_parsing_failed", "stops.txt", "", 4),
+    (
+        "too many fields",
+        {"stops_txt": TINY["stops.txt"] + "S3,Three,40.0,-83.0,extra,more\n"},
+        "csv_parsing_failed",
+        "stops.txt",
+        "",
+        4,
+    ),
 ]
 
 
 @pytest.mark.parametrize("changes,code,file,field,row", [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
-def test_broken_feeds_give_the_validator_codes_and_import_nothing(engine, tmp_path, cairns, changes, code, file,
-                                                                  field, row):
+def test_broken_feeds_give_the_validator_codes_and_import_nothing(
+    engine, tmp_path, cairns, changes, code, file, field, row
+):
     before = count(engine, "gtfs_feeds"), count(engine, "derived_features"), count(engine, "gtfs_stop_times")
     with pytest.raises(GtfsInvalid) as e:
         import_feed(engine, make_feed(tmp_path, **changes), "broken")
@@ -217,8 +300,14 @@ def test_reimport_replaces_a_feed_atomically(engine, tmp_path, cairns):
     def watch():
         while not stop.is_set():
             with engine.connect() as conn:
-                seen.add(conn.execute(text("SELECT count(*) FROM derived_features WHERE layer = 'transit_stops' "
-                                           "AND properties->>'feed' = 'swap'")).scalar())
+                seen.add(
+                    conn.execute(
+                        text(
+                            "SELECT count(*) FROM derived_features WHERE layer = 'transit_stops' "
+                            "AND properties->>'feed' = 'swap'"
+                        )
+                    ).scalar()
+                )
 
     watcher = threading.Thread(target=watch)
     watcher.start()
@@ -228,7 +317,8 @@ def test_reimport_replaces_a_feed_atomically(engine, tmp_path, cairns):
         stop.set()
         watcher.join()
     assert seen <= {small, cairns.counts["stops"]} and cairns.counts["stops"] in seen | {
-        len(transit(engine, "transit_stops", "swap"))}
+        len(transit(engine, "transit_stops", "swap"))
+    }
     assert count(engine, "gtfs_feeds", "name = 'swap'") == 1
     assert len(transit(engine, "transit_stops", "swap")) == cairns.counts["stops"]
 
@@ -251,18 +341,28 @@ def test_upload_endpoint_needs_staff_and_reports_problems(app, engine, tmp_path,
 
 
 def test_mapper_gtfs_import_command(cli_env, tmp_path, cairns):
-    ok = subprocess.run(["mapper", "gtfs", "import", str(make_feed(tmp_path)), "--name", "cli"], env=cli_env,
-                        capture_output=True, text=True)
+    ok = subprocess.run(
+        ["mapper", "gtfs", "import", str(make_feed(tmp_path)), "--name", "cli"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "GTFS feed 'cli': valid" in ok.stdout
-    bad = subprocess.run(["mapper", "gtfs", "import", str(make_feed(tmp_path, "b.zip", calendar_txt=None)),
-                          "--name", "cli", "--json"], env=cli_env, capture_output=True, text=True)
+    bad = subprocess.run(
+        ["mapper", "gtfs", "import", str(make_feed(tmp_path, "b.zip", calendar_txt=None)), "--name", "cli", "--json"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 1 and '"missing_calendar_and_calendar_date_files"' in bad.stderr
 
 
 def test_transit_layers_are_served_like_any_layer(live_server, cairns):
-    doc = requests.get(f"{live_server}/ogc/collections/transit_stops/items",
-                       params={"feed": "cairns", "limit": 1000, "filter": "trips_per_day >= 30"}).json()
+    doc = requests.get(
+        f"{live_server}/ogc/collections/transit_stops/items",
+        params={"feed": "cairns", "limit": 1000, "filter": "trips_per_day >= 30"},
+    ).json()
     assert doc["numberReturned"] > 0 and all(f["properties"]["trips_per_day"] >= 30 for f in doc["features"])
     routes = requests.get(f"{live_server}/ogc/collections/transit_routes/items", params={"feed": "cairns"}).json()
     assert routes["features"][0]["geometry"]["type"] == "LineString"
@@ -272,11 +372,18 @@ def test_transit_layers_are_served_like_any_layer(live_server, cairns):
 def test_transit_access_is_scored_and_explained(app, engine, registry, cairns):
     client = app.test_client()
     with engine.connect() as conn:
-        lon, lat, name = conn.execute(text(
-            "SELECT ST_X(geom), ST_Y(geom), properties->>'stop_name' FROM derived_features WHERE layer = 'transit_stops' "
-            "AND properties->>'stop_id' = '750000' AND properties->>'feed' = 'cairns'")).one()
-    body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon + 0.0001, lat]},
-            "properties": {"centre_name": "Cairns Clinic", "rating": 4}}
+        lon, lat, name = conn.execute(
+            text(
+                "SELECT ST_X(geom), ST_Y(geom), properties->>'stop_name' FROM derived_features "
+                "WHERE layer = 'transit_stops' "
+                "AND properties->>'stop_id' = '750000' AND properties->>'feed' = 'cairns'"
+            )
+        ).one()
+    body = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [lon + 0.0001, lat]},
+        "properties": {"centre_name": "Cairns Clinic", "rating": 4},
+    }
     rid = client.post("/api/layers/health_centres/reports", json=body).get_json()["id"]
     far = dict(body, geometry={"type": "Point", "coordinates": [lon + 1, lat]})
     far_id = client.post("/api/layers/health_centres/reports", json=far).get_json()["id"]

@@ -1,4 +1,5 @@
 """GtfsArchive on real zip files built in tmp_path: good feeds open and stream, hostile ones are refused."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,9 +36,9 @@ def patch_header(path, name: str, **fields):
         header_at, pos = zf.getinfo(name).header_offset, zf.start_dir
     data = bytearray(path.read_bytes())
     pos = data.index(b"PK\x01\x02", pos)
-    while data[pos:pos + 4] == b"PK\x01\x02":
+    while data[pos : pos + 4] == b"PK\x01\x02":
         name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, pos + 28)
-        if data[pos + 46:pos + 46 + name_len].decode() == name:
+        if data[pos + 46 : pos + 46 + name_len].decode() == name:
             for key, value in fields.items():
                 struct.pack_into(central[key][1], data, pos + central[key][0], value)
                 struct.pack_into(local[key][1], data, header_at + local[key][0], value)
@@ -46,7 +47,10 @@ def patch_header(path, name: str, **fields):
     return path
 
 
-def refused(path, limits=Limits()) -> ArchiveRefused:
+DEFAULT_LIMITS = Limits()
+
+
+def refused(path, limits=DEFAULT_LIMITS) -> ArchiveRefused:
     with pytest.raises(ArchiveRefused) as caught:
         GtfsArchive(path, limits)
     return caught.value
@@ -78,6 +82,7 @@ def bomb(tmp_path_factory):
 
 # --- feeds that open -------------------------------------------------------------------------------------------
 
+
 def test_valid_feed_opens_and_streams_without_bom(feed):
     with GtfsArchive(feed) as archive:
         assert archive.names() == {"stops.txt", "routes.txt"}
@@ -94,8 +99,10 @@ def test_valid_feed_opens_and_streams_without_bom(feed):
 
 
 def test_feed_inside_one_top_folder(tmp_path):
-    path = make_zip(tmp_path / "f.zip", {"feed/": b"", "feed/stops.txt": STOPS, "feed/routes.txt": ROUTES,
-                                         "__MACOSX/feed/._stops.txt": b"\x00\x05"})
+    path = make_zip(
+        tmp_path / "f.zip",
+        {"feed/": b"", "feed/stops.txt": STOPS, "feed/routes.txt": ROUTES, "__MACOSX/feed/._stops.txt": b"\x00\x05"},
+    )
     with GtfsArchive(path) as archive:
         assert archive.names() == {"stops.txt", "routes.txt"}
         assert archive.ignored == ["__MACOSX/feed/._stops.txt"]
@@ -114,6 +121,7 @@ def test_files_in_other_folders_are_ignored(tmp_path):
 
 
 # --- refused from the file and its headers -------------------------------------------------------------------
+
 
 def test_missing_file_is_refused(tmp_path):
     assert_refusal(refused(tmp_path / "nope.zip"), "archive_not_found", "archive")
@@ -141,8 +149,18 @@ def test_too_many_entries_are_refused(tmp_path):
     GtfsArchive(path, Limits(max_entries=5)).close()
 
 
-@pytest.mark.parametrize("name", ["/etc/passwd", "../../evil.txt", "feed/../../evil.txt", "C:/evil.txt",
-                                  "..\\..\\evil.txt", "feed//stops.txt", "./stops.txt"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "/etc/passwd",
+        "../../evil.txt",
+        "feed/../../evil.txt",
+        "C:/evil.txt",
+        "..\\..\\evil.txt",
+        "feed//stops.txt",
+        "./stops.txt",
+    ],
+)
 def test_unsafe_entry_names_are_refused(tmp_path, name):
     path = make_zip(tmp_path / "f.zip", {"stops.txt": STOPS, name: "owned"})
     assert_refusal(refused(path), "archive_unsafe_path", name)
@@ -167,9 +185,14 @@ def test_duplicate_entry_is_refused(tmp_path):
     assert_refusal(refused(path), "archive_duplicate_entry", "stops.txt")
 
 
-@pytest.mark.parametrize("fields, code", [({"flags": 0x1}, "archive_encrypted"),
-                                          ({"method": 9}, "archive_unsupported_compression"),
-                                          ({"compress_size": 2**31}, "archive_corrupt_member")])
+@pytest.mark.parametrize(
+    "fields, code",
+    [
+        ({"flags": 0x1}, "archive_encrypted"),
+        ({"method": 9}, "archive_unsupported_compression"),
+        ({"compress_size": 2**31}, "archive_corrupt_member"),
+    ],
+)
 def test_unusable_headers_are_refused(feed, fields, code):
     assert_refusal(refused(patch_header(feed, "routes.txt", **fields)), code, "routes.txt")
 
@@ -189,6 +212,7 @@ def test_zip_bomb_is_refused(bomb):
 
 # --- refused while reading: the header lies or the caps are met in real bytes --------------------------------
 
+
 def test_lying_header_is_refused_while_reading_after_a_bounded_read(bomb, tmp_path):
     liar = tmp_path / "liar.zip"
     liar.write_bytes(bomb.read_bytes())
@@ -203,10 +227,14 @@ def test_lying_header_is_refused_while_reading_after_a_bounded_read(bomb, tmp_pa
     assert got <= declared
 
 
-@pytest.mark.parametrize("limits, code", [
-    (Limits(max_file_bytes=10 * 2**20, max_ratio=10_000), "archive_member_too_large"),
-    (Limits(max_total_bytes=10 * 2**20, max_ratio=10_000), "archive_total_too_large"),
-    (Limits(max_ratio=100), "archive_ratio_exceeded")])
+@pytest.mark.parametrize(
+    "limits, code",
+    [
+        (Limits(max_file_bytes=10 * 2**20, max_ratio=10_000), "archive_member_too_large"),
+        (Limits(max_total_bytes=10 * 2**20, max_ratio=10_000), "archive_total_too_large"),
+        (Limits(max_ratio=100), "archive_ratio_exceeded"),
+    ],
+)
 def test_real_bytes_are_counted_while_reading(bomb, limits, code):
     """Caps are enforced on real decompressed bytes, not only on what the headers declared at opening."""
     with GtfsArchive(bomb, Limits(max_ratio=10_000)) as archive:

@@ -1,4 +1,5 @@
 """Bulk import from real files of every supported format, through the service and the ``mapper`` command."""
+
 import subprocess
 import zipfile
 
@@ -19,25 +20,36 @@ N = 50
 def crime_frame(n=N, seed=1) -> gpd.GeoDataFrame:
     rng = np.random.default_rng(seed)
     lon, lat = rng.uniform(-83.1, -82.9, n), rng.uniform(39.9, 40.05, n)
-    return gpd.GeoDataFrame({
-        "category": rng.choice(["theft", "burglary", "assault"], n),
-        "severity": rng.integers(1, 6, n),
-        "occurred_at": [f"2026-10-{d:02d}T12:00:00Z" for d in rng.integers(1, 29, n)],
-        "description": [f'note {i}, with "quotes" \\ backslash\tand tab' for i in range(n)],
-    }, geometry=shapely.points(lon, lat), crs=4326)
+    return gpd.GeoDataFrame(
+        {
+            "category": rng.choice(["theft", "burglary", "assault"], n),
+            "severity": rng.integers(1, 6, n),
+            "occurred_at": [f"2026-10-{d:02d}T12:00:00Z" for d in rng.integers(1, 29, n)],
+            "description": [f'note {i}, with "quotes" \\ backslash\tand tab' for i in range(n)],
+        },
+        geometry=shapely.points(lon, lat),
+        crs=4326,
+    )
 
 
 def stored(engine, order="id"):
     with engine.connect() as conn:
-        return conn.execute(text(
-            f"SELECT properties, private, ST_X(geom) x, ST_Y(geom) y, source, import_id FROM reports ORDER BY {order}"
-        )).mappings().all()
+        return (
+            conn.execute(
+                text(
+                    "SELECT properties, private, ST_X(geom) x, ST_Y(geom) y, source, import_id "
+                    f"FROM reports ORDER BY {order}"
+                )
+            )
+            .mappings()
+            .all()
+        )
 
 
 def assert_same_rows(engine, gdf):
     rows = stored(engine)
     assert len(rows) == len(gdf)
-    for row, (_, src) in zip(rows, gdf.iterrows()):
+    for row, (_, src) in zip(rows, gdf.iterrows(), strict=True):
         assert row["properties"]["category"] == src["category"]
         assert row["properties"]["severity"] == int(src["severity"])
         assert row["properties"]["occurred_at"] == src["occurred_at"]
@@ -90,9 +102,9 @@ def test_imported_rows_are_stored_near_their_neighbours(tmp_path, engine, regist
     import_file(engine, registry, "crime", write(gdf, tmp_path / "crime.gpkg", "gpkg"))
     assert_same_rows(engine, gdf)
     with engine.connect() as conn:
-        on_disk = conn.execute(text(
-            "SELECT avg(ST_Distance(geom, lag)) FROM (SELECT geom, lag(geom) OVER (ORDER BY ctid) FROM reports) s"
-        )).scalar_one()
+        on_disk = conn.execute(
+            text("SELECT avg(ST_Distance(geom, lag)) FROM (SELECT geom, lag(geom) OVER (ORDER BY ctid) FROM reports) s")
+        ).scalar_one()
     pts = np.column_stack([gdf.geometry.x, gdf.geometry.y])
     in_file = np.linalg.norm(np.diff(pts, axis=0), axis=1).mean()
     assert on_disk < in_file / 10
@@ -114,9 +126,11 @@ def test_crs_option_overrides_a_csv_without_crs(tmp_path, engine, registry, clea
 
 
 def test_polygons_import_from_geopackage(tmp_path, engine, registry, clean):
-    polys = gpd.GeoDataFrame({"land_class": ["titled", "public_space"], "area_m2": [1200.0, 800.0]},
-                             geometry=[shapely.box(-83, 39.9, -82.99, 39.91), shapely.box(-83, 39.92, -82.99, 39.93)],
-                             crs=4326)
+    polys = gpd.GeoDataFrame(
+        {"land_class": ["titled", "public_space"], "area_m2": [1200.0, 800.0]},
+        geometry=[shapely.box(-83, 39.9, -82.99, 39.91), shapely.box(-83, 39.92, -82.99, 39.93)],
+        crs=4326,
+    )
     path = tmp_path / "land.gpkg"
     polys.to_file(path, driver="GPKG")
     assert import_file(engine, registry, "land_use", path).rows == 2
@@ -128,7 +142,9 @@ def bad_csv(tmp_path):
     gdf = crime_frame(10)
     path = write(gdf, tmp_path / "bad.csv", "csv-lonlat")
     lines = path.read_text().splitlines()
-    lines[3] = lines[3].replace(",theft,", ",arson?,").replace(",burglary,", ",arson?,").replace(",assault,", ",arson?,")
+    lines[3] = (
+        lines[3].replace(",theft,", ",arson?,").replace(",burglary,", ",arson?,").replace(",assault,", ",arson?,")
+    )
     cells = lines[7].split(",")
     cells[1] = "95.5"  # latitude
     lines[7] = ",".join(cells)
@@ -171,8 +187,9 @@ def test_mapper_import_command(tmp_path, cli_env, engine, clean):
     r = subprocess.run(["mapper", "import", "crime", str(ok)], env=cli_env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert f"imported {N} rows into crime" in r.stdout and "rows/s" in r.stdout
-    r = subprocess.run(["mapper", "import", "crime", str(bad_csv(tmp_path))], env=cli_env, capture_output=True,
-                       text=True)
+    r = subprocess.run(
+        ["mapper", "import", "crime", str(bad_csv(tmp_path))], env=cli_env, capture_output=True, text=True
+    )
     assert r.returncode == 1
     assert "row 3, category: must be one of" in r.stderr and "row 7, geometry: latitude" in r.stderr
     assert count(engine) == N

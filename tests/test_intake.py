@@ -1,4 +1,5 @@
 """Report intake through real HTTP (Flask's client) into real PostGIS: validation, CRS, idempotency, tracking."""
+
 import json
 import threading
 
@@ -31,8 +32,7 @@ def land(coords, **props):
 
 def post(client, layer, body, **headers):
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return client.post(f"/api/layers/{layer}/reports", data=data, headers=headers,
-                       content_type="application/geo+json")
+    return client.post(f"/api/layers/{layer}/reports", data=data, headers=headers, content_type="application/geo+json")
 
 
 def test_valid_report_is_stored_with_history_and_private_fields_apart(client, engine):
@@ -42,10 +42,22 @@ def test_valid_report_is_stored_with_history_and_private_fields_apart(client, en
     assert body["status"] == "submitted" and body["layer"] == "crime" and len(body["tracking_token"]) >= 20
     assert r.headers["Location"] == body["tracking_url"]
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT properties, private, ST_X(geom) x, ST_Y(geom) y, observed_at, tracking_hash "
-                                "FROM reports WHERE id = :id"), {"id": body["id"]}).mappings().one()
-        history = conn.execute(text("SELECT status FROM status_history WHERE report_id = :id"),
-                               {"id": body["id"]}).scalars().all()
+        row = (
+            conn.execute(
+                text(
+                    "SELECT properties, private, ST_X(geom) x, ST_Y(geom) y, observed_at, tracking_hash "
+                    "FROM reports WHERE id = :id"
+                ),
+                {"id": body["id"]},
+            )
+            .mappings()
+            .one()
+        )
+        history = (
+            conn.execute(text("SELECT status FROM status_history WHERE report_id = :id"), {"id": body["id"]})
+            .scalars()
+            .all()
+        )
     assert row["properties"]["category"] == "theft" and "description" not in row["properties"]
     assert row["private"]["description"] == "Two men broke a car window"
     assert row["private"]["reporter_email"] == "ana@example.org" and "reporter_email" not in row["properties"]
@@ -76,18 +88,42 @@ INVALID = [
     # id, layer, body, status, field, reason fragment
     ("unknown layer", "nope", crime(), 404, "layer", "unknown layer"),
     ("not json", "crime", b"{not json", 422, "body", "Expecting property name"),
-    ("NaN literal", "crime", b'{"type":"Feature","geometry":{"type":"Point","coordinates":[NaN,1]},"properties":{}}',
-     422, "body", "NaN is not valid JSON"),
-    ("Infinity literal", "crime", b'{"type":"Feature","geometry":{"type":"Point","coordinates":[Infinity,1]}}',
-     422, "body", "Infinity is not valid JSON"),
-    ("1e400 overflow", "crime", b'{"type":"Feature","geometry":{"type":"Point","coordinates":[1e400,1]},'
-     b'"properties":{"category":"theft","severity":1,"occurred_at":"2026-01-01T00:00:00Z"}}',
-     422, "geometry.coordinates", "finite"),
+    (
+        "NaN literal",
+        "crime",
+        b'{"type":"Feature","geometry":{"type":"Point","coordinates":[NaN,1]},"properties":{}}',
+        422,
+        "body",
+        "NaN is not valid JSON",
+    ),
+    (
+        "Infinity literal",
+        "crime",
+        b'{"type":"Feature","geometry":{"type":"Point","coordinates":[Infinity,1]}}',
+        422,
+        "body",
+        "Infinity is not valid JSON",
+    ),
+    (
+        "1e400 overflow",
+        "crime",
+        b'{"type":"Feature","geometry":{"type":"Point","coordinates":[1e400,1]},'
+        b'"properties":{"category":"theft","severity":1,"occurred_at":"2026-01-01T00:00:00Z"}}',
+        422,
+        "geometry.coordinates",
+        "finite",
+    ),
     ("not a feature", "crime", {"type": "Point", "coordinates": [0, 0]}, 422, "type", "Feature"),
     ("array body", "crime", [1, 2], 422, "type", "Feature"),
     ("unknown field", "crime", crime(colour="red"), 422, "properties.colour", "unknown field"),
-    ("missing required", "crime", {**crime(), "properties": {"category": "theft", "severity": 2}}, 422,
-     "properties.occurred_at", "is required"),
+    (
+        "missing required",
+        "crime",
+        {**crime(), "properties": {"category": "theft", "severity": 2}},
+        422,
+        "properties.occurred_at",
+        "is required",
+    ),
     ("wrong type int", "crime", crime(severity="2"), 422, "properties.severity", "must be an integer"),
     ("bool for int", "crime", crime(severity=True), 422, "properties.severity", "must be an integer"),
     ("fraction for int", "crime", crime(severity=2.5), 422, "properties.severity", "must be an integer"),
@@ -99,36 +135,86 @@ INVALID = [
     ("text too long", "crime", crime(description="x" * 2001), 422, "properties.description", "longer than 2000"),
     ("NUL in text", "crime", crime(description="a\u0000b"), 422, "properties.description", "NUL"),
     ("properties not object", "crime", {**crime(), "properties": [1]}, 422, "properties", "must be an object"),
-    ("bad date", "health_centres", {"type": "Feature", "geometry": {"type": "Point", "coordinates": [0, 0]},
-     "properties": {"centre_name": "A", "visited_on": "2026-02-30"}}, 422, "properties.visited_on", "YYYY-MM-DD"),
-    ("multi enum", "health_centres", {"type": "Feature", "geometry": {"type": "Point", "coordinates": [0, 0]},
-     "properties": {"centre_name": "A", "services": ["maternity", "astrology"]}}, 422, "properties.services",
-     "astrology"),
+    (
+        "bad date",
+        "health_centres",
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [0, 0]},
+            "properties": {"centre_name": "A", "visited_on": "2026-02-30"},
+        },
+        422,
+        "properties.visited_on",
+        "YYYY-MM-DD",
+    ),
+    (
+        "multi enum",
+        "health_centres",
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [0, 0]},
+            "properties": {"centre_name": "A", "services": ["maternity", "astrology"]},
+        },
+        422,
+        "properties.services",
+        "astrology",
+    ),
     ("latitude 100", "crime", crime(lat=100), 422, "geometry", "latitude must be between -90 and 90"),
     ("longitude 181", "crime", crime(lon=181), 422, "geometry", "longitude must be between -180 and 180"),
     ("string coordinate", "crime", crime(lon="1"), 422, "geometry.coordinates", "must be numbers"),
     ("missing geometry", "crime", {**crime(), "geometry": None}, 422, "geometry", "is required"),
-    ("empty coordinates", "crime", {**crime(), "geometry": {"type": "Point", "coordinates": []}}, 422,
-     "geometry.coordinates", "is empty"),
-    ("wrong geometry type", "crime", {**crime(), "geometry": {"type": "Polygon", "coordinates": square()}}, 422,
-     "geometry.type", "must be Point"),
-    ("point on polygon layer", "land_use", {**land(square()), "geometry": {"type": "Point", "coordinates": [0, 0]}},
-     422, "geometry.type", "must be Polygon or MultiPolygon"),
+    (
+        "empty coordinates",
+        "crime",
+        {**crime(), "geometry": {"type": "Point", "coordinates": []}},
+        422,
+        "geometry.coordinates",
+        "is empty",
+    ),
+    (
+        "wrong geometry type",
+        "crime",
+        {**crime(), "geometry": {"type": "Polygon", "coordinates": square()}},
+        422,
+        "geometry.type",
+        "must be Point",
+    ),
+    (
+        "point on polygon layer",
+        "land_use",
+        {**land(square()), "geometry": {"type": "Point", "coordinates": [0, 0]}},
+        422,
+        "geometry.type",
+        "must be Polygon or MultiPolygon",
+    ),
     ("unclosed ring", "land_use", land(NOT_CLOSED), 422, "geometry.coordinates[0]", "not closed"),
     ("short ring", "land_use", land([[[0, 0], [1, 1], [0, 0]]]), 422, "geometry.coordinates[0]", "at least 4"),
     ("self-intersection", "land_use", land(BOWTIE), 422, "geometry", "Self-intersection"),
-    ("too many vertices", "land_use", land([TOO_MANY[0] + [TOO_MANY[0][0]]]), 422, "geometry.coordinates",
-     "too many vertices"),
+    (
+        "too many vertices",
+        "land_use",
+        land([TOO_MANY[0] + [TOO_MANY[0][0]]]),
+        422,
+        "geometry.coordinates",
+        "too many vertices",
+    ),
     ("unknown crs", "crime", {**crime(), "crs": "EPSG:99999999"}, 422, "crs", "unknown coordinate reference"),
-    ("outside the crs's area", "crime", {**crime(lon=3e7, lat=3e7), "crs": "EPSG:3857"}, 422, "geometry",
-     "outside the valid area of EPSG:3857"),
+    (
+        "outside the crs's area",
+        "crime",
+        {**crime(lon=3e7, lat=3e7), "crs": "EPSG:3857"},
+        422,
+        "geometry",
+        "outside the valid area of EPSG:3857",
+    ),
     ("oversized body", "crime", crime(description=BIG), 413, "body", "larger than"),
 ]
 
 
 @pytest.mark.parametrize("layer,body,status,field,reason", [i[1:] for i in INVALID], ids=[i[0] for i in INVALID])
-def test_invalid_input_is_refused_with_problem_json_and_nothing_stored(client, engine, layer, body, status, field,
-                                                                       reason):
+def test_invalid_input_is_refused_with_problem_json_and_nothing_stored(
+    client, engine, layer, body, status, field, reason
+):
     before = count(engine), count(engine, "status_history")
     r = post(client, layer, body)
     assert r.status_code == status, r.get_data(as_text=True)
@@ -166,8 +252,9 @@ def test_projected_coordinates_are_transformed_to_wgs84(client, engine, crs, whe
     r = client.post(url, data=json.dumps(body), content_type="application/json")
     assert r.status_code == 201, r.get_json()
     with engine.connect() as conn:
-        gx, gy = conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM reports WHERE id = :i"),
-                              {"i": r.get_json()["id"]}).one()
+        gx, gy = conn.execute(
+            text("SELECT ST_X(geom), ST_Y(geom) FROM reports WHERE id = :i"), {"i": r.get_json()["id"]}
+        ).one()
     assert abs(gx - lon) < 1e-7 and abs(gy - lat) < 1e-7
 
 
@@ -178,8 +265,9 @@ def test_utm_zone_southern_hemisphere_round_trip(client, engine):
     r = post(client, "crime", {**crime(lon=x, lat=y), "crs": "EPSG:32721"})
     assert r.status_code == 201
     with engine.connect() as conn:
-        gx, gy = conn.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM reports WHERE id = :i"),
-                              {"i": r.get_json()["id"]}).one()
+        gx, gy = conn.execute(
+            text("SELECT ST_X(geom), ST_Y(geom) FROM reports WHERE id = :i"), {"i": r.get_json()["id"]}
+        ).one()
     assert abs(gx - lon) < 1e-7 and abs(gy - lat) < 1e-7
     bx, by = Transformer.from_crs("EPSG:4326", "EPSG:32721", always_xy=True).transform(gx, gy)
     assert abs(bx - x) < 1e-3 and abs(by - y) < 1e-3
@@ -190,8 +278,9 @@ def test_polygon_is_stored_valid_and_right_hand_rule(client, engine):
     r = post(client, "land_use", land([ring], area_m2=1000.5))
     assert r.status_code == 201, r.get_json()
     with engine.connect() as conn:
-        valid, ccw = conn.execute(text("SELECT ST_IsValid(geom), ST_IsPolygonCCW(geom) FROM reports WHERE id = :i"),
-                                  {"i": r.get_json()["id"]}).one()
+        valid, ccw = conn.execute(
+            text("SELECT ST_IsValid(geom), ST_IsPolygonCCW(geom) FROM reports WHERE id = :i"), {"i": r.get_json()["id"]}
+        ).one()
     assert valid and ccw
 
 
@@ -217,8 +306,12 @@ def test_concurrent_duplicates_create_one_report(live_server, engine, clean):
 
     def send():
         barrier.wait()
-        r = requests.post(f"{live_server}/api/layers/crime/reports", data=body,
-                          headers={"Idempotency-Key": "race-1", "Content-Type": "application/json"}, timeout=30)
+        r = requests.post(
+            f"{live_server}/api/layers/crime/reports",
+            data=body,
+            headers={"Idempotency-Key": "race-1", "Content-Type": "application/json"},
+            timeout=30,
+        )
         results.append((r.status_code, r.json().get("id")))
 
     threads = [threading.Thread(target=send) for _ in range(8)]

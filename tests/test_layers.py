@@ -1,10 +1,10 @@
 """Layer definitions: the shipped layers load; bad files fail with file, key and reason; a new file is a
 new layer with no code."""
+
 import shutil
 import subprocess
 
 import pytest
-
 from sqlalchemy import text
 
 from mapper import create_app
@@ -24,8 +24,17 @@ def test_shipped_layers_load_with_realistic_fields():
     assert crime.precision_m > 0 and "police" in crime.exact_audiences
     assert not crime.field("description").public
     water = reg.get("water_quality")
-    for name in ("e_coli_cfu_100ml", "turbidity_ntu", "ph", "free_chlorine_mg_l", "nitrate_mg_l",
-                 "arsenic_mg_l", "functional_status", "alert", "source_type"):
+    for name in (
+        "e_coli_cfu_100ml",
+        "turbidity_ntu",
+        "ph",
+        "free_chlorine_mg_l",
+        "nitrate_mg_l",
+        "arsenic_mg_l",
+        "functional_status",
+        "alert",
+        "source_type",
+    ):
         assert water.field(name) is not None, name
     assert water.field("ph").max == 14 and water.field("turbidity_ntu").unit == "NTU"
     health = reg.get("health_centres")
@@ -34,7 +43,8 @@ def test_shipped_layers_load_with_realistic_fields():
     assert reg.get("land_use").geometry == "polygon"
     assert {"titled", "demarcated", "public_space", "reserved"} <= set(reg.get("land_use").field("land_class").values)
     assert {"safety", "lighting", "cleanliness", "accessibility", "noise", "greenery"} <= set(
-        reg.get("urban_life").field("theme").values)
+        reg.get("urban_life").field("theme").values
+    )
 
 
 def test_every_layer_has_private_contact_fields():
@@ -66,10 +76,14 @@ BAD = [
     ('title = "Noise"', 'title = "Noise"\ncolour = "red"', "colour", "unknown key"),
     ('type = "number"', 'type = "enum"', "fields[0] (level_db).values", "non-empty list"),
     ('title = "Noise"', 'title = "Noise"\ntime_field = "level_db"', "time_field", "date or datetime"),
-    ("max = 140", 'max = 140\n[sensitivity]\nexact_audiences = ["mayor"]',
-     "sensitivity.exact_audiences", "unknown role"),
+    (
+        "max = 140",
+        'max = 140\n[sensitivity]\nexact_audiences = ["mayor"]',
+        "sensitivity.exact_audiences",
+        "unknown role",
+    ),
     ("max = 140", 'max = 140\n[style]\ncolor = "red"', "style.color", "#rrggbb"),
-    ('max = 140', 'max = 140\n[[fields]]\nname = "level_db"\ntype = "text"', "fields", "duplicate field"),
+    ("max = 140", 'max = 140\n[[fields]]\nname = "level_db"\ntype = "text"', "fields", "duplicate field"),
     ('id = "noise"', 'id = "noise', "-", "not valid TOML"),
 ]
 
@@ -115,15 +129,26 @@ def test_adding_a_layer_is_adding_a_file(tmp_path, database_url, clean):
     client = app.test_client()
     schema = client.get("/api/layers/noise").get_json()
     assert schema["fields"][0]["name"] == "level_db"
-    r = client.post("/api/layers/noise/reports", json={
-        "type": "Feature", "geometry": {"type": "Point", "coordinates": [2.35, 48.85]},
-        "properties": {"level_db": 87.5}})
+    r = client.post(
+        "/api/layers/noise/reports",
+        json={
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [2.35, 48.85]},
+            "properties": {"level_db": 87.5},
+        },
+    )
     assert r.status_code == 201, r.get_json()
-    r = client.post("/api/layers/noise/reports", json={
-        "type": "Feature", "geometry": {"type": "Point", "coordinates": [2.35, 48.85]},
-        "properties": {"level_db": 200}})
-    assert r.status_code == 422 and r.get_json()["errors"] == [{"field": "properties.level_db",
-                                                                "reason": "must be <= 140"}]
+    r = client.post(
+        "/api/layers/noise/reports",
+        json={
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [2.35, 48.85]},
+            "properties": {"level_db": 200},
+        },
+    )
+    assert r.status_code == 422 and r.get_json()["errors"] == [
+        {"field": "properties.level_db", "reason": "must be <= 140"}
+    ]
     assert count(clean, where="layer = 'noise'") == 1
     assert 'name="level_db"' in client.get("/report").get_data(as_text=True)
 
@@ -132,8 +157,11 @@ def test_a_changed_precision_is_applied_by_db_upgrade(tmp_path, database_url, cl
     """Raising a sensitive layer's precision hides its reports from public outputs until `mapper db upgrade`
     has re-generalised them: never shown at a finer precision than the layer now declares."""
     app = create_app({"DATABASE_URL": database_url, "TILES_URL": ""})
-    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [-83.0123, 39.9876]},
-               "properties": {"category": "theft", "severity": 2, "occurred_at": "2026-11-01T10:00:00Z"}}
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [-83.0123, 39.9876]},
+        "properties": {"category": "theft", "severity": 2, "occurred_at": "2026-11-01T10:00:00Z"},
+    }
     assert app.test_client().post("/api/layers/crime/reports", json=feature).status_code == 201
     items = lambda a: a.test_client().get("/ogc/collections/crime/items").get_json()["features"]  # noqa: E731
     before = items(app)[0]["geometry"]["coordinates"]
@@ -152,5 +180,7 @@ def test_a_changed_precision_is_applied_by_db_upgrade(tmp_path, database_url, cl
     after = items(coarser)[0]["geometry"]["coordinates"]
     assert after != before
     with clean.connect() as conn:
-        assert conn.execute(text("SELECT ST_Equals(public_geom, mapper_public_point(geom, 1000)) FROM reports")).scalar()
+        assert conn.execute(
+            text("SELECT ST_Equals(public_geom, mapper_public_point(geom, 1000)) FROM reports")
+        ).scalar()
     assert items(app) == []  # the old 250 m setting now sees nothing either

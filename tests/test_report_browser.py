@@ -3,6 +3,7 @@
 One Chromium for the module, a fresh browser context (cookies, storage, viewport) per test. Each test checks
 what the citizen sees in the page *and* what the database holds afterwards.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,16 @@ from tests.conftest import count
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-                 "--no-first-run", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # The citizen's clock: datetime-local values are local time and must reach the server converted to UTC.
 TIMEZONE = "America/New_York"  # UTC-4 in May (EDT)
 REPORTS_URL = re.compile(r"/api/layers/[a-z_]+/reports$")
@@ -77,8 +86,7 @@ def new_page(browser, live_server, clean):
     contexts = []
 
     def make(**options) -> tuple[Page, Watch]:
-        opts = dict(base_url=live_server, locale="en-US", timezone_id=TIMEZONE,
-                    viewport={"width": 1280, "height": 900})
+        opts = dict(base_url=live_server, locale="en-US", timezone_id=TIMEZONE, viewport={"width": 1280, "height": 900})
         opts.update(options)
         ctx = browser.new_context(**opts)
         ctx.set_default_timeout(10_000)
@@ -105,7 +113,7 @@ def open_form(page: Page) -> None:
 
 def lonlat_at(center: list[float], zoom: int, dx: float, dy: float) -> tuple[float, float]:
     """Web Mercator: the lon/lat ``dx, dy`` CSS pixels away from the map centre ``[lat, lon]`` at ``zoom``."""
-    scale = 256 * 2 ** zoom
+    scale = 256 * 2**zoom
     lat, lon = center
     s = math.sin(math.radians(lat))
     x = (lon + 180) / 360 * scale + dx
@@ -114,7 +122,7 @@ def lonlat_at(center: list[float], zoom: int, dx: float, dy: float) -> tuple[flo
 
 
 def degrees_per_px(zoom: int) -> float:
-    return 360 / (256 * 2 ** zoom)
+    return 360 / (256 * 2**zoom)
 
 
 def map_centre_px(page: Page) -> tuple[float, float]:
@@ -130,14 +138,16 @@ def rows(engine, sql: str, **params) -> list[dict]:
 
 
 def the_report(engine) -> dict:
-    found = rows(engine, "SELECT id, layer, status, source, properties, private, observed_at, "
-                         "GeometryType(geom) AS gtype, ST_IsValid(geom) AS valid, ST_AsGeoJSON(geom) AS geojson "
-                         "FROM reports")
+    found = rows(
+        engine,
+        "SELECT id, layer, status, source, properties, private, observed_at, "
+        "GeometryType(geom) AS gtype, ST_IsValid(geom) AS valid, ST_AsGeoJSON(geom) AS geojson "
+        "FROM reports",
+    )
     assert len(found) == 1, found
     r = found[0]
     r["geometry"] = json.loads(r.pop("geojson"))
-    r["history"] = rows(engine, "SELECT status, note, changed_by FROM status_history WHERE report_id = :id",
-                        id=r["id"])
+    r["history"] = rows(engine, "SELECT status, note, changed_by FROM status_history WHERE report_id = :id", id=r["id"])
     return r
 
 
@@ -327,8 +337,9 @@ def test_values_the_browser_cannot_read_are_named_not_dropped(page_watch, engine
 
 # --- 4. a phone-sized screen ----------------------------------------------------------------------------------
 def test_phone_screen_no_horizontal_scroll_and_report_with_typed_coordinates(new_page, engine, registry):
-    page, watch = new_page(viewport={"width": 375, "height": 667}, device_scale_factor=2, is_mobile=True,
-                           has_touch=True)
+    page, watch = new_page(
+        viewport={"width": 375, "height": 667}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     open_form(page)
 
     def no_horizontal_scroll(where: str) -> None:
@@ -435,7 +446,11 @@ def test_keyboard_only_report(page_watch, engine):
     assert r["layer"] == "urban_life" and r["gtype"] == "POINT"
     assert r["geometry"]["coordinates"] == [-83.0105, 39.9712]
     assert {k: r["properties"][k] for k in ("sentiment", "theme", "rating", "comment")} == {
-        "sentiment": "negative", "theme": "lighting", "rating": 2, "comment": "Street light out since Monday"}
+        "sentiment": "negative",
+        "theme": "lighting",
+        "rating": 2,
+        "comment": "Street light out since Monday",
+    }
     assert r["private"]["reporter_email"] == "ana@example.org" and "reporter_email" not in r["properties"]
     assert r["observed_at"].isoformat() == "2026-05-01T18:30:00+00:00"
 

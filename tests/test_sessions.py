@@ -1,4 +1,5 @@
 """Sessions are opened only for requests with a session cookie, and still work."""
+
 from flask import request, session
 
 from mapper import create_app

@@ -1,4 +1,5 @@
 """The small error family of the domain; only the web layer turns these into HTTP statuses."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -3,6 +3,7 @@
 PostGIS accepts NaN, unclosed rings and latitude 100 without complaint, so every rule is checked here
 (and again by CHECK constraints in the schema).
 """
+
 from __future__ import annotations
 
 import math
@@ -167,8 +168,18 @@ def array_problems(geoms: np.ndarray, allowed_types: tuple[str, ...], max_vertic
     missing = shapely.is_missing(geoms)
     empty = ~missing & shapely.is_empty(geoms)
     types = shapely.get_type_id(geoms)
-    names = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
-                      "MultiPolygon", "GeometryCollection"])
+    names = np.array(
+        [
+            "Point",
+            "LineString",
+            "LinearRing",
+            "Polygon",
+            "MultiPoint",
+            "MultiLineString",
+            "MultiPolygon",
+            "GeometryCollection",
+        ]
+    )
     ok_type = np.isin(types, [int(np.flatnonzero(names == t)[0]) for t in allowed_types])
     bounds = shapely.bounds(geoms)
     with np.errstate(invalid="ignore"):

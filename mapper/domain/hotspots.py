@@ -5,6 +5,7 @@ Hot Spot Analysis (first peak of incremental global Moran's I, else K nearest ne
 References: Getis & Ord (1992), Ord & Getis (1995); Benjamini & Hochberg (1995); Esri, "How Optimized Hot
 Spot Analysis works". The z-scores equal esda's ``G_Local(transform="B", star=True).Zs``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ METHOD = "getis-ord-gi-star"
 VERSION = "1.0"
 MIN_INCIDENTS = 30
 CONFIDENCE = ((0.01, 99), (0.05, 95), (0.10, 90))
-REFERENCE = ("Getis & Ord (1992); Ord & Getis (1995); Benjamini & Hochberg (1995) FDR; scale as in Esri "
-             "Optimized Hot Spot Analysis (incremental spatial autocorrelation, else K = 5 % of N in 3–30)")
+REFERENCE = (
+    "Getis & Ord (1992); Ord & Getis (1995); Benjamini & Hochberg (1995) FDR; scale as in Esri "
+    "Optimized Hot Spot Analysis (incremental spatial autocorrelation, else K = 5 % of N in 3–30)"
+)
 
 
 class TooFewIncidents(ValueError):
@@ -56,11 +59,11 @@ def gi_star(y: np.ndarray, w: sparse.csr_matrix) -> np.ndarray:
     y = np.asarray(y, dtype=float)
     n = len(y)
     mean = y.sum() / n
-    var = (y ** 2).sum() / n - mean ** 2
+    var = (y**2).sum() / n - mean**2
     g = (w @ y) / y.sum()
     card = np.asarray(w.sum(axis=1)).ravel()
     expected = card / n
-    variance = card * (n - card) / (n - 1) / n ** 2 * var / mean ** 2
+    variance = card * (n - card) / (n - 1) / n**2 * var / mean**2
     return (g - expected) / np.sqrt(variance)
 
 
@@ -72,14 +75,14 @@ def morans_i_z(y: np.ndarray, w: sparse.csr_matrix) -> float:
     n = len(y)
     z = y - y.mean()
     s0 = w.sum()
-    if s0 == 0 or not (z ** 2).sum():
+    if s0 == 0 or not (z**2).sum():
         return 0.0
     i = n / s0 * (z @ (w @ z)) / (z @ z)
     ws = w + w.T
     s1 = 0.5 * ws.multiply(ws).sum()
     s2 = ((np.asarray(w.sum(axis=1)).ravel() + np.asarray(w.sum(axis=0)).ravel()) ** 2).sum()
     ei = -1 / (n - 1)
-    vi = (n ** 2 * s1 - n * s2 + 3 * s0 ** 2) / ((n ** 2 - 1) * s0 ** 2) - ei ** 2
+    vi = (n**2 * s1 - n * s2 + 3 * s0**2) / ((n**2 - 1) * s0**2) - ei**2
     return float((i - ei) / np.sqrt(vi))
 
 
@@ -114,8 +117,9 @@ def choose_scale(xy: np.ndarray, y: np.ndarray, steps: int = 10) -> Scale:
     zs = [z for _, z in series]
     for s in range(1, steps - 1):
         if zs[s] > zs[s - 1] and zs[s] >= zs[s + 1] and zs[s] > 1.96:
-            return Scale("distance band", series[s][0], f"first peak of Moran's I z ({zs[s]:.2f}) at band {s + 1}",
-                         series)
+            return Scale(
+                "distance band", series[s][0], f"first peak of Moran's I z ({zs[s]:.2f}) at band {s + 1}", series
+            )
     k = int(min(30, max(3, round(0.05 * len(y)))))
     return Scale("k nearest neighbours", k, "no peak of Moran's I: K = 5 % of N, clamped to 3–30", series)
 
@@ -139,8 +143,10 @@ def scale_problem(scale: Scale, size: float, cells: int) -> str | None:
     reach the nearest centres (√3 × edge) and k must be a whole number from 1 to cells − 1."""
     if scale.kind == "distance band":
         if not (np.isfinite(scale.value) and scale.value >= np.sqrt(3) * size):
-            return (f"a distance band of {scale.value:g} m reaches no neighbouring cell: use at least "
-                    f"{np.sqrt(3) * size:.0f} m (√3 × the {size:.0f} m edge)")
+            return (
+                f"a distance band of {scale.value:g} m reaches no neighbouring cell: use at least "
+                f"{np.sqrt(3) * size:.0f} m (√3 × the {size:.0f} m edge)"
+            )
     elif scale.value != int(scale.value) or not 1 <= scale.value <= cells - 1:
         return f"k nearest neighbours must be a whole number from 1 to {cells - 1} (one less than the cells)"
     return None

@@ -4,6 +4,7 @@ A layer file gives ``id``, ``title``, ``description``, ``geometry`` (point or po
 ``[sensitivity]`` (public location precision in metres, audiences that may see exact data) and ``[style]``.
 Every layer also receives the private reporter-contact fields in ``CONTACT_FIELDS``.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,11 @@ from pathlib import Path
 from mapper.domain.errors import LayerDefinitionError
 
 FIELD_TYPES = {"text", "integer", "number", "boolean", "date", "datetime", "enum"}
-GEOMETRY_TYPES = {"point": ("Point",), "polygon": ("Polygon", "MultiPolygon"),
-                  "line": ("LineString", "MultiLineString")}  # lines: derived transit routes only
+GEOMETRY_TYPES = {
+    "point": ("Point",),
+    "polygon": ("Polygon", "MultiPolygon"),
+    "line": ("LineString", "MultiLineString"),
+}  # lines: derived transit routes only
 ROLES = ("admin", "police", "utility", "health", "planner")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -42,12 +46,16 @@ class Field:
 
 
 CONTACT_FIELDS = (
-    Field("reporter_name", "text", "Your name", public=False, max_length=200,
-          help="Optional. Never published."),
-    Field("reporter_email", "text", "Your e-mail", public=False, max_length=254,
-          help="Optional, to hear back about this report. Never published."),
-    Field("reporter_phone", "text", "Your phone", public=False, max_length=40,
-          help="Optional. Never published."),
+    Field("reporter_name", "text", "Your name", public=False, max_length=200, help="Optional. Never published."),
+    Field(
+        "reporter_email",
+        "text",
+        "Your e-mail",
+        public=False,
+        max_length=254,
+        help="Optional, to hear back about this report. Never published.",
+    ),
+    Field("reporter_phone", "text", "Your phone", public=False, max_length=40, help="Optional. Never published."),
 )
 
 
@@ -100,16 +108,32 @@ class Layer:
     def as_schema(self) -> dict:
         """Public JSON description of the layer, used by the report form and API clients."""
         return {
-            "id": self.id, "title": self.title, "description": self.description, "geometry": self.geometry,
-            "precision_m": self.precision_m, "time_field": self.time_field,
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "geometry": self.geometry,
+            "precision_m": self.precision_m,
+            "time_field": self.time_field,
             "style": {"color": self.color, "icon": self.icon},
             "fields": [
-                {k: v for k, v in {
-                    "name": f.name, "type": f.type, "label": f.label, "required": f.required,
-                    "public": f.public, "values": list(f.values) or None, "multiple": f.multiple or None,
-                    "min": f.min, "max": f.max, "unit": f.unit or None, "help": f.help or None,
-                    "max_length": f.max_length if f.type == "text" else None,
-                }.items() if v is not None}
+                {
+                    k: v
+                    for k, v in {
+                        "name": f.name,
+                        "type": f.type,
+                        "label": f.label,
+                        "required": f.required,
+                        "public": f.public,
+                        "values": list(f.values) or None,
+                        "multiple": f.multiple or None,
+                        "min": f.min,
+                        "max": f.max,
+                        "unit": f.unit or None,
+                        "help": f.help or None,
+                        "max_length": f.max_length if f.type == "text" else None,
+                    }.items()
+                    if v is not None
+                }
                 for f in self.fields
             ],
         }
@@ -175,11 +199,33 @@ def load_layer(path: Path) -> Layer:
 class _Checker:
     """Reads one parsed layer document, failing with the file, the key and the reason."""
 
-    TOP_KEYS = {"id", "title", "description", "geometry", "fields", "sensitivity", "style", "time_field",
-                "hotspots", "scores"}
+    TOP_KEYS = {
+        "id",
+        "title",
+        "description",
+        "geometry",
+        "fields",
+        "sensitivity",
+        "style",
+        "time_field",
+        "hotspots",
+        "scores",
+    }
     HOTSPOT_KEYS = {"min_count", "weight_field", "cell_size_m", "window_days", "where_field", "where_values"}
-    FIELD_KEYS = {"name", "type", "label", "required", "public", "values", "multiple", "min", "max",
-                  "max_length", "unit", "help"}
+    FIELD_KEYS = {
+        "name",
+        "type",
+        "label",
+        "required",
+        "public",
+        "values",
+        "multiple",
+        "min",
+        "max",
+        "max_length",
+        "unit",
+        "help",
+    }
 
     def __init__(self, file: str, doc: dict):
         self.file, self.doc = file, doc
@@ -243,13 +289,19 @@ class _Checker:
             if m not in SCORE_METHODS:
                 self.fail("scores", f"unknown score method {m!r} (methods: {', '.join(SCORE_METHODS)})")
         return Layer(
-            hotspots=self.hotspots(d, fields), scores=tuple(scores),
+            hotspots=self.hotspots(d, fields),
+            scores=tuple(scores),
             id=layer_id,
             title=self.get(d, "title", "title", str, required=True),
             description=self.get(d, "description", "description", str, default=""),
-            geometry=geometry, fields=tuple(fields), precision_m=precision,
-            exact_audiences=tuple(audiences), time_field=time_field, color=color,
-            icon=self.get(style, "icon", "style.icon", str, default="info-sign"), source_file=self.file,
+            geometry=geometry,
+            fields=tuple(fields),
+            precision_m=precision,
+            exact_audiences=tuple(audiences),
+            time_field=time_field,
+            color=color,
+            icon=self.get(style, "icon", "style.icon", str, default="info-sign"),
+            source_file=self.file,
         )
 
     def hotspots(self, d: dict, fields: list[Field]) -> HotspotSettings | None:
@@ -268,8 +320,9 @@ class _Checker:
             self.fail("hotspots.weight_field", "must name an integer or number field of this layer")
         where = self.get(h, "where_field", "hotspots.where_field", str)
         values = self.get(h, "where_values", "hotspots.where_values", list, default=[])
-        if where is not None and (where not in names or names[where].type != "enum"
-                                  or not values or set(values) - set(names[where].values)):
+        if where is not None and (
+            where not in names or names[where].type != "enum" or not values or set(values) - set(names[where].values)
+        ):
             self.fail("hotspots.where_field", "must name an enum field, with where_values among its values")
         size = self.get(h, "cell_size_m", "hotspots.cell_size_m", float)
         if size is not None and size <= 0:
@@ -312,10 +365,16 @@ class _Checker:
         if max_length < 1:
             self.fail(f"{at}.max_length", "must be >= 1")
         return Field(
-            name=name, type=ftype, label=self.get(raw, "label", f"{at}.label", str, default=name.replace("_", " ")),
+            name=name,
+            type=ftype,
+            label=self.get(raw, "label", f"{at}.label", str, default=name.replace("_", " ")),
             required=self.get(raw, "required", f"{at}.required", bool, default=False),
             public=self.get(raw, "public", f"{at}.public", bool, default=True),
-            values=tuple(values), multiple=multiple, min=lo, max=hi, max_length=max_length,
+            values=tuple(values),
+            multiple=multiple,
+            min=lo,
+            max=hi,
+            max_length=max_length,
             unit=self.get(raw, "unit", f"{at}.unit", str, default=""),
             help=self.get(raw, "help", f"{at}.help", str, default=""),
         )

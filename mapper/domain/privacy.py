@@ -1,4 +1,5 @@
 """Who sees what of a layer: the public view, or the exact view of staff whose role the layer trusts."""
+
 from __future__ import annotations
 
 import math

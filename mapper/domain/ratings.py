@@ -1,4 +1,5 @@
 """Citizen ratings and shares: Bayesian average (ratings ranked fairly at small n) and the Wilson interval."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,9 @@ from dataclasses import dataclass
 VERSION = "1.0"
 PRIOR_WEIGHT = 5.0  # as if every centre started with 5 ratings at the city-wide mean
 NEUTRAL_MEAN = 3.0  # the prior mean when nobody has rated anything yet (middle of 1–5)
-REFERENCE = ("Bayesian average (a.k.a. damped mean): (C·m + Σr) / (C + n), with m the mean of all ratings "
-             "in the layer and C = 5")
+REFERENCE = (
+    "Bayesian average (a.k.a. damped mean): (C·m + Σr) / (C + n), with m the mean of all ratings in the layer and C = 5"
+)
 WILSON_REFERENCE = "Wilson (1927) score interval for a binomial proportion, z = 1.96"
 
 

@@ -4,6 +4,7 @@ Rules run column-wise over a pandas DataFrame, so a file import of a million row
 go through the same code. ``check_json_types`` adds JSON's stricter typing for API bodies (``"5"`` is not an
 integer there, while in a CSV every value is text).
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,13 @@ from mapper.domain.layers import Field, Layer
 TRUE = {"true", "t", "yes", "y", "1"}
 FALSE = {"false", "f", "no", "n", "0"}
 _JSON_TYPES = {
-    "text": (str,), "enum": (str,), "date": (str,), "datetime": (str,),
-    "integer": (int,), "number": (int, float), "boolean": (bool,),
+    "text": (str,),
+    "enum": (str,),
+    "date": (str,),
+    "datetime": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
 }
 
 
@@ -37,10 +43,17 @@ def check_json_types(layer: Layer, props: dict) -> list[FieldProblem]:
             expected = "a list of strings"
         else:
             ok = isinstance(value, _JSON_TYPES[f.type]) and not (
-                f.type in ("integer", "number") and isinstance(value, bool))
-            expected = {"text": "a string", "enum": "a string", "date": "a date string (YYYY-MM-DD)",
-                        "datetime": "an ISO 8601 date-time string", "integer": "an integer",
-                        "number": "a number", "boolean": "true or false"}[f.type]
+                f.type in ("integer", "number") and isinstance(value, bool)
+            )
+            expected = {
+                "text": "a string",
+                "enum": "a string",
+                "date": "a date string (YYYY-MM-DD)",
+                "datetime": "an ISO 8601 date-time string",
+                "integer": "an integer",
+                "number": "a number",
+                "boolean": "true or false",
+            }[f.type]
             if f.type == "integer" and isinstance(value, float) and value.is_integer():
                 ok = True
         if not ok:
@@ -62,7 +75,9 @@ def _json_name(value) -> str:
     return type(value).__name__
 
 
-def validate_frame(layer: Layer, frame: pd.DataFrame, prefix: str = "properties.") -> tuple[pd.DataFrame, list[FieldProblem]]:
+def validate_frame(
+    layer: Layer, frame: pd.DataFrame, prefix: str = "properties."
+) -> tuple[pd.DataFrame, list[FieldProblem]]:
     """Normalise every field column of ``frame``; return the clean columns and the problems by row.
 
     Rows are numbered from 1 in ``FieldProblem.row`` (the frame's positional order). Columns that are not
@@ -112,8 +127,11 @@ def _normalise(f: Field, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def _text(f: Field, s: pd.Series):
     text = s.astype(str).str.strip()
-    why = pd.Series(np.where(text.str.len() > f.max_length, f"is longer than {f.max_length} characters", None),
-                    index=s.index, dtype=object)
+    why = pd.Series(
+        np.where(text.str.len() > f.max_length, f"is longer than {f.max_length} characters", None),
+        index=s.index,
+        dtype=object,
+    )
     why[text.str.contains("\x00", regex=False)] = "must not contain NUL characters"
     return text.astype(object), why
 
@@ -148,6 +166,7 @@ def _fmt(x: float) -> str:
 def _boolean(f: Field, s: pd.Series):
     if s.dtype == bool:
         return s.astype(object), pd.Series([None] * len(s), index=s.index, dtype=object)
+
     def conv(v):
         if isinstance(v, (bool, np.bool_)):
             return bool(v)
@@ -155,6 +174,7 @@ def _boolean(f: Field, s: pd.Series):
             return bool(v)
         t = str(v).strip().lower()
         return True if t in TRUE else False if t in FALSE else None
+
     values = s.map(conv).astype(object)
     why = pd.Series(np.where(values.isna(), "must be true or false", None), index=s.index, dtype=object)
     return values, why
@@ -175,8 +195,11 @@ def _datetime(f: Field, s: pd.Series):
         parsed = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
     else:
         parsed = pd.to_datetime(s.astype(str).str.strip(), format="ISO8601", utc=True, errors="coerce")
-    why = pd.Series(np.where(parsed.isna(), "must be an ISO 8601 date-time, e.g. 2026-05-01T14:30:00Z", None),
-                    index=s.index, dtype=object)
+    why = pd.Series(
+        np.where(parsed.isna(), "must be an ISO 8601 date-time, e.g. 2026-05-01T14:30:00Z", None),
+        index=s.index,
+        dtype=object,
+    )
     return parsed.dt.strftime("%Y-%m-%dT%H:%M:%SZ").astype(object).where(parsed.notna(), None), why
 
 
@@ -184,12 +207,19 @@ def _enum(f: Field, s: pd.Series):
     allowed = set(f.values)
     choices = ", ".join(f.values)
     if f.multiple:
+
         def split(v):
             items = v if isinstance(v, list) else [p.strip() for p in str(v).split(";") if p.strip()]
             return [str(i) for i in items]
+
         lists = s.map(split)
-        why = lists.map(lambda items: None if all(i in allowed for i in items) else
-                        f"{', '.join(sorted(set(items) - allowed))!s} not allowed; choose from: {choices}")
+        why = lists.map(
+            lambda items: (
+                None
+                if all(i in allowed for i in items)
+                else f"{', '.join(sorted(set(items) - allowed))!s} not allowed; choose from: {choices}"
+            )
+        )
         return lists.astype(object), why.astype(object)
     text = s.astype(str).str.strip()
     why = pd.Series(np.where(text.isin(allowed), None, f"must be one of: {choices}"), index=s.index, dtype=object)

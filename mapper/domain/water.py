@@ -1,6 +1,7 @@
 """Water-quality scoring: the E. coli gate with WHO/JMP risk bands, WHO guideline checks, and the CCME
 Water Quality Index 1.0 (CCME 2001, Canadian Water Quality Guidelines for the Protection of Aquatic Life,
 CCME Water Quality Index 1.0 Technical Report)."""
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,10 @@ from pathlib import Path
 GUIDELINES_FILE = Path(__file__).resolve().parent.parent / "data" / "who_drinking_water.toml"
 # JMP/WHO sanitary risk bands for E. coli (or thermotolerant coliforms) per 100 mL.
 E_COLI_BANDS = ((1, "low"), (11, "moderate"), (101, "high"), (math.inf, "very high"))
-E_COLI_REFERENCE = ("WHO/UNICEF JMP, Integrating water quality testing into household surveys (2020): "
-                    "E. coli risk categories <1 low, 1–10 moderate, 11–100 high, >100 very high CFU/100 mL")
+E_COLI_REFERENCE = (
+    "WHO/UNICEF JMP, Integrating water quality testing into household surveys (2020): "
+    "E. coli risk categories <1 low, 1–10 moderate, 11–100 high, >100 very high CFU/100 mL"
+)
 CCME_CATEGORIES = ((95, "Excellent"), (80, "Good"), (65, "Fair"), (45, "Marginal"), (0, "Poor"))
 CCME_REFERENCE = "CCME (2001) Canadian Water Quality Index 1.0 Technical Report"
 CCME_MIN_VARIABLES = 4
@@ -45,8 +48,9 @@ def load_guidelines(path: Path = GUIDELINES_FILE) -> tuple[dict[str, Objective],
     with open(path, "rb") as f:
         doc = tomllib.load(f)
     meta = {"source": doc.pop("source"), "method_version": doc.pop("method_version")}
-    return {k: Objective(k, v.get("lower"), v.get("upper"), v.get("label", k), v.get("note", ""))
-            for k, v in doc.items()}, meta
+    return {
+        k: Objective(k, v.get("lower"), v.get("upper"), v.get("label", k), v.get("note", "")) for k, v in doc.items()
+    }, meta
 
 
 def e_coli_band(cfu_per_100ml: float) -> str:
@@ -67,10 +71,19 @@ def ccme_wqi(tests: list[tuple[str, float]], objectives: dict[str, Objective]) -
     f2 = 100 * len(failed) / len(tests)
     nse = sum(objectives[v].excursion(x) for v, x in failed) / len(tests)
     f3 = nse / (0.01 * nse + 0.01)
-    index = 100 - math.sqrt(f1 ** 2 + f2 ** 2 + f3 ** 2) / 1.732
-    return {"index": index, "category": ccme_category(index), "F1": f1, "F2": f2, "F3": f3, "nse": nse,
-            "variables": len(variables), "tests": len(tests), "failed_variables": sorted(failed_vars),
-            "failed_tests": len(failed)}
+    index = 100 - math.sqrt(f1**2 + f2**2 + f3**2) / 1.732
+    return {
+        "index": index,
+        "category": ccme_category(index),
+        "F1": f1,
+        "F2": f2,
+        "F3": f3,
+        "nse": nse,
+        "variables": len(variables),
+        "tests": len(tests),
+        "failed_variables": sorted(failed_vars),
+        "failed_tests": len(failed),
+    }
 
 
 def ccme_eligible(tests: list[tuple[str, float]]) -> bool:
@@ -90,8 +103,11 @@ def score_water_point(samples: list[dict], objectives: dict[str, Objective]) -> 
     """
     tests = [(k, float(s[k])) for s in samples for k in objectives if s.get(k) is not None]
     latest = samples[-1]
-    checks = {k: {"value": latest[k], "lower": o.lower, "upper": o.upper, "pass": not o.fails(float(latest[k]))}
-              for k, o in objectives.items() if latest.get(k) is not None}
+    checks = {
+        k: {"value": latest[k], "lower": o.lower, "upper": o.upper, "pass": not o.fails(float(latest[k]))}
+        for k, o in objectives.items()
+        if latest.get(k) is not None
+    }
     ecoli = latest.get("e_coli_cfu_100ml")
     result: dict = {"samples": len(samples), "checks": checks}
     if ecoli is not None:

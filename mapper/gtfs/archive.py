@@ -2,6 +2,7 @@
 
 Headers can lie, so members are streamed through a counter of real decompressed bytes held to the same caps.
 """
+
 from __future__ import annotations
 
 import io
@@ -126,7 +127,7 @@ class GtfsArchive:
         tops = {n.split("/", 1)[0] for n in feed if "/" in n}
         prefix = tops.pop() + "/" if len(tops) == 1 and all("/" in n for n in feed) else ""
         for info in files:
-            rest = info.filename[len(prefix):]
+            rest = info.filename[len(prefix) :]
             if info.filename.startswith(prefix) and "/" not in rest and info.filename in feed:
                 self._members[rest] = info
             else:
@@ -190,7 +191,7 @@ class _CountedMember(io.RawIOBase):
             raise ArchiveRefused("archive_corrupt_member", self._info.filename, f"cannot be read ({e})") from e
         self._read += len(data)
         self._archive._count(self._info, self._read)
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)
 
     def close(self) -> None:

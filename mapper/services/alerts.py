@@ -1,4 +1,5 @@
 """The water emergency mailbox: a citizen's alert stays "alert — unverified" until utility staff decide."""
+
 from __future__ import annotations
 
 from sqlalchemy import Engine
@@ -13,8 +14,10 @@ ROLES = ("utility", "admin")
 def decide_alert(engine: Engine, report_id: int, decision: str, note: str | None, role: str | None) -> dict:
     """Verify or dismiss the alert raised by a water-quality report; the decision is kept in its history."""
     if role not in ROLES:
-        raise Forbidden("Only utility staff may verify or dismiss alerts.",
-                        [FieldProblem("Authorization", f"needs a token with role {' or '.join(ROLES)}")])
+        raise Forbidden(
+            "Only utility staff may verify or dismiss alerts.",
+            [FieldProblem("Authorization", f"needs a token with role {' or '.join(ROLES)}")],
+        )
     if not isinstance(decision, str) or decision not in DECISIONS:
         raise ValidationFailed("Unknown decision.", [FieldProblem("decision", "must be verify or dismiss")])
     with engine.begin() as conn:

@@ -4,13 +4,14 @@ GeoJSON and CSV are produced by PostGIS and streamed/spooled; GeoPackage and Sha
 pyogrio in batches from a server-side cursor, so memory stays bounded at any size. Every export records
 the query and the time: a ``metadata`` member (GeoJSON), the GeoPackage metadata, or a README in the zip.
 """
+
 from __future__ import annotations
 
 import json
 import shutil
 import tempfile
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -24,8 +25,12 @@ from mapper.domain.errors import BadRequest, FieldProblem
 from mapper.services.feeds import FeedQuery, batched, stream_features
 from mapper.store import features as store
 
-FORMATS = {"geojson": "application/geo+json", "csv": "text/csv", "gpkg": "application/geopackage+sqlite3",
-           "shp.zip": "application/zip"}
+FORMATS = {
+    "geojson": "application/geo+json",
+    "csv": "text/csv",
+    "gpkg": "application/geopackage+sqlite3",
+    "shp.zip": "application/zip",
+}
 BATCH = 50_000
 
 
@@ -43,10 +48,14 @@ def aoi_filter(raw: str) -> dict:
 
 
 def metadata(q: FeedQuery, query: dict) -> dict:
-    return {"layer": q.view.layer.id, "title": q.view.layer.title, "query": query,
-            "view": "exact (staff)" if q.view.exact else f"public (locations to {q.view.precision_m:g} m)",
-            "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "generator": "civic-mapper"}
+    return {
+        "layer": q.view.layer.id,
+        "title": q.view.layer.title,
+        "query": query,
+        "view": "exact (staff)" if q.view.exact else f"public (locations to {q.view.precision_m:g} m)",
+        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "generator": "civic-mapper",
+    }
 
 
 def geojson_chunks(engine: Engine, q: FeedQuery, query: dict):
@@ -130,12 +139,18 @@ def export_to_file(engine: Engine, q: FeedQuery, fmt: str, path: Path, query: di
 def readme(q: FeedQuery, query: dict, n: int) -> str:
     meta = metadata(q, query)
     names = [f.name for f in q.view.fields if len(f.name) > 10]
-    lines = [f"{meta['title']} ({meta['layer']}) — exported by civic-mapper", "",
-             f"Exported at: {meta['exported_at']}", f"Features: {n}", f"View: {meta['view']}",
-             f"Query: {json.dumps(query)}", "CRS: WGS 84 (EPSG:4326), longitude/latitude", ""]
+    lines = [
+        f"{meta['title']} ({meta['layer']}) — exported by civic-mapper",
+        "",
+        f"Exported at: {meta['exported_at']}",
+        f"Features: {n}",
+        f"View: {meta['view']}",
+        f"Query: {json.dumps(query)}",
+        "CRS: WGS 84 (EPSG:4326), longitude/latitude",
+        "",
+    ]
     if names:
-        lines.append("Shapefile field names are cut to 10 characters: " +
-                     ", ".join(f"{n[:10]} = {n}" for n in names))
+        lines.append("Shapefile field names are cut to 10 characters: " + ", ".join(f"{n[:10]} = {n}" for n in names))
     return "\n".join(lines) + "\n"
 
 
@@ -147,5 +162,7 @@ def format_of(filename: str) -> str:
             return fmt
     if name.endswith(".json"):
         return "geojson"
-    raise BadRequest(f"Cannot tell the format of {filename!r}.",
-                     [FieldProblem("file", f"use one of the extensions .{', .'.join(FORMATS)}")])
+    raise BadRequest(
+        f"Cannot tell the format of {filename!r}.",
+        [FieldProblem("file", f"use one of the extensions .{', .'.join(FORMATS)}")],
+    )

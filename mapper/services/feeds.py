@@ -6,6 +6,7 @@ the page after ``id``, ``b<id>`` for the page before), so page 10,000 costs what
 ``FILTER_FIRST_MAX`` matches: then the page is read by finding every match first, and their exact count
 comes with it; it is omitted otherwise.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,7 @@ from mapper.store import features as store
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
-STANDARD_PARAMS = {"limit", "bbox", "bbox-crs", "crs", "datetime", "filter", "filter-lang", "filter-crs", "cursor",
-                   "f"}
+STANDARD_PARAMS = {"limit", "bbox", "bbox-crs", "crs", "datetime", "filter", "filter-lang", "filter-crs", "cursor", "f"}
 CRS84 = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "http://www.opengis.net/def/crs/EPSG/0/4326")
 STREAM_BATCH = 2000
 _summaries: dict = {}
@@ -113,8 +113,10 @@ def parse_datetime(raw: str) -> dict:
         return {"op": "t_intersects", "args": [{"property": "observed_at"}, {"interval": interval}]}
     instant = _instant(raw, "datetime")
     if len(instant) == 10:
-        return {"op": "t_intersects", "args": [{"property": "observed_at"},
-                                               {"interval": [instant, instant + "T23:59:59.999999Z"]}]}
+        return {
+            "op": "t_intersects",
+            "args": [{"property": "observed_at"}, {"interval": [instant, instant + "T23:59:59.999999Z"]}],
+        }
     return {"op": "=", "args": [{"property": "observed_at"}, {"timestamp": instant}]}
 
 
@@ -213,8 +215,14 @@ class PageReader:
         try:
             with self._raw.cursor() as cur:
                 where = q.where()
-                sql, params = store.page_sql(q.view, where, after=q.after, before=q.before, limit=q.limit,
-                                             estimate=store.estimate_for(cur, where))
+                sql, params = store.page_sql(
+                    q.view,
+                    where,
+                    after=q.after,
+                    before=q.before,
+                    limit=q.limit,
+                    estimate=store.estimate_for(cur, where),
+                )
                 cur.execute(sql, params)
                 row = cur.fetchone()
         finally:

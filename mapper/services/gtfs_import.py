@@ -1,5 +1,6 @@
 """GTFS import: a safe archive → staged and validated in PostGIS → typed tables → transit layers, in one
 transaction. Any ERROR notice leaves the database as it was; warnings are stored with the feed."""
+
 from __future__ import annotations
 
 import re
@@ -35,8 +36,14 @@ class Notice:
         return SEVERITY[self.code]
 
     def as_dict(self) -> dict:
-        return {"code": self.code, "severity": self.severity, "file": self.file, "row": self.row,
-                "field": self.field, "value": self.value}
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "file": self.file,
+            "row": self.row,
+            "field": self.field,
+            "value": self.value,
+        }
 
     def __str__(self) -> str:
         where = f"{self.file}" + (f" row {self.row}" if self.row else "") + (f", {self.field}" if self.field else "")
@@ -72,9 +79,15 @@ class GtfsReport:
         return by_code
 
     def as_json(self) -> dict:
-        return {"feed": self.feed, "valid": not self.errors, "service_date": self.service_date,
-                "counts": self.counts, "notice_counts": self.summary(),
-                "notices": [n.as_dict() for n in self.notices], "seconds": round(self.seconds, 3)}
+        return {
+            "feed": self.feed,
+            "valid": not self.errors,
+            "service_date": self.service_date,
+            "counts": self.counts,
+            "notice_counts": self.summary(),
+            "notices": [n.as_dict() for n in self.notices],
+            "seconds": round(self.seconds, 3),
+        }
 
     def text(self) -> str:
         lines = [f"GTFS feed {self.feed!r}: {'valid' if not self.errors else 'INVALID, nothing imported'}"]
@@ -88,9 +101,13 @@ class GtfsInvalid(ValidationFailed):
     title = "Invalid GTFS feed"
 
     def __init__(self, report: GtfsReport):
-        super().__init__(f"The feed {report.feed!r} has {len(report.errors)} error(s); nothing was imported.",
-                         [FieldProblem(f"{n.file}:{n.field}", f"{n.code}" + (f" (row {n.row})" if n.row else ""),
-                                       n.row) for n in report.errors])
+        super().__init__(
+            f"The feed {report.feed!r} has {len(report.errors)} error(s); nothing was imported.",
+            [
+                FieldProblem(f"{n.file}:{n.field}", f"{n.code}" + (f" (row {n.row})" if n.row else ""), n.row)
+                for n in report.errors
+            ],
+        )
         self.report = report
 
 
@@ -133,12 +150,18 @@ def _stage_all(cur, archive: GtfsArchive, report: GtfsReport) -> set[str]:
             store.read_header(stream)
             short: list[int] = []
             try:
-                store.stage_file(cur, name, header, ChunkReader(store.padded_rows(stream, len(header), short),
-                                                                ahead=False), spec.columns)
+                store.stage_file(
+                    cur,
+                    name,
+                    header,
+                    ChunkReader(store.padded_rows(stream, len(header), short), ahead=False),
+                    spec.columns,
+                )
             except psycopg2.DataError as e:
                 cur.execute("ROLLBACK TO SAVEPOINT stage")
-                report.notices.append(Notice("csv_parsing_failed", name, "", store.copy_error_line(str(e)),
-                                             str(e).splitlines()[0][:200]))
+                report.notices.append(
+                    Notice("csv_parsing_failed", name, "", store.copy_error_line(str(e)), str(e).splitlines()[0][:200])
+                )
                 continue
             report.notices += [Notice("short_row", name, "", line, total=len(short)) for line in short[:50]]
         staged.add(name)
@@ -153,8 +176,17 @@ def _check(cur, staged: set[str], report: GtfsReport) -> None:
             report.notices.append(Notice(code, file, fieldname, row, value, total))
 
 
-def import_feed(engine: Engine, path: str | Path, name: str | None = None, *, service_date: date | None = None,
-                limits: Limits = Limits()) -> GtfsReport:
+DEFAULT_LIMITS = Limits()
+
+
+def import_feed(
+    engine: Engine,
+    path: str | Path,
+    name: str | None = None,
+    *,
+    service_date: date | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> GtfsReport:
     """Validate and load a GTFS zip as feed ``name`` (default: the file name), replacing a feed of that name
     atomically, and publish its stops and routes. Raises GtfsInvalid (nothing changed) on any ERROR."""
     started = time.perf_counter()
@@ -186,5 +218,14 @@ def feeds(engine: Engine) -> list[dict]:
     """The imported feeds with their counts and stored warnings."""
     with db.cursor(engine) as cur:
         rows = store.list_feeds(cur)
-    return [{"id": i, "name": n, "imported_at": t.isoformat(), "service_date": d.isoformat() if d else None,
-             "counts": s, "warnings": w} for i, n, t, d, s, w in rows]
+    return [
+        {
+            "id": i,
+            "name": n,
+            "imported_at": t.isoformat(),
+            "service_date": d.isoformat() if d else None,
+            "counts": s,
+            "warnings": w,
+        }
+        for i, n, t, d, s, w in rows
+    ]

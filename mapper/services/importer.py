@@ -5,11 +5,12 @@ transaction, so a failed import leaves the database as it was. Ids follow the fi
 are written in spatial (Hilbert curve) order, so reports near each other share disk pages and a map window
 reads few of them.
 """
+
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -21,7 +22,6 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 from sqlalchemy import Engine
 
-from mapper.store import reports as repository
 from mapper import db
 from mapper.domain.errors import FieldProblem, NotFound, ValidationFailed
 from mapper.domain.geometry import array_problems, transform_to_wgs84
@@ -29,6 +29,7 @@ from mapper.domain.layers import Layer, Registry
 from mapper.domain.lifecycle import SUBMITTED
 from mapper.domain.values import validate_frame
 from mapper.services.streams import ChunkReader
+from mapper.store import reports as repository
 
 CSV_OPTIONS = {
     "X_POSSIBLE_NAMES": "lon,longitude,lng,x",
@@ -70,8 +71,10 @@ def read_file(path: Path, crs: str | None) -> gpd.GeoDataFrame:
     except Exception as e:  # pyogrio raises several DataSource errors; all mean "cannot read"
         raise ImportFailed(f"Cannot read {path.name}: {e}", [FieldProblem("file", str(e))]) from None
     if "geometry" not in gdf or not isinstance(gdf, gpd.GeoDataFrame):
-        raise ImportFailed(f"{path.name} has no geometry", [FieldProblem(
-            "geometry", "no geometry found (CSV needs lon/lat or a WKT column)")])
+        raise ImportFailed(
+            f"{path.name} has no geometry",
+            [FieldProblem("geometry", "no geometry found (CSV needs lon/lat or a WKT column)")],
+        )
     if crs:
         try:
             gdf = gdf.set_crs(CRS.from_user_input(crs), allow_override=True)
@@ -107,15 +110,18 @@ def validate_rows(layer: Layer, gdf: gpd.GeoDataFrame, max_vertices: int):
     attrs = attrs.rename(columns=field_names(layer, list(attrs.columns)))
     unknown = [c for c in attrs.columns if layer.field(c) is None]
     if unknown:
-        raise ImportFailed(f"Columns not in layer {layer.id!r}: {', '.join(unknown)}",
-                           [FieldProblem(c, f"unknown field for layer {layer.id!r}") for c in unknown])
+        raise ImportFailed(
+            f"Columns not in layer {layer.id!r}: {', '.join(unknown)}",
+            [FieldProblem(c, f"unknown field for layer {layer.id!r}") for c in unknown],
+        )
     clean, problems = validate_frame(layer, attrs, prefix="")
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     for pos, reason in array_problems(geoms, layer.geometry_types, max_vertices):
         problems.append(FieldProblem("geometry", reason, row=pos + 1))
     for pos in np.flatnonzero(gdf.attrs.get("outside_crs", np.zeros(0, dtype=bool))):
-        problems.append(FieldProblem("geometry", "coordinates are outside the valid area of the file's CRS",
-                                     row=int(pos) + 1))
+        problems.append(
+            FieldProblem("geometry", "coordinates are outside the valid area of the file's CRS", row=int(pos) + 1)
+        )
     bad = np.zeros(len(gdf), dtype=bool)
     for p in problems:
         bad[p.row - 1] = True
@@ -131,21 +137,30 @@ def _json_lines(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(text.replace("\\", "\\\\").rstrip("\n").split("\n"))
 
 
-def copy_rows(layer: Layer, clean: pd.DataFrame, geoms: np.ndarray, ids: np.ndarray, import_id: int,
-              source: str) -> str:
+def copy_rows(
+    layer: Layer, clean: pd.DataFrame, geoms: np.ndarray, ids: np.ndarray, import_id: int, source: str
+) -> str:
     """Rows for ``repository.copy_reports`` in COPY text format (columns ``REPORT_COPY_COLUMNS``)."""
     if layer.geometry != "point":
         geoms = shapely.orient_polygons(geoms, exterior_cw=False)
     n = len(clean)
     public = [f.name for f in layer.fields if f.public]
     private = [f.name for f in layer.fields if not f.public]
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     observed = clean[layer.time_field].fillna(now) if layer.time_field else pd.Series([now] * n)
     wkb = pd.Series(shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True))
-    lines = (pd.Series(ids).astype(str) + f"\t{layer.id}\t" + wkb + "\t" + _json_lines(clean[public])
-             + "\t" + _json_lines(clean[private])
-             + f"\t{SUBMITTED}\t" + observed.reset_index(drop=True).astype(str)
-             + f"\t{source}\t{import_id}\t{layer.precision_m!r}")
+    lines = (
+        pd.Series(ids).astype(str)
+        + f"\t{layer.id}\t"
+        + wkb
+        + "\t"
+        + _json_lines(clean[public])
+        + "\t"
+        + _json_lines(clean[private])
+        + f"\t{SUBMITTED}\t"
+        + observed.reset_index(drop=True).astype(str)
+        + f"\t{source}\t{import_id}\t{layer.precision_m!r}"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -156,9 +171,18 @@ def spatial_order(geoms: np.ndarray) -> np.ndarray:
     return np.argsort(gpd.GeoSeries(geoms).hilbert_distance(), kind="stable")
 
 
-def import_file(engine: Engine, registry: Registry, layer_id: str, path: str | Path, *, crs: str | None = None,
-                skip_invalid: bool = False, max_vertices: int = 5000, progress=None,
-                source: str = "import") -> ImportResult:
+def import_file(
+    engine: Engine,
+    registry: Registry,
+    layer_id: str,
+    path: str | Path,
+    *,
+    crs: str | None = None,
+    skip_invalid: bool = False,
+    max_vertices: int = 5000,
+    progress=None,
+    source: str = "import",
+) -> ImportResult:
     """Validate every row of ``path`` against the layer and load it in one transaction.
 
     Without ``skip_invalid`` any bad row aborts the import (ImportFailed lists row, field, reason) and the
@@ -170,13 +194,31 @@ def import_file(engine: Engine, registry: Registry, layer_id: str, path: str | P
         raise NotFound(f"There is no layer {layer_id!r}.", [FieldProblem("layer", "unknown layer")])
     path = Path(path)
     gdf = read_file(path, crs)
-    return import_frame(engine, layer, gdf, path.name, skip_invalid=skip_invalid, max_vertices=max_vertices,
-                        progress=progress, source=source, started=started)
+    return import_frame(
+        engine,
+        layer,
+        gdf,
+        path.name,
+        skip_invalid=skip_invalid,
+        max_vertices=max_vertices,
+        progress=progress,
+        source=source,
+        started=started,
+    )
 
 
-def import_frame(engine: Engine, layer: Layer, gdf: gpd.GeoDataFrame, name: str, *, skip_invalid: bool = False,
-                 max_vertices: int = 5000, progress=None, source: str = "import",
-                 started: float | None = None) -> ImportResult:
+def import_frame(
+    engine: Engine,
+    layer: Layer,
+    gdf: gpd.GeoDataFrame,
+    name: str,
+    *,
+    skip_invalid: bool = False,
+    max_vertices: int = 5000,
+    progress=None,
+    source: str = "import",
+    started: float | None = None,
+) -> ImportResult:
     """Validate and load a GeoDataFrame in WGS 84 (see ``import_file``); ``name`` is recorded as the file."""
     started = started or time.perf_counter()
     clean, geoms, problems, bad = validate_rows(layer, gdf, max_vertices)
@@ -201,5 +243,6 @@ def import_frame(engine: Engine, layer: Layer, gdf: gpd.GeoDataFrame, name: str,
 
         repository.copy_reports(cur, ChunkReader(chunks()))
         rows = repository.finish_import(cur, import_id, int(bad.sum()))
-    return ImportResult(import_id, rows, int(bad.sum()), time.perf_counter() - started,
-                        problems if skip_invalid else [])
+    return ImportResult(
+        import_id, rows, int(bad.sum()), time.perf_counter() - started, problems if skip_invalid else []
+    )

@@ -1,4 +1,5 @@
 """Report intake: one GeoJSON Feature in, one validated report stored (once), or every problem out."""
+
 from __future__ import annotations
 
 import hashlib
@@ -8,13 +9,14 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Engine
 
-from mapper.store import reports as repository
 from mapper.domain.errors import Conflict, FieldProblem, NotFound, PayloadTooLarge, ValidationFailed
 from mapper.domain.geometry import GeometryProblem, parse_crs, parse_geojson_geometry
 from mapper.domain.layers import Layer, Registry
 from mapper.domain.lifecycle import SUBMITTED
 from mapper.domain.values import check_json_types, split_public_private, validate_frame
-from mapper.services.tokens import digest as token_digest, new_tracking_token
+from mapper.services.tokens import digest as token_digest
+from mapper.services.tokens import new_tracking_token
+from mapper.store import reports as repository
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -47,8 +49,7 @@ def parse_json_body(body: bytes) -> object:
 def validate_feature(layer: Layer, doc, crs_param: str | None, limits: IntakeLimits):
     """Check a GeoJSON Feature against ``layer``; return (geometry, public, private) or raise with all problems."""
     if not isinstance(doc, dict) or doc.get("type") != "Feature":
-        raise ValidationFailed("The body must be a GeoJSON Feature.",
-                               [FieldProblem("type", 'must be "Feature"')])
+        raise ValidationFailed("The body must be a GeoJSON Feature.", [FieldProblem("type", 'must be "Feature"')])
     problems: list[FieldProblem] = []
     props = doc.get("properties")
     if props is None:
@@ -67,8 +68,7 @@ def validate_feature(layer: Layer, doc, crs_param: str | None, limits: IntakeLim
     bad_names = {p.field.split(".", 1)[1] for p in type_problems}
     frame = pd.DataFrame([{k: v for k, v in props.items() if k not in bad_names and layer.field(k)}])
     clean, value_problems = validate_frame(layer, frame)
-    problems += [FieldProblem(p.field, p.reason) for p in value_problems
-                 if p.field.split(".", 1)[1] not in bad_names]
+    problems += [FieldProblem(p.field, p.reason) for p in value_problems if p.field.split(".", 1)[1] not in bad_names]
     if problems:
         raise ValidationFailed(f"The report does not fit layer {layer.id!r}.", problems)
     public, private = split_public_private(layer, clean)
@@ -86,35 +86,59 @@ def request_hash(layer_id: str, body: bytes, crs_param: str | None) -> bytes:
     return hashlib.sha256(b"\0".join([layer_id.encode(), (crs_param or "").encode(), body])).digest()
 
 
-def submit_report(engine: Engine, registry: Registry, layer_id: str, body: bytes, *,
-                  crs_param: str | None = None, idempotency_key: str | None = None,
-                  limits: IntakeLimits = IntakeLimits(), source: str = "api") -> IntakeResult:
+DEFAULT_LIMITS = IntakeLimits()
+
+
+def submit_report(
+    engine: Engine,
+    registry: Registry,
+    layer_id: str,
+    body: bytes,
+    *,
+    crs_param: str | None = None,
+    idempotency_key: str | None = None,
+    limits: IntakeLimits = DEFAULT_LIMITS,
+    source: str = "api",
+) -> IntakeResult:
     """Validate and store one report. With an idempotency key a retry returns the first response."""
     layer = registry.report_layer(layer_id)
     if layer is None:
-        raise NotFound(f"There is no layer {layer_id!r}.", [FieldProblem("layer", f"unknown layer; layers: "
-                                                                         f"{', '.join(registry.ids())}")])
+        raise NotFound(
+            f"There is no layer {layer_id!r}.",
+            [FieldProblem("layer", f"unknown layer; layers: {', '.join(registry.ids())}")],
+        )
     if len(body) > limits.max_body_bytes:
-        raise PayloadTooLarge(f"The body is larger than {limits.max_body_bytes} bytes.",
-                              [FieldProblem("body", f"larger than {limits.max_body_bytes} bytes")])
+        raise PayloadTooLarge(
+            f"The body is larger than {limits.max_body_bytes} bytes.",
+            [FieldProblem("body", f"larger than {limits.max_body_bytes} bytes")],
+        )
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
-        raise ValidationFailed("Bad Idempotency-Key header.",
-                               [FieldProblem("Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")])
+        raise ValidationFailed(
+            "Bad Idempotency-Key header.",
+            [FieldProblem("Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")],
+        )
     geom, public, private = validate_feature(layer, parse_json_body(body), crs_param, limits)
     digest = request_hash(layer_id, body, crs_param)
     with engine.begin() as conn:
         if idempotency_key is not None and not repository.claim_idempotency_key(conn, idempotency_key, digest):
             first = repository.idempotent_response(conn, idempotency_key)
             if bytes(first["request_hash"]) != digest:
-                raise Conflict("This Idempotency-Key was already used with a different request.",
-                               [FieldProblem("Idempotency-Key", "reused with a different body")])
+                raise Conflict(
+                    "This Idempotency-Key was already used with a different request.",
+                    [FieldProblem("Idempotency-Key", "reused with a different body")],
+                )
             return IntakeResult(first["status_code"], first["response"], replayed=True)
         token, token_hash = new_tracking_token()
-        row = repository.insert_report(conn, layer, geom, public, private, observed_at(layer, public, private),
-                                       source, token_hash, SUBMITTED)
+        row = repository.insert_report(
+            conn, layer, geom, public, private, observed_at(layer, public, private), source, token_hash, SUBMITTED
+        )
         response = {
-            "id": row["id"], "layer": layer.id, "status": SUBMITTED, "tracking_token": token,
-            "tracking_url": f"/api/reports/{token}", "created_at": row["created_at"].isoformat(),
+            "id": row["id"],
+            "layer": layer.id,
+            "status": SUBMITTED,
+            "tracking_token": token,
+            "tracking_url": f"/api/reports/{token}",
+            "created_at": row["created_at"].isoformat(),
         }
         if idempotency_key is not None:
             repository.store_idempotent_response(conn, idempotency_key, 201, response)
@@ -128,8 +152,12 @@ def report_status(engine: Engine, token: str) -> dict:
     if report is None:
         raise NotFound("No report has this tracking token.", [FieldProblem("tracking_token", "unknown")])
     return {
-        "id": report["id"], "layer": report["layer"], "status": report["status"],
-        "created_at": report["created_at"].isoformat(), "updated_at": report["updated_at"].isoformat(),
-        "history": [{"status": h["status"], "note": h["note"], "at": h["changed_at"].isoformat()}
-                    for h in report["history"]],
+        "id": report["id"],
+        "layer": report["layer"],
+        "status": report["status"],
+        "created_at": report["created_at"].isoformat(),
+        "updated_at": report["updated_at"].isoformat(),
+        "history": [
+            {"status": h["status"], "note": h["note"], "at": h["changed_at"].isoformat()} for h in report["history"]
+        ],
     }

@@ -5,6 +5,7 @@ Reports store their generalised location (``reports.public_geom``) when they are
 has run, public outputs leave those reports out rather than show them at a precision the layer no longer
 declares (see ``store.features.where_for``).
 """
+
 from __future__ import annotations
 
 from sqlalchemy import Engine

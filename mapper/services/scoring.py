@@ -1,5 +1,6 @@
 """Score runs: read inputs from PostGIS, compute with the domain methods, store results with the method,
 its version and the parameters used. Each method runs in one transaction; old runs are kept."""
+
 from __future__ import annotations
 
 import math
@@ -52,18 +53,26 @@ def auto_cell_size(n: int, area_m2: float) -> float:
 
 
 # --- hot spots -----------------------------------------------------------------------------------------------
-def run_hotspots(engine: Engine, layer: Layer, settings: HotspotSettings | None = None, *,
-                 cell_size_m: float | None = None, scale: tuple[str, float] | None = None) -> RunSummary:
+def run_hotspots(
+    engine: Engine,
+    layer: Layer,
+    settings: HotspotSettings | None = None,
+    *,
+    cell_size_m: float | None = None,
+    scale: tuple[str, float] | None = None,
+) -> RunSummary:
     """Gi* hot spots of ``layer`` on a hexagon grid, published as ``{layer}-hotspots``."""
     settings = settings or layer.hotspots or HotspotSettings()
-    where, params = store.layer_filter(layer.id, window_days=settings.window_days,
-                                       where_field=settings.where_field, where_values=settings.where_values)
+    where, params = store.layer_filter(
+        layer.id, window_days=settings.window_days, where_field=settings.where_field, where_values=settings.where_values
+    )
 
     def work(cur):
         area = store.study_area(cur, where, params)
         if area["n"] < hs.MIN_INCIDENTS:
-            raise ScoreRefused(f"{layer.id}: {area['n']} reports match; hot spot analysis needs at least "
-                               f"{hs.MIN_INCIDENTS} incidents")
+            raise ScoreRefused(
+                f"{layer.id}: {area['n']} reports match; hot spot analysis needs at least {hs.MIN_INCIDENTS} incidents"
+            )
         if area["area_m2"] <= 0:
             raise ScoreRefused(f"{layer.id}: all reports are at one place; there is no area to analyse")
         srid = utm_srid(area["lon"], area["lat"])
@@ -71,10 +80,19 @@ def run_hotspots(engine: Engine, layer: Layer, settings: HotspotSettings | None 
         if size is not None and (problem := hs.grid_problem(size, area["area_m2"])):
             raise ScoreRefused(f"{layer.id}: {problem}")
         size = size or auto_cell_size(area["n"], area["area_m2"])
-        weight = (f"coalesce((properties ->> '{settings.weight_field}')::float8, 1)"
-                  if settings.weight_field else "1::float8")
-        rows = store.hexagon_bins(cur, where, params, srid=srid, size=size, inner=area["hull"],
-                                  values={"w": weight}, aggregates={"reports": "count(*)", "weight": "sum(w)"})
+        weight = (
+            f"coalesce((properties ->> '{settings.weight_field}')::float8, 1)" if settings.weight_field else "1::float8"
+        )
+        rows = store.hexagon_bins(
+            cur,
+            where,
+            params,
+            srid=srid,
+            size=size,
+            inner=area["hull"],
+            values={"w": weight},
+            aggregates={"reports": "count(*)", "weight": "sum(w)"},
+        )
         xy = hs.hexagon_centres(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), size)
         counts = np.array([r[5] for r in rows], dtype=int)
         y = np.array([r[6] for r in rows], dtype=float)
@@ -86,37 +104,61 @@ def run_hotspots(engine: Engine, layer: Layer, settings: HotspotSettings | None 
         hidden = hs.suppressed(counts, settings.min_count)
         run_params = {
             "cell": {"shape": "hexagon", "edge_m": size, "srid": srid, "cells": len(rows)},
-            "scale": {"kind": chosen.kind, "value": chosen.value, "reason": chosen.reason,
-                      "morans_i_z": [[round(d, 1), round(zz, 3)] for d, zz in chosen.morans]},
-            "weights": "binary, cell included (Gi*)", "weight_field": settings.weight_field,
+            "scale": {
+                "kind": chosen.kind,
+                "value": chosen.value,
+                "reason": chosen.reason,
+                "morans_i_z": [[round(d, 1), round(zz, 3)] for d, zz in chosen.morans],
+            },
+            "weights": "binary, cell included (Gi*)",
+            "weight_field": settings.weight_field,
             "window_days": settings.window_days,
             "filter": {settings.where_field: list(settings.where_values)} if settings.where_field else None,
             "fdr": "Benjamini–Hochberg (scipy.stats.false_discovery_control)",
             "confidence_bins": "q ≤ 0.01: 99 %, ≤ 0.05: 95 %, ≤ 0.10: 90 %",
-            "min_count_published": settings.min_count, "reference": hs.REFERENCE,
+            "min_count_published": settings.min_count,
+            "reference": hs.REFERENCE,
         }
         run_id = store.insert_run(cur, layer.id, "hotspots", f"{hs.METHOD}/{hs.VERSION}", run_params, area["n"])
         features = []
         for k, row in enumerate(rows):
-            props = {"reports": int(counts[k]), "weight": float(y[k]), "gi_z": float(z[k]), "p_value": float(p[k]),
-                     "q_value": float(q[k]), "confidence": int(conf[k]), "class": hs.label(int(conf[k])),
-                     "run_id": run_id}
-            features.append((bytes(row[4]), props, "suppressed" if hidden[k] else "published",
-                             {"i": int(row[0]), "j": int(row[1])}))
+            props = {
+                "reports": int(counts[k]),
+                "weight": float(y[k]),
+                "gi_z": float(z[k]),
+                "p_value": float(p[k]),
+                "q_value": float(q[k]),
+                "confidence": int(conf[k]),
+                "class": hs.label(int(conf[k])),
+                "run_id": run_id,
+            }
+            features.append(
+                (bytes(row[4]), props, "suppressed" if hidden[k] else "published", {"i": int(row[0]), "j": int(row[1])})
+            )
         store.replace_derived(cur, f"{layer.id}-hotspots", run_id, features)
         hot = int((conf > 0).sum())
         cold = int((conf < 0).sum())
-        return RunSummary(layer.id, "hotspots", run_id, area["n"],
-                          f"{len(rows)} cells of {size:.0f} m, {chosen.kind} {chosen.value:g}; "
-                          f"{hot} hot, {cold} cold, {int(hidden.sum())} suppressed (< {settings.min_count} reports)")
+        return RunSummary(
+            layer.id,
+            "hotspots",
+            run_id,
+            area["n"],
+            f"{len(rows)} cells of {size:.0f} m, {chosen.kind} {chosen.value:g}; "
+            f"{hot} hot, {cold} cold, {int(hidden.sum())} suppressed (< {settings.min_count} reports)",
+        )
 
     return _transaction(engine, work)
 
 
 # --- water quality -------------------------------------------------------------------------------------------
 POINT_KEY = "coalesce(properties ->> 'point_name', ST_AsText(ST_SnapToGrid(geom, 0.00001)))"
-ALERT_STATES = {"submitted": "alert — unverified", "acknowledged": "alert — verified", "in_progress": "alert — verified",
-                "closed": "alert dismissed", "resolved": "alert resolved"}
+ALERT_STATES = {
+    "submitted": "alert — unverified",
+    "acknowledged": "alert — verified",
+    "in_progress": "alert — verified",
+    "closed": "alert dismissed",
+    "resolved": "alert resolved",
+}
 
 
 def run_water_quality(engine: Engine, layer: Layer) -> RunSummary:
@@ -126,18 +168,26 @@ def run_water_quality(engine: Engine, layer: Layer) -> RunSummary:
 
     def work(cur):
         groups = store.group_inputs(cur, where, params, POINT_KEY)
-        run_params = {"guidelines": {k: {"lower": o.lower, "upper": o.upper, "note": o.note}
-                                     for k, o in objectives.items()},
-                      "guidelines_source": meta["source"], "e_coli_bands": water.E_COLI_REFERENCE,
-                      "ccme": f"{water.CCME_REFERENCE}; computed when ≥ {water.CCME_MIN_VARIABLES} variables "
-                              f"were each sampled ≥ {water.CCME_MIN_SAMPLES} times",
-                      "point": "samples grouped by point_name, else by location (1 m)"}
-        run_id = store.insert_run(cur, layer.id, "water_quality", f"who-jmp-ccme/{meta['method_version']}",
-                                  run_params, sum(len(g[1]) for g in groups))
+        run_params = {
+            "guidelines": {k: {"lower": o.lower, "upper": o.upper, "note": o.note} for k, o in objectives.items()},
+            "guidelines_source": meta["source"],
+            "e_coli_bands": water.E_COLI_REFERENCE,
+            "ccme": f"{water.CCME_REFERENCE}; computed when ≥ {water.CCME_MIN_VARIABLES} variables "
+            f"were each sampled ≥ {water.CCME_MIN_SAMPLES} times",
+            "point": "samples grouped by point_name, else by location (1 m)",
+        }
+        run_id = store.insert_run(
+            cur,
+            layer.id,
+            "water_quality",
+            f"who-jmp-ccme/{meta['method_version']}",
+            run_params,
+            sum(len(g[1]) for g in groups),
+        )
         rows = []
         for key, ids, props, _private, statuses, times, _centre in groups:
             result = water.score_water_point(list(props), objectives)
-            alerts = [(i, st) for i, pr, st in zip(ids, props, statuses) if pr.get("alert")]
+            alerts = [(i, st) for i, pr, st in zip(ids, props, statuses, strict=True) if pr.get("alert")]
             if alerts:
                 alert_id, status = alerts[-1]
                 result["alert"] = {"state": ALERT_STATES.get(status, f"alert — {status}"), "report_id": alert_id}
@@ -160,22 +210,42 @@ def run_ratings(engine: Engine, layer: Layer) -> RunSummary:
         groups = store.group_inputs(cur, where, params, name_key)
         all_ratings = [p["rating"] for g in groups for p in g[2] if p.get("rating") is not None]
         prior = ratings.prior(all_ratings)
-        run_id = store.insert_run(cur, layer.id, "ratings", f"bayesian-average/{ratings.VERSION}",
-                                  {"prior_mean": prior.mean, "prior_weight": prior.weight, "prior": prior.explain,
-                                   "reference": ratings.REFERENCE}, len(all_ratings))
+        run_id = store.insert_run(
+            cur,
+            layer.id,
+            "ratings",
+            f"bayesian-average/{ratings.VERSION}",
+            {
+                "prior_mean": prior.mean,
+                "prior_weight": prior.weight,
+                "prior": prior.explain,
+                "reference": ratings.REFERENCE,
+            },
+            len(all_ratings),
+        )
         rows = []
         for key, ids, props, private, _statuses, times, _centre in groups:
             values = [p["rating"] for p in props if p.get("rating") is not None]
             services = sorted({s for p in props for s in (p.get("services") or [])})
             complaints: dict[str, int] = {}
-            for pr, t in zip(private, times):
+            for pr, t in zip(private, times, strict=True):
                 if pr.get("complaint"):
                     complaints[t.strftime("%Y-%m")] = complaints.get(t.strftime("%Y-%m"), 0) + 1
-            rows.append((key, list(ids), {"centre": key, "ratings": len(values),
-                                          "mean": (sum(values) / len(values)) if values else None,
-                                          "bayesian_average": ratings.bayesian_average(values, prior),
-                                          "services": services, "complaints_by_month": complaints,
-                                          "complaints": sum(complaints.values())}))
+            rows.append(
+                (
+                    key,
+                    list(ids),
+                    {
+                        "centre": key,
+                        "ratings": len(values),
+                        "mean": (sum(values) / len(values)) if values else None,
+                        "bayesian_average": ratings.bayesian_average(values, prior),
+                        "services": services,
+                        "complaints_by_month": complaints,
+                        "complaints": sum(complaints.values()),
+                    },
+                )
+            )
         store.insert_scores(cur, run_id, layer.id, rows)
         return RunSummary(layer.id, "ratings", run_id, len(all_ratings), f"{len(rows)} centres")
 
@@ -192,27 +262,57 @@ def run_livability(engine: Engine, layer: Layer, cell_size_m: float = LIVABILITY
         if area["n"] == 0:
             raise ScoreRefused(f"{layer.id}: no reports to score")
         srid = utm_srid(area["lon"], area["lat"])
-        rows = store.hexagon_bins(cur, where, params, srid=srid, size=cell_size_m, inner=area["hull"],
-                                  values={"sentiment": "properties ->> 'sentiment'", "theme": "properties ->> 'theme'"},
-                                  aggregates={
-            "positive": "count(*) FILTER (WHERE sentiment = 'positive')",
-            "negative": "count(*) FILTER (WHERE sentiment = 'negative')",
-            "safety_pos": "count(*) FILTER (WHERE theme = 'safety' AND sentiment = 'positive')",
-            "safety_n": "count(*) FILTER (WHERE theme = 'safety')"})
-        run_id = store.insert_run(cur, layer.id, "livability", f"wilson-share/{ratings.VERSION}",
-                                  {"cell": {"shape": "hexagon", "edge_m": cell_size_m, "srid": srid},
-                                   "interval": "Wilson score interval, 95 %", "reference": ratings.WILSON_REFERENCE},
-                                  area["n"])
+        rows = store.hexagon_bins(
+            cur,
+            where,
+            params,
+            srid=srid,
+            size=cell_size_m,
+            inner=area["hull"],
+            values={"sentiment": "properties ->> 'sentiment'", "theme": "properties ->> 'theme'"},
+            aggregates={
+                "positive": "count(*) FILTER (WHERE sentiment = 'positive')",
+                "negative": "count(*) FILTER (WHERE sentiment = 'negative')",
+                "safety_pos": "count(*) FILTER (WHERE theme = 'safety' AND sentiment = 'positive')",
+                "safety_n": "count(*) FILTER (WHERE theme = 'safety')",
+            },
+        )
+        run_id = store.insert_run(
+            cur,
+            layer.id,
+            "livability",
+            f"wilson-share/{ratings.VERSION}",
+            {
+                "cell": {"shape": "hexagon", "edge_m": cell_size_m, "srid": srid},
+                "interval": "Wilson score interval, 95 %",
+                "reference": ratings.WILSON_REFERENCE,
+            },
+            area["n"],
+        )
         features = []
         for row in rows:
             pos, neg, spos, sn = (int(v) for v in row[5:9])
             if pos + neg == 0:
                 continue
             low, high = ratings.wilson(pos, pos + neg)
-            features.append((bytes(row[4]), {
-                "positive": pos, "negative": neg, "reports": pos + neg, "livability": pos / (pos + neg),
-                "livability_low": low, "livability_high": high, "safety": spos / sn if sn else None,
-                "safety_reports": sn, "run_id": run_id}, "published", {"i": int(row[0]), "j": int(row[1])}))
+            features.append(
+                (
+                    bytes(row[4]),
+                    {
+                        "positive": pos,
+                        "negative": neg,
+                        "reports": pos + neg,
+                        "livability": pos / (pos + neg),
+                        "livability_low": low,
+                        "livability_high": high,
+                        "safety": spos / sn if sn else None,
+                        "safety_reports": sn,
+                        "run_id": run_id,
+                    },
+                    "published",
+                    {"i": int(row[0]), "j": int(row[1])},
+                )
+            )
         store.replace_derived(cur, f"{layer.id}-areas", run_id, features)
         return RunSummary(layer.id, "livability", run_id, area["n"], f"{len(features)} areas of {cell_size_m:g} m")
 
@@ -226,16 +326,26 @@ def run_land_use(engine: Engine, layer: Layer) -> RunSummary:
 
     def work(cur):
         rows = store.district_land_use(cur, where, params, PUBLIC_SPACE_CLASSES)
-        run_id = store.insert_run(cur, layer.id, "land_use", "district-areas/1.0",
-                                  {"public_space_classes": PUBLIC_SPACE_CLASSES,
-                                   "area": "geodesic (PostGIS geography, WGS 84 ellipsoid)"}, len(rows))
+        run_id = store.insert_run(
+            cur,
+            layer.id,
+            "land_use",
+            "district-areas/1.0",
+            {"public_space_classes": PUBLIC_SPACE_CLASSES, "area": "geodesic (PostGIS geography, WGS 84 ellipsoid)"},
+            len(rows),
+        )
         features, results = [], []
         for district, wkb, area, public, population, classes, ids in rows:
             population = int(population) if population is not None else None
-            props = {"district": district, "area_m2": area, "public_space_m2": public,
-                     "public_space_share": public / area if area else None,
-                     "population": population,
-                     "public_space_per_person_m2": public / population if population else None, "run_id": run_id}
+            props = {
+                "district": district,
+                "area_m2": area,
+                "public_space_m2": public,
+                "public_space_share": public / area if area else None,
+                "population": population,
+                "public_space_per_person_m2": public / population if population else None,
+                "run_id": run_id,
+            }
             features.append((bytes(wkb), props, "published", {}))
             results.append((district, list(ids), {**props, "area_by_class_m2": classes}))
         store.replace_derived(cur, f"{layer.id}-districts", run_id, features)
@@ -247,8 +357,10 @@ def run_land_use(engine: Engine, layer: Layer) -> RunSummary:
 
 # --- transit access -----------------------------------------------------------------------------------------
 ACCESS_LOW_M, ACCESS_HIGH_M = 500.0, 1000.0
-ACCESS_REFERENCE = ("UN SDG indicator 11.2.1 (convenient access to public transport): 500 m walking distance "
-                    "to low-capacity stops (bus, tram), 1 km to high-capacity ones (rail, metro, ferry)")
+ACCESS_REFERENCE = (
+    "UN SDG indicator 11.2.1 (convenient access to public transport): 500 m walking distance "
+    "to low-capacity stops (bus, tram), 1 km to high-capacity ones (rail, metro, ferry)"
+)
 
 
 def run_transit_access(engine: Engine, layer: Layer) -> RunSummary:
@@ -257,34 +369,62 @@ def run_transit_access(engine: Engine, layer: Layer) -> RunSummary:
 
     def work(cur):
         rows = store.transit_access(cur, where, params, ACCESS_LOW_M, ACCESS_HIGH_M)
-        run_id = store.insert_run(cur, layer.id, "transit_access", "sdg-11.2.1-departures/1.0", {
-            "radius_low_capacity_m": ACCESS_LOW_M, "radius_high_capacity_m": ACCESS_HIGH_M,
-            "distance": "geodesic (PostGIS geography)", "departures": "stop departures per day on each feed's "
-            "service date, summed over the stops within reach (a trip calling at two such stops counts twice)",
-            "reference": ACCESS_REFERENCE}, len(rows))
+        run_id = store.insert_run(
+            cur,
+            layer.id,
+            "transit_access",
+            "sdg-11.2.1-departures/1.0",
+            {
+                "radius_low_capacity_m": ACCESS_LOW_M,
+                "radius_high_capacity_m": ACCESS_HIGH_M,
+                "distance": "geodesic (PostGIS geography)",
+                "departures": "stop departures per day on each feed's "
+                "service date, summed over the stops within reach (a trip calling at two such stops counts twice)",
+                "reference": ACCESS_REFERENCE,
+            },
+            len(rows),
+        )
         results = []
         for rid, stop, feed, metres, departures, stops, day in rows:
-            results.append((str(rid), [rid], {
-                "nearest_stop": stop, "feed": feed, "nearest_stop_m": metres, "departures_within_reach": departures,
-                "stops_within_reach": stops, "service_date": day,
-                "convenient_access": bool(stops)}))
+            results.append(
+                (
+                    str(rid),
+                    [rid],
+                    {
+                        "nearest_stop": stop,
+                        "feed": feed,
+                        "nearest_stop_m": metres,
+                        "departures_within_reach": departures,
+                        "stops_within_reach": stops,
+                        "service_date": day,
+                        "convenient_access": bool(stops),
+                    },
+                )
+            )
         store.insert_scores(cur, run_id, layer.id, results)
         served = sum(1 for _, _, r in results if r["convenient_access"])
-        return RunSummary(layer.id, "transit_access", run_id, len(rows),
-                          f"{served} of {len(rows)} within reach of a stop")
+        return RunSummary(
+            layer.id, "transit_access", run_id, len(rows), f"{served} of {len(rows)} within reach of a stop"
+        )
 
     return _transaction(engine, work)
 
 
-METHODS = {"transit_access": run_transit_access, "water_quality": run_water_quality, "ratings": run_ratings, "livability": run_livability,
-           "land_use": run_land_use}
+METHODS = {
+    "transit_access": run_transit_access,
+    "water_quality": run_water_quality,
+    "ratings": run_ratings,
+    "livability": run_livability,
+    "land_use": run_land_use,
+}
 
 
 def score_layer(engine: Engine, layer: Layer) -> list[RunSummary]:
     """Every score the layer declares (hot spots first). A refused score is reported, not raised."""
     out = []
-    jobs = ([("hotspots", lambda: run_hotspots(engine, layer))] if layer.hotspots else []) + \
-           [(m, lambda m=m: METHODS[m](engine, layer)) for m in layer.scores]
+    jobs = ([("hotspots", lambda: run_hotspots(engine, layer))] if layer.hotspots else []) + [
+        (m, lambda m=m: METHODS[m](engine, layer)) for m in layer.scores
+    ]
     for method, job in jobs:
         try:
             out.append(job())

@@ -1,4 +1,5 @@
 """File-like readers over generated text, for COPY … FROM STDIN."""
+
 from __future__ import annotations
 
 import queue
@@ -37,7 +38,7 @@ class ChunkReader:
                 raise item
             self._buf, self._pos = item, 0
         end = len(self._buf) if size < 0 else self._pos + size
-        out = self._buf[self._pos:end]
+        out = self._buf[self._pos : end]
         self._pos += len(out)
         return out
 

@@ -1,9 +1,11 @@
 """Vector tiles: one query, bytes out, kept in a per-process cache keyed by the layer's data version."""
+
 from __future__ import annotations
 
 import threading
 
 from cachetools import LRUCache
+
 from mapper.services.feeds import FeedQuery, PageReader
 from mapper.store import features as store
 

@@ -1,4 +1,5 @@
 """Secrets handed to people: staff API tokens and citizens' tracking tokens. Only hashes are stored."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,8 +7,8 @@ import secrets
 
 from sqlalchemy import Engine
 
-from mapper.store import reports as repository
 from mapper.domain.layers import ROLES
+from mapper.store import reports as repository
 
 
 def digest(token: str) -> bytes:

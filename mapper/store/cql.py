@@ -1,6 +1,7 @@
 """CQL2 → SQL. Text is parsed by ``cql2`` (cql2-rs) into CQL2 JSON; this module walks that JSON with an
 allow-list of operators, resolves property names through the caller's catalogue (only the fields the
 caller may see), and binds every value as a parameter (psycopg2 ``%(name)s`` style)."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,12 @@ from shapely.geometry import shape
 from mapper.domain.errors import BadRequest, FieldProblem
 
 COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
-SPATIAL = {"s_intersects": "ST_Intersects", "s_within": "ST_Within", "s_contains": "ST_Contains",
-           "s_disjoint": "ST_Disjoint"}
+SPATIAL = {
+    "s_intersects": "ST_Intersects",
+    "s_within": "ST_Within",
+    "s_contains": "ST_Contains",
+    "s_disjoint": "ST_Disjoint",
+}
 TEMPORAL = {"t_intersects", "t_before", "t_after", "t_during", "anyinteracts"}
 MAX_NODES = 200
 
@@ -96,8 +101,11 @@ class Compiler:
             return self.bind(arg)
         if kind in ("timestamp", "date"):
             try:
-                parsed = (date.fromisoformat(arg) if kind == "date" and len(str(arg)) == 10
-                          else datetime.fromisoformat(str(arg).replace("Z", "+00:00")))
+                parsed = (
+                    date.fromisoformat(arg)
+                    if kind == "date" and len(str(arg)) == 10
+                    else datetime.fromisoformat(str(arg).replace("Z", "+00:00"))
+                )
             except ValueError:
                 raise _bad(f"{arg!r} is not an ISO 8601 {'date' if kind == 'date' else 'timestamp'}") from None
             return self.bind(parsed.isoformat(), "::timestamptz" if kind == "timestamp" else "::date")
@@ -195,11 +203,17 @@ class Compiler:
             start, end = arg["interval"]
         else:
             start = end = arg
-        lo = None if start in ("..", None) else self.literal(start if isinstance(start, dict) else {"timestamp": start}, p.kind)
+        lo = (
+            None
+            if start in ("..", None)
+            else self.literal(start if isinstance(start, dict) else {"timestamp": start}, p.kind)
+        )
         hi = None if end in ("..", None) else self.literal(end if isinstance(end, dict) else {"timestamp": end}, p.kind)
-        conds = {"t_intersects": [f"{p.sql} >= {lo}" if lo else None, f"{p.sql} <= {hi}" if hi else None],
-                 "anyinteracts": [f"{p.sql} >= {lo}" if lo else None, f"{p.sql} <= {hi}" if hi else None],
-                 "t_during": [f"{p.sql} > {lo}" if lo else None, f"{p.sql} < {hi}" if hi else None],
-                 "t_before": [f"{p.sql} < {lo}" if lo else "FALSE"],
-                 "t_after": [f"{p.sql} > {hi}" if hi else "FALSE"]}[op]
+        conds = {
+            "t_intersects": [f"{p.sql} >= {lo}" if lo else None, f"{p.sql} <= {hi}" if hi else None],
+            "anyinteracts": [f"{p.sql} >= {lo}" if lo else None, f"{p.sql} <= {hi}" if hi else None],
+            "t_during": [f"{p.sql} > {lo}" if lo else None, f"{p.sql} < {hi}" if hi else None],
+            "t_before": [f"{p.sql} < {lo}" if lo else "FALSE"],
+            "t_after": [f"{p.sql} > {hi}" if hi else "FALSE"],
+        }[op]
         return "(" + " AND ".join(c for c in conds if c) + ")" if any(conds) else "TRUE"

@@ -5,6 +5,7 @@ Privacy lives here: the public view reads only the layer's public fields, publis
 never sees hidden statuses.
 GeoJSON and MVT are produced by PostGIS; Python only streams the text it gets back.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,8 +14,15 @@ from mapper.domain.lifecycle import PUBLIC_HIDDEN_STATUSES
 from mapper.domain.privacy import View
 from mapper.store.cql import Compiler, Prop
 
-KINDS = {"text": "text", "enum": "text", "integer": "number", "number": "number", "boolean": "boolean",
-         "datetime": "timestamp", "date": "date"}
+KINDS = {
+    "text": "text",
+    "enum": "text",
+    "integer": "number",
+    "number": "number",
+    "boolean": "boolean",
+    "datetime": "timestamp",
+    "date": "date",
+}
 CASTS = {"number": "::numeric", "boolean": "::boolean", "timestamp": "::timestamptz", "date": "::date", "text": ""}
 TILE_EXTENT, TILE_BUFFER = 4096, 64  # MVT grid units per tile side, and the margin drawn around it
 # Up to this many expected matches, a page is read by finding the matches first, and counting them for
@@ -66,8 +74,10 @@ def feature_sql(view: View) -> str:
     """One GeoJSON Feature as text, concatenated in SQL (building a json value and printing it costs twice
     as much)."""
     geometry = f"COALESCE(ST_AsGeoJSON({geometry_sql(view)}, {view.coordinate_digits}), 'null')"
-    return (f"""'{{"type":"Feature","id":' || r.id || ',"geometry":' || {geometry} || ',"properties":' """
-            f"""|| {properties_sql(view, "json_build_object")}::text || '}}'""")
+    return (
+        f"""'{{"type":"Feature","id":' || r.id || ',"geometry":' || {geometry} || ',"properties":' """
+        f"""|| {properties_sql(view, "json_build_object")}::text || '}}'"""
+    )
 
 
 @dataclass
@@ -91,8 +101,15 @@ class Where:
         return " AND ".join(self.clauses) or "TRUE"
 
 
-def where_for(view: View, *, bboxes=(), cql: dict | None = None, tile: tuple[int, int, int] | None = None,
-              extent: int = TILE_EXTENT, buffer: int = TILE_BUFFER) -> Where:
+def where_for(
+    view: View,
+    *,
+    bboxes=(),
+    cql: dict | None = None,
+    tile: tuple[int, int, int] | None = None,
+    extent: int = TILE_EXTENT,
+    buffer: int = TILE_BUFFER,
+) -> Where:
     """Layer, visibility, bounding boxes (already split at the antimeridian), a CQL2 JSON filter, and a
     vector tile z/x/y (with its buffer)."""
     w = Where(table=view.layer.table)
@@ -127,13 +144,21 @@ def add_tile(w: Where, geometry: str, tile: tuple[int, int, int], extent: int, b
     """Keep what ``geometry`` (WGS 84) has in vector tile z/x/y or its buffer; the tile's parameters are
     also what ``MVT_GEOM`` reads."""
     z, x, y = tile
-    w.add(f"{geometry} && ST_Transform(ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s, "
-          "margin => (%(tbuffer)s::float8 / %(textent)s)), 4326)", tz=z, tx=x, ty=y, tbuffer=buffer, textent=extent)
+    w.add(
+        f"{geometry} && ST_Transform(ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s, "
+        "margin => (%(tbuffer)s::float8 / %(textent)s)), 4326)",
+        tz=z,
+        tx=x,
+        ty=y,
+        tbuffer=buffer,
+        textent=extent,
+    )
 
 
 # a WGS 84 geometry in the tile's grid (clipped to it and its buffer), with the parameters of ``add_tile``
-MVT_GEOM = ("ST_AsMVTGeom(ST_Transform({}, 3857), ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s), %(textent)s, "
-            "%(tbuffer)s, true)")
+MVT_GEOM = (
+    "ST_AsMVTGeom(ST_Transform({}, 3857), ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s), %(textent)s, %(tbuffer)s, true)"
+)
 
 
 def reads_matches_first(limit: int | None, matches: int | None) -> bool:
@@ -166,8 +191,9 @@ def _keyset(where: Where, after: int | None, before: int | None) -> tuple[str, d
 
 def _keyset_bounds(after: int | None, before: int | None) -> list[str]:
     """The id bounds of a keyset page, on the parameters ``after`` and ``before``."""
-    return [clause for clause, value in (("r.id > %(after)s", after), ("r.id < %(before)s", before))
-            if value is not None]
+    return [
+        clause for clause, value in (("r.id > %(after)s", after), ("r.id < %(before)s", before)) if value is not None
+    ]
 
 
 def items_sql(view: View, where: Where) -> tuple[str, dict]:
@@ -189,8 +215,11 @@ def estimate_for(cursor, where: Where) -> Estimate:
     """The exact count of matches from ``public_cells`` where it can say (``where.cells``), else the planner's
     estimate (``mapper_planned_rows``: about 0.3 ms, where count(*) can take 60 ms)."""
     if where.cells is not None:
-        return Estimate(f"(SELECT coalesce(sum(c.reports), 0)::bigint FROM public_cells c WHERE {where.cells.sql})",
-                        where.cells.params, exact=True)
+        return Estimate(
+            f"(SELECT coalesce(sum(c.reports), 0)::bigint FROM public_cells c WHERE {where.cells.sql})",
+            where.cells.params,
+            exact=True,
+        )
     return Estimate("mapper_planned_rows(%(estimate_query)s)", {"estimate_query": _estimate_sql(cursor, where)})
 
 
@@ -218,8 +247,9 @@ def _cell_ids_sql(where: Where, order: str, after: int | None, before: int | Non
         ORDER BY m.id {order} LIMIT %(limit)s"""
 
 
-def page_sql(view: View, where: Where, *, after: int | None, before: int | None, limit: int,
-             estimate: Estimate) -> tuple[str, dict]:
+def page_sql(
+    view: View, where: Where, *, after: int | None, before: int | None, limit: int, estimate: Estimate
+) -> tuple[str, dict]:
     """A page, its layer's data version and its count in one statement (one round trip, one snapshot), as one
     row: (version, changed_at, matched, returned, first_id, last_id, more, features): ``features`` the page's
     Feature JSON texts joined by commas in ascending id order (NULL when empty), ``first_id``/``last_id`` their
@@ -233,8 +263,13 @@ def page_sql(view: View, where: Where, *, after: int | None, before: int | None,
     (``matches_cte``, ``first_matches``), and only the page's rows are read and printed; otherwise the id index
     is walked until the page is full (fastest when matches are dense)."""
     condition, params, order = _keyset(where, after, before)
-    params.update(estimate.params, layer=view.layer.id, limit=int(limit) + 1, page_size=int(limit),
-                  filter_first_max=FILTER_FIRST_MAX)
+    params.update(
+        estimate.params,
+        layer=view.layer.id,
+        limit=int(limit) + 1,
+        page_size=int(limit),
+        filter_first_max=FILTER_FIRST_MAX,
+    )
     feature = feature_sql(view)
     if estimate.exact:  # counted from public_cells; the page's ids come cell by cell from their index
         matches, counted = "WITH", "f.expected"
@@ -272,10 +307,13 @@ def _estimate_sql(cursor, where: Where) -> str:
 def collection_summary(cursor, view: View) -> dict:
     """Extent (bbox and time) of the reports this view can see."""
     w = where_for(view)
-    cursor.execute(f"""
+    cursor.execute(
+        f"""
         SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1, n FROM (
             SELECT ST_Extent({geometry_sql(view)}) e, min(r.observed_at) t0, max(r.observed_at) t1, count(*) n
-            FROM {w.table} r WHERE {w.sql}) s""", w.params)
+            FROM {w.table} r WHERE {w.sql}) s""",
+        w.params,
+    )
     x0, y0, x1, y1, t0, t1, n = cursor.fetchone()
     return {"bbox": None if x0 is None else [x0, y0, x1, y1], "interval": [t0, t1], "count": n}
 
@@ -309,13 +347,23 @@ def tile_sql(view: View, where: Where, cap: int, matches: int | None = None) -> 
 TYPED_COLUMNS = {"integer": "::bigint", "number": "::float8", "boolean": "::boolean"}
 
 
-def cells_where(view: View, *, bboxes=(), tile: tuple[int, int, int] | None = None, extent: int = TILE_EXTENT,
-                buffer: int = TILE_BUFFER) -> Where:
+def cells_where(
+    view: View,
+    *,
+    bboxes=(),
+    tile: tuple[int, int, int] | None = None,
+    extent: int = TILE_EXTENT,
+    buffer: int = TILE_BUFFER,
+) -> Where:
     """The published locations (``public_cells``) of a generalised ``view`` in ``bboxes`` and a tile, public
     statuses only; parameters named and valued as ``where_for``'s."""
     w = Where(table="public_cells")
-    w.add("c.layer = %(layer)s AND c.precision_m = %(precision)s AND c.status <> ALL(%(hidden)s)",
-          layer=view.layer.id, precision=float(view.precision_m), hidden=list(PUBLIC_HIDDEN_STATUSES))
+    w.add(
+        "c.layer = %(layer)s AND c.precision_m = %(precision)s AND c.status <> ALL(%(hidden)s)",
+        layer=view.layer.id,
+        precision=float(view.precision_m),
+        hidden=list(PUBLIC_HIDDEN_STATUSES),
+    )
     add_bboxes(w, "c.geom", bboxes)
     if tile is not None:
         add_tile(w, "c.geom", tile, extent, buffer)
@@ -340,8 +388,9 @@ def field_columns_sql(view: View, typed: bool = False) -> str:
     for f in view.fields:
         source = "r.properties" if f.public else "r.private"
         if f.multiple:
-            cols.append(f"(SELECT string_agg(v, ';') FROM jsonb_array_elements_text({source} -> '{f.name}') v) "
-                        f'AS "{f.name}"')
+            cols.append(
+                f"(SELECT string_agg(v, ';') FROM jsonb_array_elements_text({source} -> '{f.name}') v) AS \"{f.name}\""
+            )
         else:
             cast = TYPED_COLUMNS.get(f.type, "") if typed else ""
             cols.append(f"({source} ->> '{f.name}'){cast} AS \"{f.name}\"")

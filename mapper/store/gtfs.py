@@ -4,6 +4,7 @@ names its file, CSV row and field), loaded into typed tables, and turned into th
 Everything runs on one DB-API cursor inside the caller's transaction, so a re-import replaces a feed
 atomically: readers see the old feed until the commit.
 """
+
 from __future__ import annotations
 
 import csv
@@ -29,16 +30,20 @@ def staging_table(name: str) -> str:
 
 def seconds_sql(col: str) -> str:
     """H:MM:SS (hours may pass 24) → seconds."""
-    return (f"(split_part(trim({col}), ':', 1)::int * 3600 + split_part(trim({col}), ':', 2)::int * 60 "
-            f"+ split_part(trim({col}), ':', 3)::int)")
+    return (
+        f"(split_part(trim({col}), ':', 1)::int * 3600 + split_part(trim({col}), ':', 2)::int * 60 "
+        f"+ split_part(trim({col}), ':', 3)::int)"
+    )
 
 
 def valid_date_sql(col: str) -> str:
     """True for a real YYYYMMDD date (to_date would raise on 20260231, so check month and day first)."""
     c = f'trim("{col}")'
-    return (f"(CASE WHEN {c} ~ '^[0-9]{{8}}$' AND substr({c}, 5, 2)::int BETWEEN 1 AND 12 "
-            f"THEN substr({c}, 7, 2)::int BETWEEN 1 AND extract(day FROM make_date(substr({c}, 1, 4)::int, "
-            f"substr({c}, 5, 2)::int, 1) + interval '1 month - 1 day')::int ELSE false END)")
+    return (
+        f"(CASE WHEN {c} ~ '^[0-9]{{8}}$' AND substr({c}, 5, 2)::int BETWEEN 1 AND 12 "
+        f"THEN substr({c}, 7, 2)::int BETWEEN 1 AND extract(day FROM make_date(substr({c}, 1, 4)::int, "
+        f"substr({c}, 5, 2)::int, 1) + interval '1 month - 1 day')::int ELSE false END)"
+    )
 
 
 def read_header(stream) -> list[str]:
@@ -54,15 +59,23 @@ def stage_file(cur, name: str, header: list[str], stream, known: tuple[str, ...]
     table = staging_table(name)
     cur.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(table)))
     cols = [pgsql.Identifier(c) for c in header]
-    cur.execute(pgsql.SQL("CREATE TEMP TABLE {} (_row bigint GENERATED ALWAYS AS IDENTITY (START 2), {}) "
-                          "ON COMMIT DROP").format(pgsql.Identifier(table),
-                                                   pgsql.SQL(", ").join(pgsql.SQL("{} text").format(c) for c in cols)))
-    cur.copy_expert(pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-        pgsql.Identifier(table), pgsql.SQL(", ").join(cols)).as_string(cur), stream, size=1 << 20)
+    cur.execute(
+        pgsql.SQL(
+            "CREATE TEMP TABLE {} (_row bigint GENERATED ALWAYS AS IDENTITY (START 2), {}) ON COMMIT DROP"
+        ).format(pgsql.Identifier(table), pgsql.SQL(", ").join(pgsql.SQL("{} text").format(c) for c in cols))
+    )
+    cur.copy_expert(
+        pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)")
+        .format(pgsql.Identifier(table), pgsql.SQL(", ").join(cols))
+        .as_string(cur),
+        stream,
+        size=1 << 20,
+    )
     for col in known:
         if col not in header:
-            cur.execute(pgsql.SQL("ALTER TABLE {} ADD COLUMN {} text").format(pgsql.Identifier(table),
-                                                                              pgsql.Identifier(col)))
+            cur.execute(
+                pgsql.SQL("ALTER TABLE {} ADD COLUMN {} text").format(pgsql.Identifier(table), pgsql.Identifier(col))
+            )
     cur.execute(pgsql.SQL("ANALYZE {}").format(pgsql.Identifier(table)))
     return table
 
@@ -108,46 +121,117 @@ def check_file(cur, spec: FileSpec, present: set[str]):
     """Field-level checks of one staged file."""
     t = f'"{staging_table(spec.name)}"'
     for col in spec.required:
-        yield ("missing_required_field", spec.name, col,
-               *_examples(cur, f'SELECT _row, "{col}" FROM {t} WHERE coalesce(trim("{col}"), \'\') = \'\''))
+        yield (
+            "missing_required_field",
+            spec.name,
+            col,
+            *_examples(cur, f"SELECT _row, \"{col}\" FROM {t} WHERE coalesce(trim(\"{col}\"), '') = ''"),
+        )
     if spec.key:
         key = ", ".join(f'trim("{c}")' for c in spec.key)
         cols = ", ".join(f'"{c}"' for c in spec.key)
         present_key = " AND ".join(f"coalesce(trim(\"{c}\"), '') <> ''" for c in spec.key)
-        yield ("duplicate_key", spec.name, ",".join(spec.key), *_examples(cur, f"""
+        yield (
+            "duplicate_key",
+            spec.name,
+            ",".join(spec.key),
+            *_examples(
+                cur,
+                f"""
             SELECT _row, concat_ws(',', {key}) FROM (
                 SELECT _row, {cols}, row_number() OVER (PARTITION BY {key} ORDER BY _row) AS n FROM {t}
-                WHERE {present_key}) d WHERE n > 1"""))
-    for kind, cols, regex in (("invalid_time", spec.times, TIME_RE), ("invalid_float", spec.floats, FLOAT_RE),
-                              ("invalid_integer", spec.integers, INT_RE), ("invalid_color", spec.colors, COLOR_RE)):
+                WHERE {present_key}) d WHERE n > 1""",
+            ),
+        )
+    for kind, cols, regex in (
+        ("invalid_time", spec.times, TIME_RE),
+        ("invalid_float", spec.floats, FLOAT_RE),
+        ("invalid_integer", spec.integers, INT_RE),
+        ("invalid_color", spec.colors, COLOR_RE),
+    ):
         for col in cols:
-            yield (kind, spec.name, col, *_examples(
-                cur, f'SELECT _row, "{col}" FROM {t} WHERE coalesce(trim("{col}"), \'\') <> \'\' AND "{col}" !~ %(re)s',
-                {"re": regex}))
+            yield (
+                kind,
+                spec.name,
+                col,
+                *_examples(
+                    cur,
+                    f'SELECT _row, "{col}" FROM {t} WHERE coalesce(trim("{col}"), \'\') <> \'\' AND "{col}" !~ %(re)s',
+                    {"re": regex},
+                ),
+            )
     for col in spec.dates:
-        yield ("invalid_date", spec.name, col, *_examples(cur, f"""
-            SELECT _row, "{col}" FROM {t} WHERE coalesce(trim("{col}"), '') <> '' AND NOT {valid_date_sql(col)}"""))
+        yield (
+            "invalid_date",
+            spec.name,
+            col,
+            *_examples(
+                cur,
+                f"""
+            SELECT _row, "{col}" FROM {t} WHERE coalesce(trim("{col}"), '') <> '' AND NOT {valid_date_sql(col)}""",
+            ),
+        )
     for col, (lo, hi) in spec.ranges.items():
         regex = INT_RE if col in spec.integers else FLOAT_RE
-        yield ("number_out_of_range", spec.name, col, *_examples(cur, f"""
+        yield (
+            "number_out_of_range",
+            spec.name,
+            col,
+            *_examples(
+                cur,
+                f"""
             SELECT _row, "{col}" FROM {t} WHERE "{col}" ~ %(re)s AND NOT "{col}"::float8 BETWEEN {lo} AND {hi}""",
-            {"re": regex}))
+                {"re": regex},
+            ),
+        )
     if spec.name == "stops.txt":
-        yield ("point_near_origin", spec.name, "stop_lat,stop_lon", *_examples(cur, f"""
+        yield (
+            "point_near_origin",
+            spec.name,
+            "stop_lat,stop_lon",
+            *_examples(
+                cur,
+                f"""
             SELECT _row, stop_lat || ',' || stop_lon FROM {t} WHERE stop_lat ~ %(re)s AND stop_lon ~ %(re)s
-              AND abs(stop_lat::float8) <= 1 AND abs(stop_lon::float8) <= 1""", {"re": FLOAT_RE}))
+              AND abs(stop_lat::float8) <= 1 AND abs(stop_lon::float8) <= 1""",
+                {"re": FLOAT_RE},
+            ),
+        )
         for col in ("stop_name", "stop_lat", "stop_lon"):  # required for stops, stations and entrances
-            yield ("missing_required_field", spec.name, col, *_examples(cur, f"""
+            yield (
+                "missing_required_field",
+                spec.name,
+                col,
+                *_examples(
+                    cur,
+                    f"""
                 SELECT _row, "{col}" FROM {t} WHERE coalesce(trim(location_type), '') IN ('', '0', '1', '2')
-                  AND coalesce(trim("{col}"), '') = ''"""))
+                  AND coalesce(trim("{col}"), '') = ''""",
+                ),
+            )
     if spec.name == "routes.txt":
-        yield ("route_both_short_and_long_name_missing", spec.name, "route_short_name,route_long_name",
-               *_examples(cur, f"SELECT _row, route_id FROM {t} WHERE coalesce(trim(route_short_name), '') = '' "
-                               "AND coalesce(trim(route_long_name), '') = ''"))
+        yield (
+            "route_both_short_and_long_name_missing",
+            spec.name,
+            "route_short_name,route_long_name",
+            *_examples(
+                cur,
+                f"SELECT _row, route_id FROM {t} WHERE coalesce(trim(route_short_name), '') = '' "
+                "AND coalesce(trim(route_long_name), '') = ''",
+            ),
+        )
     if spec.name == "calendar.txt":
-        yield ("start_and_end_range_out_of_order", spec.name, "start_date,end_date", *_examples(cur, f"""
+        yield (
+            "start_and_end_range_out_of_order",
+            spec.name,
+            "start_date,end_date",
+            *_examples(
+                cur,
+                f"""
             SELECT _row, start_date || '>' || end_date FROM {t} WHERE start_date ~ '^[0-9]{{8}}$'
-              AND end_date ~ '^[0-9]{{8}}$' AND start_date > end_date"""))
+              AND end_date ~ '^[0-9]{{8}}$' AND start_date > end_date""",
+            ),
+        )
 
 
 def check_foreign_keys(cur, present: set[str]):
@@ -155,32 +239,75 @@ def check_foreign_keys(cur, present: set[str]):
         if child not in present or parent not in present:
             continue
         c, p = f'"{staging_table(child)}"', f'"{staging_table(parent)}"'
-        yield ("foreign_key_violation", child, col, *_examples(cur, f"""
+        yield (
+            "foreign_key_violation",
+            child,
+            col,
+            *_examples(
+                cur,
+                f"""
             SELECT c._row, c."{col}" FROM {c} c WHERE coalesce(trim(c."{col}"), '') <> ''
-              AND NOT EXISTS (SELECT 1 FROM {p} p WHERE trim(p."{pcol}") = trim(c."{col}"))"""))
+              AND NOT EXISTS (SELECT 1 FROM {p} p WHERE trim(p."{pcol}") = trim(c."{col}"))""",
+            ),
+        )
     if "trips.txt" in present:
-        services = " UNION ".join(f'SELECT trim(service_id) AS s FROM "{staging_table(f)}"'
-                                  for f in ("calendar.txt", "calendar_dates.txt") if f in present)
+        services = " UNION ".join(
+            f'SELECT trim(service_id) AS s FROM "{staging_table(f)}"'
+            for f in ("calendar.txt", "calendar_dates.txt")
+            if f in present
+        )
         if services:
-            yield ("foreign_key_violation", "trips.txt", "service_id", *_examples(cur, f"""
+            yield (
+                "foreign_key_violation",
+                "trips.txt",
+                "service_id",
+                *_examples(
+                    cur,
+                    f"""
                 SELECT _row, service_id FROM stg_trips t WHERE coalesce(trim(service_id), '') <> ''
-                  AND NOT EXISTS (SELECT 1 FROM ({services}) s WHERE s.s = trim(t.service_id))"""))
+                  AND NOT EXISTS (SELECT 1 FROM ({services}) s WHERE s.s = trim(t.service_id))""",
+                ),
+            )
 
 
 def check_usage(cur, present: set[str]):
     """Warnings: stops no trip serves, trips with no stop time, shapes no trip uses."""
     if {"stops.txt", "stop_times.txt"} <= present:
-        yield ("stop_without_stop_time", "stops.txt", "stop_id", *_examples(cur, """
+        yield (
+            "stop_without_stop_time",
+            "stops.txt",
+            "stop_id",
+            *_examples(
+                cur,
+                """
             SELECT _row, stop_id FROM stg_stops s WHERE coalesce(trim(location_type), '') IN ('', '0')
-              AND NOT EXISTS (SELECT 1 FROM stg_stop_times st WHERE trim(st.stop_id) = trim(s.stop_id))"""))
-        yield ("unused_trip", "trips.txt", "trip_id", *_examples(cur, """
+              AND NOT EXISTS (SELECT 1 FROM stg_stop_times st WHERE trim(st.stop_id) = trim(s.stop_id))""",
+            ),
+        )
+        yield (
+            "unused_trip",
+            "trips.txt",
+            "trip_id",
+            *_examples(
+                cur,
+                """
             SELECT _row, trip_id FROM stg_trips t
-            WHERE NOT EXISTS (SELECT 1 FROM stg_stop_times st WHERE trim(st.trip_id) = trim(t.trip_id))"""))
+            WHERE NOT EXISTS (SELECT 1 FROM stg_stop_times st WHERE trim(st.trip_id) = trim(t.trip_id))""",
+            ),
+        )
     if {"shapes.txt", "trips.txt"} <= present:
-        yield ("unused_shape", "shapes.txt", "shape_id", *_examples(cur, """
+        yield (
+            "unused_shape",
+            "shapes.txt",
+            "shape_id",
+            *_examples(
+                cur,
+                """
             SELECT min(_row), shape_id FROM stg_shapes s
             WHERE NOT EXISTS (SELECT 1 FROM stg_trips t WHERE trim(t.shape_id) = trim(s.shape_id))
-            GROUP BY shape_id"""))
+            GROUP BY shape_id""",
+            ),
+        )
 
 
 # --- loading ---------------------------------------------------------------------------------------------
@@ -192,57 +319,84 @@ def insert_feed(cur, name: str, stats: dict, notices: list) -> int:
     # gtfs_stop_times has no foreign key (a per-row check cost 60 % of its load): delete its rows here
     cur.execute("DELETE FROM gtfs_stop_times WHERE feed_id IN (SELECT id FROM gtfs_feeds WHERE name = %s)", (name,))
     cur.execute("DELETE FROM gtfs_feeds WHERE name = %s", (name,))
-    cur.execute("INSERT INTO gtfs_feeds (name, stats, notices) VALUES (%s, %s, %s) RETURNING id",
-                (name, json.dumps(stats), json.dumps(notices)))
+    cur.execute(
+        "INSERT INTO gtfs_feeds (name, stats, notices) VALUES (%s, %s, %s) RETURNING id",
+        (name, json.dumps(stats), json.dumps(notices)),
+    )
     return cur.fetchone()[0]
 
 
 def load_typed(cur, feed_id: int, present: set[str]) -> None:
     """Staged text → typed tables for one feed."""
     p = {"f": feed_id}
-    cur.execute(f"""
+    cur.execute(
+        f"""
         INSERT INTO gtfs_stops (feed_id, stop_id, stop_name, location_type, parent_station, geom)
-        SELECT %(f)s, trim(stop_id), {_n('stop_name')}, coalesce({_n('location_type')}::int, 0), {_n('parent_station')},
-               CASE WHEN {_n('stop_lat')} IS NOT NULL AND {_n('stop_lon')} IS NOT NULL
+        SELECT %(f)s, trim(stop_id), {_n("stop_name")}, coalesce({_n("location_type")}::int, 0), {_n("parent_station")},
+               CASE WHEN {_n("stop_lat")} IS NOT NULL AND {_n("stop_lon")} IS NOT NULL
                     THEN ST_SetSRID(ST_MakePoint(stop_lon::float8, stop_lat::float8), 4326) END
-        FROM stg_stops""", p)
-    cur.execute(f"""
+        FROM stg_stops""",
+        p,
+    )
+    cur.execute(
+        f"""
         INSERT INTO gtfs_routes (feed_id, route_id, agency_id, route_short_name, route_long_name, route_type,
                                  route_color, route_text_color)
-        SELECT %(f)s, trim(route_id), {_n('agency_id')}, {_n('route_short_name')}, {_n('route_long_name')},
-               route_type::int, upper({_n('route_color')}), upper({_n('route_text_color')}) FROM stg_routes""", p)
-    cur.execute(f"""
+        SELECT %(f)s, trim(route_id), {_n("agency_id")}, {_n("route_short_name")}, {_n("route_long_name")},
+               route_type::int, upper({_n("route_color")}), upper({_n("route_text_color")}) FROM stg_routes""",
+        p,
+    )
+    cur.execute(
+        f"""
         INSERT INTO gtfs_trips (feed_id, trip_id, route_id, service_id, direction_id, shape_id)
-        SELECT %(f)s, trim(trip_id), trim(route_id), trim(service_id), {_n('direction_id')}::int, {_n('shape_id')}
-        FROM stg_trips""", p)
-    cur.execute(f"""
+        SELECT %(f)s, trim(trip_id), trim(route_id), trim(service_id), {_n("direction_id")}::int, {_n("shape_id")}
+        FROM stg_trips""",
+        p,
+    )
+    cur.execute(
+        f"""
         INSERT INTO gtfs_stop_times (feed_id, trip_id, stop_sequence, stop_id, arrival_s, departure_s)
         SELECT %(f)s, trim(trip_id), stop_sequence::int, trim(stop_id),
-               CASE WHEN {_n('arrival_time')} IS NOT NULL THEN {seconds_sql('arrival_time')} END,
-               CASE WHEN {_n('departure_time')} IS NOT NULL THEN {seconds_sql('departure_time')} END
-        FROM stg_stop_times""", p)
+               CASE WHEN {_n("arrival_time")} IS NOT NULL THEN {seconds_sql("arrival_time")} END,
+               CASE WHEN {_n("departure_time")} IS NOT NULL THEN {seconds_sql("departure_time")} END
+        FROM stg_stop_times""",
+        p,
+    )
     if "calendar.txt" in present:
-        cur.execute("""
+        cur.execute(
+            """
             INSERT INTO gtfs_calendar (feed_id, service_id, days, start_date, end_date)
-            SELECT %(f)s, trim(service_id), ARRAY[monday, tuesday, wednesday, thursday, friday, saturday, sunday]::int[],
-                   to_date(trim(start_date), 'YYYYMMDD'), to_date(trim(end_date), 'YYYYMMDD') FROM stg_calendar""", p)
+            SELECT %(f)s, trim(service_id),
+                   ARRAY[monday, tuesday, wednesday, thursday, friday, saturday, sunday]::int[],
+                   to_date(trim(start_date), 'YYYYMMDD'), to_date(trim(end_date), 'YYYYMMDD') FROM stg_calendar""",
+            p,
+        )
     if "calendar_dates.txt" in present:
-        cur.execute("""
+        cur.execute(
+            """
             INSERT INTO gtfs_calendar_dates (feed_id, service_id, date, exception_type)
             SELECT %(f)s, trim(service_id), to_date(trim(date), 'YYYYMMDD'), exception_type::int
-            FROM stg_calendar_dates""", p)
+            FROM stg_calendar_dates""",
+            p,
+        )
     if "frequencies.txt" in present:
-        cur.execute(f"""
+        cur.execute(
+            f"""
             INSERT INTO gtfs_frequencies (feed_id, trip_id, start_s, end_s, headway_s)
-            SELECT %(f)s, trim(trip_id), {seconds_sql('start_time')}, {seconds_sql('end_time')}, headway_secs::int
-            FROM stg_frequencies""", p)
+            SELECT %(f)s, trim(trip_id), {seconds_sql("start_time")}, {seconds_sql("end_time")}, headway_secs::int
+            FROM stg_frequencies""",
+            p,
+        )
     if "shapes.txt" in present:
-        cur.execute("""
+        cur.execute(
+            """
             INSERT INTO gtfs_shapes (feed_id, shape_id, geom)
             SELECT %(f)s, trim(shape_id),
                    ST_MakeLine(ST_SetSRID(ST_MakePoint(shape_pt_lon::float8, shape_pt_lat::float8), 4326)
                                ORDER BY shape_pt_sequence::int)
-            FROM stg_shapes GROUP BY trim(shape_id) HAVING count(*) >= 2""", p)
+            FROM stg_shapes GROUP BY trim(shape_id) HAVING count(*) >= 2""",
+            p,
+        )
     # Fresh statistics, or the planner expects one stop and re-runs per-stop aggregates once per stop.
     for table in ("gtfs_stops", "gtfs_routes", "gtfs_trips", "gtfs_stop_times", "gtfs_frequencies"):
         cur.execute(f"ANALYZE {table}")
@@ -260,14 +414,17 @@ ACTIVE_SERVICES = """
 
 def busiest_first_week_date(cur, feed_id: int):
     """The date with the most trips among the first seven days of the feed's service."""
-    cur.execute(f"""
+    cur.execute(
+        f"""
         WITH bounds AS (
             SELECT least((SELECT min(start_date) FROM gtfs_calendar WHERE feed_id = %(f)s),
                          (SELECT min(date) FROM gtfs_calendar_dates WHERE feed_id = %(f)s)) AS first
         ), days AS (SELECT (first + k)::date AS d FROM bounds, generate_series(0, 6) k)
         SELECT d FROM days ORDER BY (
             SELECT count(*) FROM gtfs_trips t WHERE t.feed_id = %(f)s AND t.service_id IN (
-                {ACTIVE_SERVICES.replace('%(d)s', 'days.d')})) DESC, d LIMIT 1""", {"f": feed_id})
+                {ACTIVE_SERVICES.replace("%(d)s", "days.d")})) DESC, d LIMIT 1""",
+        {"f": feed_id},
+    )
     row = cur.fetchone()
     return row[0] if row else None
 
@@ -277,7 +434,8 @@ def build_runs(cur, feed_id: int, day) -> None:
     headway) and ``stop_deps`` (every departure of a run at a stop)."""
     p = {"f": feed_id, "d": day}
     cur.execute("DROP TABLE IF EXISTS trip_runs, stop_deps")
-    cur.execute(f"""
+    cur.execute(
+        f"""
         CREATE TEMP TABLE trip_runs ON COMMIT DROP AS
         WITH t AS (
             SELECT trip_id, route_id, direction_id FROM gtfs_trips
@@ -293,11 +451,16 @@ def build_runs(cur, feed_id: int, day) -> None:
         SELECT t.trip_id, t.route_id, t.direction_id, g - fd.t0, g
         FROM t JOIN first_dep fd USING (trip_id)
         JOIN gtfs_frequencies fr ON fr.feed_id = %(f)s AND fr.trip_id = t.trip_id,
-        generate_series(fr.start_s, fr.end_s - 1, fr.headway_s) g""", p)
-    cur.execute("""
+        generate_series(fr.start_s, fr.end_s - 1, fr.headway_s) g""",
+        p,
+    )
+    cur.execute(
+        """
         CREATE TEMP TABLE stop_deps ON COMMIT DROP AS
         SELECT st.stop_id, st.departure_s + r.shift AS dep, r.route_id
-        FROM trip_runs r JOIN gtfs_stop_times st ON st.feed_id = %(f)s AND st.trip_id = r.trip_id""", p)
+        FROM trip_runs r JOIN gtfs_stop_times st ON st.feed_id = %(f)s AND st.trip_id = r.trip_id""",
+        p,
+    )
     cur.execute("ANALYZE trip_runs")
     cur.execute("ANALYZE stop_deps")
 
@@ -305,9 +468,13 @@ def build_runs(cur, feed_id: int, day) -> None:
 def publish_transit_layers(cur, feed_id: int, feed_name: str, day) -> dict:
     """Replace this feed's features in ``transit_stops`` and ``transit_routes``; return counts."""
     p = {"f": feed_id, "d": day, "name": feed_name, "w0": HEADWAY_WINDOW[0], "w1": HEADWAY_WINDOW[1]}
-    cur.execute("DELETE FROM derived_features WHERE layer IN ('transit_stops', 'transit_routes') "
-                "AND properties ->> 'feed' = %(name)s", p)
-    cur.execute("""
+    cur.execute(
+        "DELETE FROM derived_features WHERE layer IN ('transit_stops', 'transit_routes') "
+        "AND properties ->> 'feed' = %(name)s",
+        p,
+    )
+    cur.execute(
+        """
         INSERT INTO derived_features (layer, geom, properties)
         WITH per_stop_route AS (
             SELECT stop_id, route_id, count(*) AS trips FROM stop_deps GROUP BY stop_id, route_id
@@ -331,9 +498,11 @@ def publish_transit_layers(cur, feed_id: int, feed_name: str, day) -> dict:
             'min_headway_min', g.min_gap / 60.0, 'service_date', %(d)s::date)
         FROM gtfs_stops s LEFT JOIN per_stop ps USING (stop_id) LEFT JOIN gaps g USING (stop_id)
         WHERE s.feed_id = %(f)s AND s.location_type = 0 AND s.geom IS NOT NULL""",
-                dict(p, hc=list(HIGH_CAPACITY_ROUTE_TYPES)))
+        dict(p, hc=list(HIGH_CAPACITY_ROUTE_TYPES)),
+    )
     stops = cur.rowcount
-    cur.execute("""
+    cur.execute(
+        """
         INSERT INTO derived_features (layer, geom, properties)
         WITH shape_use AS (
             SELECT t.route_id, t.shape_id,
@@ -376,15 +545,20 @@ def publish_transit_layers(cur, feed_id: int, feed_name: str, day) -> dict:
         FROM gtfs_routes r
         LEFT JOIN best_shape bs USING (route_id) LEFT JOIN best_pattern bp USING (route_id)
         LEFT JOIN runs n USING (route_id) LEFT JOIN gaps g USING (route_id)
-        WHERE r.feed_id = %(f)s AND ST_NPoints(coalesce(bs.geom, bp.geom)) >= 2""", p)
+        WHERE r.feed_id = %(f)s AND ST_NPoints(coalesce(bs.geom, bp.geom)) >= 2""",
+        p,
+    )
     return {"stops": stops, "routes": cur.rowcount}
 
 
 def feed_counts(cur, feed_id: int) -> dict:
-    cur.execute("""SELECT (SELECT count(*) FROM gtfs_stops WHERE feed_id = %(f)s),
+    cur.execute(
+        """SELECT (SELECT count(*) FROM gtfs_stops WHERE feed_id = %(f)s),
                           (SELECT count(*) FROM gtfs_routes WHERE feed_id = %(f)s),
                           (SELECT count(*) FROM gtfs_trips WHERE feed_id = %(f)s),
-                          (SELECT count(*) FROM gtfs_stop_times WHERE feed_id = %(f)s)""", {"f": feed_id})
+                          (SELECT count(*) FROM gtfs_stop_times WHERE feed_id = %(f)s)""",
+        {"f": feed_id},
+    )
     stops, routes, trips, stop_times = cur.fetchone()
     return {"stops": stops, "routes": routes, "trips": trips, "stop_times": stop_times}
 

@@ -1,5 +1,6 @@
 """The one place that writes SQL. Functions take a SQLAlchemy connection (or a DB-API cursor for COPY)
 and own no transactions: services decide where a transaction starts and ends."""
+
 from __future__ import annotations
 
 import json
@@ -12,96 +13,156 @@ from mapper.schema import api_tokens, reports, status_history
 
 
 # --- reports -------------------------------------------------------------------------------------------
-def insert_report(conn: Connection, layer: Layer, geom, public: dict, private: dict, observed_at,
-                  source: str, tracking_hash: bytes | None, status: str = "submitted") -> dict:
+def insert_report(
+    conn: Connection,
+    layer: Layer,
+    geom,
+    public: dict,
+    private: dict,
+    observed_at,
+    source: str,
+    tracking_hash: bytes | None,
+    status: str = "submitted",
+) -> dict:
     """Insert one report (its public location generalised to the layer's precision) and its first
     status-history entry; return id and timestamps."""
-    values = dict(layer=layer.id, geom=from_shape(geom, srid=4326), properties=public, private=private,
-                  status=status, source=source, tracking_hash=tracking_hash, public_precision_m=layer.precision_m)
+    values = dict(
+        layer=layer.id,
+        geom=from_shape(geom, srid=4326),
+        properties=public,
+        private=private,
+        status=status,
+        source=source,
+        tracking_hash=tracking_hash,
+        public_precision_m=layer.precision_m,
+    )
     if observed_at is not None:
         values["observed_at"] = observed_at
-    row = conn.execute(insert(reports).values(**values)
-                       .returning(reports.c.id, reports.c.created_at, reports.c.observed_at)).one()
+    row = conn.execute(
+        insert(reports).values(**values).returning(reports.c.id, reports.c.created_at, reports.c.observed_at)
+    ).one()
     add_status(conn, row.id, status, note="Report received", changed_by=source)
     return {"id": row.id, "created_at": row.created_at, "observed_at": row.observed_at}
 
 
 def add_status(conn: Connection, report_id: int, status: str, note: str | None, changed_by: str | None) -> None:
-    conn.execute(insert(status_history).values(report_id=report_id, status=status, note=note,
-                                               changed_by=changed_by))
+    conn.execute(insert(status_history).values(report_id=report_id, status=status, note=note, changed_by=changed_by))
 
 
 def report_by_tracking_hash(conn: Connection, tracking_hash: bytes) -> dict | None:
     """The citizen's view of their report: status, dates and history (no location, no private data)."""
-    row = conn.execute(text(
-        "SELECT id, layer, status, created_at, updated_at FROM reports WHERE tracking_hash = :h"),
-        {"h": tracking_hash}).mappings().one_or_none()
+    row = (
+        conn.execute(
+            text("SELECT id, layer, status, created_at, updated_at FROM reports WHERE tracking_hash = :h"),
+            {"h": tracking_hash},
+        )
+        .mappings()
+        .one_or_none()
+    )
     if row is None:
         return None
-    history = conn.execute(text(
-        "SELECT status, note, changed_at FROM status_history WHERE report_id = :id ORDER BY changed_at, id"),
-        {"id": row["id"]}).mappings().all()
+    history = (
+        conn.execute(
+            text("SELECT status, note, changed_at FROM status_history WHERE report_id = :id ORDER BY changed_at, id"),
+            {"id": row["id"]},
+        )
+        .mappings()
+        .all()
+    )
     return {**row, "history": [dict(h) for h in history]}
 
 
 def count_reports(conn: Connection, layer_id: str | None = None, source: str | None = None) -> int:
     """Reports, optionally of one layer and/or from one source."""
-    return conn.execute(text("SELECT count(*) FROM reports WHERE (CAST(:l AS text) IS NULL OR layer = :l) "
-                             "AND (CAST(:s AS text) IS NULL OR source = :s)"), {"l": layer_id, "s": source}).scalar_one()
+    return conn.execute(
+        text(
+            "SELECT count(*) FROM reports WHERE (CAST(:l AS text) IS NULL OR layer = :l) "
+            "AND (CAST(:s AS text) IS NULL OR source = :s)"
+        ),
+        {"l": layer_id, "s": source},
+    ).scalar_one()
 
 
 def sync_public_precision(conn: Connection, layer: Layer) -> int | None:
     """Re-generalise the stored public locations of ``layer`` if its declared precision changed since they
     were stored (or were never recorded); return the rows updated, or None when nothing had to change."""
-    stored = conn.execute(text("SELECT precision_m FROM layer_public_precision WHERE layer = :l FOR UPDATE"),
-                          {"l": layer.id}).scalar_one_or_none()
+    stored = conn.execute(
+        text("SELECT precision_m FROM layer_public_precision WHERE layer = :l FOR UPDATE"), {"l": layer.id}
+    ).scalar_one_or_none()
     if stored == layer.precision_m:
         return None
-    updated = conn.execute(text(
-        "UPDATE reports SET public_precision_m = :p WHERE layer = :l AND public_precision_m <> :p"),
-        {"l": layer.id, "p": layer.precision_m}).rowcount
-    conn.execute(text(
-        "INSERT INTO layer_public_precision (layer, precision_m) VALUES (:l, :p) ON CONFLICT (layer) "
-        "DO UPDATE SET precision_m = EXCLUDED.precision_m, synced_at = now()"), {"l": layer.id, "p": layer.precision_m})
+    updated = conn.execute(
+        text("UPDATE reports SET public_precision_m = :p WHERE layer = :l AND public_precision_m <> :p"),
+        {"l": layer.id, "p": layer.precision_m},
+    ).rowcount
+    conn.execute(
+        text(
+            "INSERT INTO layer_public_precision (layer, precision_m) VALUES (:l, :p) ON CONFLICT (layer) "
+            "DO UPDATE SET precision_m = EXCLUDED.precision_m, synced_at = now()"
+        ),
+        {"l": layer.id, "p": layer.precision_m},
+    )
     return updated
 
 
 # --- idempotency ---------------------------------------------------------------------------------------
 def claim_idempotency_key(conn: Connection, key: str, request_hash: bytes) -> bool:
     """True when this transaction now owns ``key``; a concurrent holder makes this wait for its commit."""
-    row = conn.execute(text(
-        "INSERT INTO idempotency_keys (key, request_hash) VALUES (:k, :h) ON CONFLICT (key) DO NOTHING "
-        "RETURNING key"), {"k": key, "h": request_hash}).one_or_none()
+    row = conn.execute(
+        text(
+            "INSERT INTO idempotency_keys (key, request_hash) VALUES (:k, :h) ON CONFLICT (key) DO NOTHING "
+            "RETURNING key"
+        ),
+        {"k": key, "h": request_hash},
+    ).one_or_none()
     return row is not None
 
 
 def idempotent_response(conn: Connection, key: str) -> dict | None:
-    return conn.execute(text(
-        "SELECT request_hash, status_code, response FROM idempotency_keys WHERE key = :k"),
-        {"k": key}).mappings().one_or_none()
+    return (
+        conn.execute(
+            text("SELECT request_hash, status_code, response FROM idempotency_keys WHERE key = :k"), {"k": key}
+        )
+        .mappings()
+        .one_or_none()
+    )
 
 
 def store_idempotent_response(conn: Connection, key: str, status_code: int, response: dict) -> None:
-    conn.execute(text("UPDATE idempotency_keys SET status_code = :s, response = CAST(:r AS jsonb) WHERE key = :k"),
-                 {"k": key, "s": status_code, "r": json.dumps(response, default=str)})
+    conn.execute(
+        text("UPDATE idempotency_keys SET status_code = :s, response = CAST(:r AS jsonb) WHERE key = :k"),
+        {"k": key, "s": status_code, "r": json.dumps(response, default=str)},
+    )
 
 
 # --- API tokens ----------------------------------------------------------------------------------------
 def insert_token(conn: Connection, name: str, role: str, token_hash: bytes) -> int:
-    return conn.execute(insert(api_tokens).values(name=name, role=role, token_hash=token_hash)
-                        .returning(api_tokens.c.id)).scalar_one()
+    return conn.execute(
+        insert(api_tokens).values(name=name, role=role, token_hash=token_hash).returning(api_tokens.c.id)
+    ).scalar_one()
 
 
 def role_for_token(conn: Connection, token_hash: bytes) -> str | None:
     """The role of a live token (and note its use), or None."""
-    return conn.execute(text(
-        "UPDATE api_tokens SET last_used_at = now() WHERE token_hash = :h AND revoked_at IS NULL RETURNING role"),
-        {"h": token_hash}).scalar_one_or_none()
+    return conn.execute(
+        text("UPDATE api_tokens SET last_used_at = now() WHERE token_hash = :h AND revoked_at IS NULL RETURNING role"),
+        {"h": token_hash},
+    ).scalar_one_or_none()
 
 
 # --- bulk import ---------------------------------------------------------------------------------------
-REPORT_COPY_COLUMNS = ("id", "layer", "geom", "properties", "private", "status", "observed_at", "source", "import_id",
-                       "public_precision_m")
+REPORT_COPY_COLUMNS = (
+    "id",
+    "layer",
+    "geom",
+    "properties",
+    "private",
+    "status",
+    "observed_at",
+    "source",
+    "import_id",
+    "public_precision_m",
+)
 
 
 def insert_import(cursor, layer_id: str, filename: str) -> int:
@@ -115,8 +176,11 @@ def reserve_report_ids(cursor, n: int) -> list[int] | range:
     meanwhile, else the list of the ones drawn."""
     if n == 0:
         return range(0)
-    cursor.execute("SELECT min(v), max(v), CASE WHEN max(v) - min(v) + 1 <> count(*) THEN array_agg(v ORDER BY v) END "
-                   "FROM (SELECT nextval('reports_id_seq') v FROM generate_series(1, %s)) s", (n,))
+    cursor.execute(
+        "SELECT min(v), max(v), CASE WHEN max(v) - min(v) + 1 <> count(*) THEN array_agg(v ORDER BY v) END "
+        "FROM (SELECT nextval('reports_id_seq') v FROM generate_series(1, %s)) s",
+        (n,),
+    )
     first, last, drawn = cursor.fetchone()
     return drawn if drawn is not None else range(first, last + 1)
 
@@ -131,7 +195,8 @@ def finish_import(cursor, import_id: int, skipped: int) -> int:
     cursor.execute(
         "INSERT INTO status_history (report_id, status, note, changed_by, changed_at) "
         "SELECT id, status, 'Imported from file', 'import', created_at FROM reports WHERE import_id = %s",
-        (import_id,))
+        (import_id,),
+    )
     rows = cursor.rowcount
     cursor.execute("UPDATE imports SET row_count = %s, skipped = %s WHERE id = %s", (rows, skipped, import_id))
     return rows
@@ -139,20 +204,32 @@ def finish_import(cursor, import_id: int, skipped: int) -> int:
 
 def delete_imports_from(conn: Connection, source: str) -> int:
     """Remove every report loaded from ``source`` (e.g. ``demo``) and their import records."""
-    ids = conn.execute(text("SELECT DISTINCT import_id FROM reports WHERE source = :s AND import_id IS NOT NULL"),
-                       {"s": source}).scalars().all()
+    ids = (
+        conn.execute(
+            text("SELECT DISTINCT import_id FROM reports WHERE source = :s AND import_id IS NOT NULL"), {"s": source}
+        )
+        .scalars()
+        .all()
+    )
     deleted = conn.execute(text("DELETE FROM reports WHERE source = :s"), {"s": source}).rowcount
     conn.execute(text("DELETE FROM imports WHERE id = ANY(:ids)"), {"ids": list(ids)})
     return deleted
 
 
 def report_row(conn: Connection, report_id: int) -> dict | None:
-    return conn.execute(text("SELECT id, layer, status, properties, private FROM reports WHERE id = :i FOR UPDATE"),
-                        {"i": report_id}).mappings().one_or_none()
+    return (
+        conn.execute(
+            text("SELECT id, layer, status, properties, private FROM reports WHERE id = :i FOR UPDATE"),
+            {"i": report_id},
+        )
+        .mappings()
+        .one_or_none()
+    )
 
 
 def set_status(conn: Connection, report_id: int, status: str, note: str | None, changed_by: str) -> None:
     """Change a report's status and record it in its history."""
-    conn.execute(text("UPDATE reports SET status = :s, updated_at = now() WHERE id = :i"),
-                 {"s": status, "i": report_id})
+    conn.execute(
+        text("UPDATE reports SET status = :s, updated_at = now() WHERE id = :i"), {"s": status, "i": report_id}
+    )
     add_status(conn, report_id, status, note, changed_by)

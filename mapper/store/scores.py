@@ -1,4 +1,5 @@
 """SQL for scoring: hexagon binning and per-group inputs computed in PostGIS, score runs and results."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ def local_settings(cur, **settings):
     cur.execute("; ".join(f"RESET {name}" for name in settings))
 
 
-def layer_filter(layer_id: str, *, window_days: int | None = None, where_field: str | None = None,
-                 where_values=(), alias: str = "") -> tuple[str, dict]:
+def layer_filter(
+    layer_id: str, *, window_days: int | None = None, where_field: str | None = None, where_values=(), alias: str = ""
+) -> tuple[str, dict]:
     """The reports a score reads: the layer's, not hidden, optionally recent and of some categories.
     ``alias`` qualifies the columns (``"r."``) for queries that join reports to other tables."""
     a = alias
@@ -38,7 +40,8 @@ def _inside(cur, polygon_sql: str, params: dict, *, geom: str, x: str, y: str) -
     """SQL true for ``geom`` strictly inside the polygon ``polygon_sql`` (never when that is no polygon), and
     its parameters (the polygon is ``in_k``). Points ``x``, ``y`` in a box inside the polygon (its bounding box
     shrunk towards its centroid until the corners are inside) pass at once; the others meet ``ST_Contains``."""
-    cur.execute(f"""
+    cur.execute(
+        f"""
         WITH p AS (
             SELECT k, ST_Centroid(k) AS c FROM ({polygon_sql}) p(k) WHERE GeometryType(k) = 'POLYGON'
         ), t AS (
@@ -46,14 +49,20 @@ def _inside(cur, polygon_sql: str, params: dict, *, geom: str, x: str, y: str) -
             FROM p, ST_DumpPoints(ST_Envelope(k)) d, ST_MakeLine(c, d.geom) l
         )
         SELECT ST_AsEWKB(k), ST_XMin(b), ST_XMax(b), ST_YMin(b), ST_YMax(b)
-        FROM p, t, Box2D(ST_Scale(ST_Envelope(k), ST_MakePoint(t, t), c)) b""", params)
+        FROM p, t, Box2D(ST_Scale(ST_Envelope(k), ST_MakePoint(t, t), c)) b""",
+        params,
+    )
     row = cur.fetchone()
     if row is None:
         return "false", {"in_k": None}
-    box = (f"({x}) > %(in_x0)s::float8 AND ({x}) < %(in_x1)s::float8 "
-           f"AND ({y}) > %(in_y0)s::float8 AND ({y}) < %(in_y1)s::float8")
-    return (f"({box}) OR ST_Contains(%(in_k)s::geometry, {geom})",
-            dict(zip(("in_k", "in_x0", "in_x1", "in_y0", "in_y1"), (bytes(row[0]), *row[1:]))))
+    box = (
+        f"({x}) > %(in_x0)s::float8 AND ({x}) < %(in_x1)s::float8 "
+        f"AND ({y}) > %(in_y0)s::float8 AND ({y}) < %(in_y1)s::float8"
+    )
+    return (
+        f"({box}) OR ST_Contains(%(in_k)s::geometry, {geom})",
+        dict(zip(("in_k", "in_x0", "in_x1", "in_y0", "in_y1"), (bytes(row[0]), *row[1:]), strict=True)),
+    )
 
 
 def study_area(cur, where: str, params: dict) -> dict:
@@ -65,17 +74,29 @@ def study_area(cur, where: str, params: dict) -> dict:
     inside, in_params = _inside(cur, sample, params, geom="geom", x="ST_X(geom)", y="ST_Y(geom)")
     # plain aggregates over the table, read by two parallel workers (ST_Union, unlike ST_Collect, combines)
     with local_settings(cur, max_parallel_workers_per_gather=2):
-        cur.execute(f"""
+        cur.execute(
+            f"""
             SELECT n, lon, lat, ST_Area(hull::geography), ST_AsBinary(hull)
             FROM (SELECT count(*) AS n, avg(ST_X(geom)) AS lon, avg(ST_Y(geom)) AS lat,
                          ST_ConvexHull(ST_Union(geom) FILTER (WHERE NOT ({inside}))) AS hull
-                  FROM reports WHERE {where}) a""", dict(params, **in_params))
+                  FROM reports WHERE {where}) a""",
+            dict(params, **in_params),
+        )
         n, lon, lat, area, hull = cur.fetchone()
     return {"n": n, "lon": lon, "lat": lat, "area_m2": area or 0.0, "hull": bytes(hull) if hull else None}
 
 
-def hexagon_bins(cur, where: str, params: dict, *, srid: int, size: float, values: dict[str, str],
-                 aggregates: dict[str, str], inner: bytes | None = None) -> list:
+def hexagon_bins(
+    cur,
+    where: str,
+    params: dict,
+    *,
+    srid: int,
+    size: float,
+    values: dict[str, str],
+    aggregates: dict[str, str],
+    inner: bytes | None = None,
+) -> list:
     """Every hexagon (edge ``size`` m, in ``srid``) meeting the point reports' convex hull, with aggregates.
 
     ``values`` are SQL expressions over a report's columns, computed as the reports are read; ``aggregates``
@@ -91,8 +112,14 @@ def hexagon_bins(cur, where: str, params: dict, *, srid: int, size: float, value
     carry = "".join(f", {name}" for name in values)
     agg_sql = ", ".join(f"{expr} AS {name}" for name, expr in aggregates.items())
     out_sql = ", ".join(f"coalesce(b.{name}, 0)" for name in aggregates)
-    inside, in_params = _inside(cur, "SELECT ST_ConvexHull(ST_Transform(ST_GeomFromWKB(%(inner)s, 4326), %(srid)s))",
-                                {"inner": inner, "srid": srid}, geom="ST_Point(x, y, %(srid)s)", x="x", y="y")
+    inside, in_params = _inside(
+        cur,
+        "SELECT ST_ConvexHull(ST_Transform(ST_GeomFromWKB(%(inner)s, 4326), %(srid)s))",
+        {"inner": inner, "srid": srid},
+        geom="ST_Point(x, y, %(srid)s)",
+        x="x",
+        y="y",
+    )
     c, h = "1.5 * %(s)s::float8", "%(h)s::float8"  # float8: a bare parameter is a numeric, which is slow
     # Each level is computed once per report: OFFSET 0 keeps the planner from inlining it into the next, which
     # would repeat the transformation for every use of x and y. A report goes to the nearer of the centres of
@@ -100,7 +127,8 @@ def hexagon_bins(cur, where: str, params: dict, *, srid: int, size: float, value
     # Two parallel workers read the reports, transform them and compute the values. The PostGIS functions'
     # cost estimates make sorting 1M rows look as cheap as hashing them: sorting is off.
     with local_settings(cur, max_parallel_workers_per_gather=2, enable_sort="off"):
-        cur.execute(f"""
+        cur.execute(
+            f"""
             WITH bins AS MATERIALIZED (
                 SELECT CASE WHEN de < dodd OR (de = dodd AND a = 0) THEN i0 + a ELSE i0 + 1 - a END AS i,
                        CASE WHEN de < dodd OR (de = dodd AND a = 0) THEN je ELSE jo END AS j, {agg_sql},
@@ -127,57 +155,80 @@ def hexagon_bins(cur, where: str, params: dict, *, srid: int, size: float, value
             SELECT g.i, g.j, ST_X(ST_Centroid(g.geom)), ST_Y(ST_Centroid(g.geom)),
                    ST_AsBinary(ST_Transform(g.geom, 4326)), {out_sql}
             FROM grid g LEFT JOIN bins b ON b.i = g.i AND b.j = g.j
-            ORDER BY g.i, g.j""", dict(params, **in_params, srid=srid, s=size, h=size * 3 ** 0.5))
+            ORDER BY g.i, g.j""",
+            dict(params, **in_params, srid=srid, s=size, h=size * 3**0.5),
+        )
         rows = cur.fetchall()
     return rows
 
 
 def group_inputs(cur, where: str, params: dict, key_sql: str) -> list:
     """Reports grouped by ``key_sql`` (oldest first): key, ids, properties, private, statuses, times."""
-    cur.execute(f"""
+    cur.execute(
+        f"""
         SELECT {key_sql} AS key, array_agg(id ORDER BY observed_at, id), array_agg(properties ORDER BY observed_at, id),
                array_agg(private ORDER BY observed_at, id), array_agg(status ORDER BY observed_at, id),
                array_agg(observed_at ORDER BY observed_at, id), ST_AsBinary(ST_Centroid(ST_Collect(geom)))
-        FROM reports WHERE {where} GROUP BY 1 ORDER BY 1""", params)
+        FROM reports WHERE {where} GROUP BY 1 ORDER BY 1""",
+        params,
+    )
     return cur.fetchall()
 
 
 def insert_run(cur, layer: str, method: str, version: str, params: dict, inputs: int) -> int:
-    cur.execute("INSERT INTO score_runs (layer, method, method_version, params, inputs) VALUES (%s, %s, %s, %s, %s) "
-                "RETURNING id", (layer, method, version, json.dumps(params, default=str), inputs))
+    cur.execute(
+        "INSERT INTO score_runs (layer, method, method_version, params, inputs) VALUES (%s, %s, %s, %s, %s) "
+        "RETURNING id",
+        (layer, method, version, json.dumps(params, default=str), inputs),
+    )
     return cur.fetchone()[0]
 
 
 def insert_scores(cur, run_id: int, layer: str, rows: list[tuple[str, list[int], dict]]) -> None:
     """Per-subject results (subject key, the report ids it was computed from, result)."""
-    execute_values(cur, "INSERT INTO scores (run_id, layer, subject, report_ids, result) VALUES %s",
-                   [(run_id, layer, key, ids, json.dumps(result, default=str)) for key, ids, result in rows])
+    execute_values(
+        cur,
+        "INSERT INTO scores (run_id, layer, subject, report_ids, result) VALUES %s",
+        [(run_id, layer, key, ids, json.dumps(result, default=str)) for key, ids, result in rows],
+    )
 
 
 def replace_derived(cur, collection: str, run_id: int, rows: list[tuple[bytes, dict, str, dict]]) -> None:
     """Publish a collection's new features (WKB, properties, status, private), replacing the previous run's."""
     cur.execute("DELETE FROM derived_features WHERE layer = %s", (collection,))
-    execute_values(cur, "INSERT INTO derived_features (layer, run_id, geom, properties, status, private) VALUES %s",
-                   [(collection, run_id, geom, json.dumps(props, default=str), status, json.dumps(private))
-                    for geom, props, status, private in rows],
-                   template="(%s, %s, ST_SetSRID(ST_GeomFromWKB(%s), 4326), %s, %s, %s)", page_size=2000)
+    execute_values(
+        cur,
+        "INSERT INTO derived_features (layer, run_id, geom, properties, status, private) VALUES %s",
+        [
+            (collection, run_id, geom, json.dumps(props, default=str), status, json.dumps(private))
+            for geom, props, status, private in rows
+        ],
+        template="(%s, %s, ST_SetSRID(ST_GeomFromWKB(%s), 4326), %s, %s, %s)",
+        page_size=2000,
+    )
 
 
 def latest_scores_for_report(cur, layer: str, report_id: int) -> list:
     """The newest score of each method that used this report: run facts and the result."""
-    cur.execute("""
+    cur.execute(
+        """
         SELECT DISTINCT ON (r.method) r.id, r.method, r.method_version, r.params, r.inputs, r.computed_at,
                s.subject, s.report_ids, s.result
         FROM scores s JOIN score_runs r ON r.id = s.run_id
         WHERE s.layer = %s AND %s = ANY(s.report_ids)
-        ORDER BY r.method, r.computed_at DESC, r.id DESC""", (layer, report_id))
+        ORDER BY r.method, r.computed_at DESC, r.id DESC""",
+        (layer, report_id),
+    )
     return cur.fetchall()
 
 
 def latest_run_scores(cur, layer: str, method: str) -> tuple[tuple | None, list]:
     """The newest run of a method on a layer, and its results."""
-    cur.execute("SELECT id, method, method_version, params, inputs, computed_at FROM score_runs "
-                "WHERE layer = %s AND method = %s ORDER BY computed_at DESC, id DESC LIMIT 1", (layer, method))
+    cur.execute(
+        "SELECT id, method, method_version, params, inputs, computed_at FROM score_runs "
+        "WHERE layer = %s AND method = %s ORDER BY computed_at DESC, id DESC LIMIT 1",
+        (layer, method),
+    )
     run = cur.fetchone()
     if run is None:
         return None, []
@@ -187,10 +238,13 @@ def latest_run_scores(cur, layer: str, method: str) -> tuple[tuple | None, list]
 
 def derived_feature(cur, collection: str, feature_id: int):
     """A derived feature with its run: properties, status, run facts."""
-    cur.execute("""
+    cur.execute(
+        """
         SELECT f.id, f.properties, f.status, r.id, r.method, r.method_version, r.params, r.inputs, r.computed_at
         FROM derived_features f LEFT JOIN score_runs r ON r.id = f.run_id
-        WHERE f.layer = %s AND f.id = %s""", (collection, feature_id))
+        WHERE f.layer = %s AND f.id = %s""",
+        (collection, feature_id),
+    )
     return cur.fetchone()
 
 
@@ -202,7 +256,8 @@ def run_count(cur, layer: str, method: str) -> int:
 def district_land_use(cur, where: str, params: dict, public_classes: list[str]) -> list:
     """Per district: name, WKB of the union, total area, public/green area, population, area by class (m²),
     report ids."""
-    cur.execute(f"""
+    cur.execute(
+        f"""
         WITH parcels AS (
             SELECT id, coalesce(properties ->> 'district', 'unknown') AS district,
                    properties ->> 'land_class' AS cls, ST_Area(geom::geography) AS area,
@@ -216,7 +271,9 @@ def district_land_use(cur, where: str, params: dict, public_classes: list[str]) 
                coalesce(sum(p.area) FILTER (WHERE p.cls = ANY(%(public)s)), 0), sum(p.population), c.classes,
                array_agg(p.id ORDER BY p.id)
         FROM parcels p JOIN by_class c USING (district)
-        GROUP BY p.district, c.classes ORDER BY p.district""", dict(params, public=public_classes))
+        GROUP BY p.district, c.classes ORDER BY p.district""",
+        dict(params, public=public_classes),
+    )
     return cur.fetchall()
 
 
@@ -224,7 +281,8 @@ def transit_access(cur, where: str, params: dict, low_m: float, high_m: float) -
     """Per report: id, nearest transit stop (name, feed, metres) and departures per day at the stops within
     ``low_m`` (bus, tram…) or ``high_m`` (rail, metro, ferry) on geodesic distance, and how many such stops.
     ``where`` comes from ``layer_filter(..., alias="r.")``."""
-    cur.execute(f"""
+    cur.execute(
+        f"""
         SELECT r.id, n.stop_name, n.feed, n.metres, coalesce(w.departures, 0), coalesce(w.stops, 0), n.service_date
         FROM reports r
         LEFT JOIN LATERAL (
@@ -243,5 +301,7 @@ def transit_access(cur, where: str, params: dict, low_m: float, high_m: float) -
                              CASE WHEN (d.properties ->> 'high_capacity')::boolean THEN %(high)s ELSE %(low)s END)
         ) w ON true
         WHERE {where}
-        ORDER BY r.id""", dict(params, low=low_m, high=high_m))
+        ORDER BY r.id""",
+        dict(params, low=low_m, high=high_m),
+    )
     return cur.fetchall()

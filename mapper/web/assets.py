@@ -1,5 +1,6 @@
 """Map assets served by the app itself (installed from the npm registry into ``node_modules/``), and
 Folium re-pointed at them: no page depends on a CDN."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,8 +13,15 @@ from mapper.config import PROJECT_ROOT
 
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 # Only these package folders are served.
-SERVED = ("leaflet/dist/", "jquery/dist/", "bootstrap/dist/", "@fortawesome/fontawesome-free/css/",
-          "@fortawesome/fontawesome-free/webfonts/", "leaflet.awesome-markers/dist/", "leaflet.markercluster/dist/")
+SERVED = (
+    "leaflet/dist/",
+    "jquery/dist/",
+    "bootstrap/dist/",
+    "@fortawesome/fontawesome-free/css/",
+    "@fortawesome/fontawesome-free/webfonts/",
+    "leaflet.awesome-markers/dist/",
+    "leaflet.markercluster/dist/",
+)
 V = "/vendor/"
 FOLIUM_JS = [
     ("leaflet", V + "leaflet/dist/leaflet.js"),
@@ -30,8 +38,10 @@ FOLIUM_CSS = [
     ("awesome_rotate_css", "/static/leaflet.awesome.rotate.css"),
 ]
 MARKERCLUSTER_JS = [("markerclusterjs", V + "leaflet.markercluster/dist/leaflet.markercluster.js")]
-MARKERCLUSTER_CSS = [("markerclustercss", V + "leaflet.markercluster/dist/MarkerCluster.css"),
-                     ("markerclusterdefaultcss", V + "leaflet.markercluster/dist/MarkerCluster.Default.css")]
+MARKERCLUSTER_CSS = [
+    ("markerclustercss", V + "leaflet.markercluster/dist/MarkerCluster.css"),
+    ("markerclusterdefaultcss", V + "leaflet.markercluster/dist/MarkerCluster.Default.css"),
+]
 
 bp = Blueprint("assets", __name__)
 
@@ -47,8 +57,9 @@ def use_local_assets() -> None:
 
 def missing_assets() -> list[str]:
     """Asset files the pages reference that are not installed (run ``npm ci``)."""
-    paths = [url[len(V):] for _, url in FOLIUM_JS + FOLIUM_CSS + MARKERCLUSTER_JS + MARKERCLUSTER_CSS
-             if url.startswith(V)]
+    paths = [
+        url[len(V) :] for _, url in FOLIUM_JS + FOLIUM_CSS + MARKERCLUSTER_JS + MARKERCLUSTER_CSS if url.startswith(V)
+    ]
     return [p for p in paths if not (NODE_MODULES / p).exists()]
 
 

@@ -1,4 +1,5 @@
 """Who is calling: anonymous citizens, or staff holding an API token (``Authorization: Bearer …``)."""
+
 from __future__ import annotations
 
 from flask import g, request

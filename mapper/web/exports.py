@@ -1,4 +1,5 @@
 """Downloads for planners: /export/{layer}.{geojson|csv|gpkg|shp.zip} with the feeds' filters plus ``aoi``."""
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ not asking for HTML — are answered here with the same functions as the Flask v
 parsing, statement, document, validators and CORS headers. Anything else, and any request this path cannot
 answer (an unknown layer, a refused parameter), goes to the Flask app unchanged, which answers it as usual.
 """
+
 from __future__ import annotations
 
 import re
@@ -49,8 +50,14 @@ class FastItems:
         match = ITEMS_PATH.fullmatch(environ.get("PATH_INFO", ""))
         host = environ.get("HTTP_HOST", "")
         query = environ.get("QUERY_STRING", "")
-        if (match is None or environ.get("REQUEST_METHOD") != "GET" or any(environ.get(h) for h in PASSED_BY)
-                or "html" in environ.get("HTTP_ACCEPT", "") or not HOST.fullmatch(host) or not query.isascii()):
+        if (
+            match is None
+            or environ.get("REQUEST_METHOD") != "GET"
+            or any(environ.get(h) for h in PASSED_BY)
+            or "html" in environ.get("HTTP_ACCEPT", "")
+            or not HOST.fullmatch(host)
+            or not query.isascii()
+        ):
             return None
         layer = self.app.extensions["mapper.registry"].get(match[1])
         args: dict[str, str] = {}
@@ -72,6 +79,10 @@ class FastItems:
         items_url = f"{scheme}://{host}{script}{path}"
         body = ogc.items_document(q, reader, items_url, args).encode()
         etag = ogc.page_etag(reader.version, q, False, f"{path}?{query}")
-        headers = [("Content-Type", ogc.GEOJSON), ("Content-Length", str(len(body))),
-                   *validator_headers(etag, reader.changed_at), *CORS_HEADERS]
+        headers = [
+            ("Content-Type", ogc.GEOJSON),
+            ("Content-Length", str(len(body))),
+            *validator_headers(etag, reader.changed_at),
+            *CORS_HEADERS,
+        ]
         return headers, body

@@ -1,10 +1,18 @@
 """JSON Schema of a layer field: one definition for the OGC queryables and the OpenAPI document."""
+
 from __future__ import annotations
 
 from mapper.domain.layers import Field
 
-JSON_TYPES = {"text": "string", "enum": "string", "integer": "integer", "number": "number", "boolean": "boolean",
-              "date": "string", "datetime": "string"}
+JSON_TYPES = {
+    "text": "string",
+    "enum": "string",
+    "integer": "integer",
+    "number": "number",
+    "boolean": "boolean",
+    "date": "string",
+    "datetime": "string",
+}
 
 
 def field_schema(f: Field) -> dict:

@@ -1,4 +1,5 @@
 """GTFS feeds over HTTP: staff upload a zip (validated and imported atomically); anyone lists the feeds."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,10 @@ def list_feeds():
 def upload_feed():
     """Upload a GTFS zip as the request body (``?name=`` names the feed; the same name replaces it)."""
     if current_role() not in UPLOAD_ROLES:
-        raise Forbidden("Importing GTFS needs a staff token.",
-                        [FieldProblem("Authorization", f"needs a token with role {' or '.join(UPLOAD_ROLES)}")])
+        raise Forbidden(
+            "Importing GTFS needs a staff token.",
+            [FieldProblem("Authorization", f"needs a token with role {' or '.join(UPLOAD_ROLES)}")],
+        )
     name = request.args.get("name")
     if not name:
         raise ValidationFailed("A feed name is required.", [FieldProblem("name", "is required")])

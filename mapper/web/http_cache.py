@@ -1,4 +1,5 @@
 """HTTP helpers shared by the feeds: conditional GET (ETag / Last-Modified → 304) and CORS for GET."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +17,12 @@ def not_modified(etag: str, changed_at) -> Response | None:
     """A 304 when the client's copy is current, else None."""
     if request.if_none_match and request.if_none_match.contains(etag):
         resp = Response(status=304)
-    elif not request.if_none_match and changed_at is not None and request.if_modified_since is not None \
-            and changed_at.replace(microsecond=0) <= request.if_modified_since:
+    elif (
+        not request.if_none_match
+        and changed_at is not None
+        and request.if_modified_since is not None
+        and changed_at.replace(microsecond=0) <= request.if_modified_since
+    ):
         resp = Response(status=304)
     else:
         return None
@@ -25,9 +30,11 @@ def not_modified(etag: str, changed_at) -> Response | None:
     return resp
 
 
-CORS_HEADERS = (("Access-Control-Allow-Origin", "*"),
-                ("Access-Control-Allow-Headers", "Authorization, Accept, If-None-Match"),
-                ("Access-Control-Expose-Headers", "ETag, Last-Modified, Link"))
+CORS_HEADERS = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Headers", "Authorization, Accept, If-None-Match"),
+    ("Access-Control-Expose-Headers", "ETag, Last-Modified, Link"),
+)
 
 
 def validator_headers(etag: str, changed_at, max_age: int = 0) -> list[tuple[str, str]]:
@@ -35,8 +42,10 @@ def validator_headers(etag: str, changed_at, max_age: int = 0) -> list[tuple[str
     headers = [("ETag", f'"{etag}"')]
     if changed_at is not None:
         headers.append(("Last-Modified", http_date(changed_at)))
-    headers += [("Cache-Control", f"public, max-age={max_age}" if max_age else "no-cache"),
-                ("Vary", "Authorization, Accept")]
+    headers += [
+        ("Cache-Control", f"public, max-age={max_age}" if max_age else "no-cache"),
+        ("Vary", "Authorization, Accept"),
+    ]
     return headers
 
 
@@ -49,6 +58,7 @@ def set_validators(resp: Response, etag: str, changed_at, max_age: int = 0) -> R
 
 def enable_cors(bp: Blueprint) -> None:
     """Let browsers on other origins GET (with a staff token, if they have one)."""
+
     @bp.after_request
     def cors(resp: Response) -> Response:
         if request.method in ("GET", "HEAD", "OPTIONS"):

@@ -1,4 +1,5 @@
 """Report intake API for citizens and apps: layer schemas, report submission, tracking."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
@@ -36,9 +37,14 @@ def create_report(layer_id: str):
     role = current_role()
     limits = IntakeLimits(int(current_app.config["MAX_BODY_BYTES"]), int(current_app.config["MAX_VERTICES"]))
     result = submit_report(
-        get_engine(), registry(), layer_id, request.get_data(cache=False),
-        crs_param=request.args.get("crs"), idempotency_key=request.headers.get("Idempotency-Key"),
-        limits=limits, source=f"api:{role}" if role else ("web" if request.headers.get("X-Mapper-Form") else "api"),
+        get_engine(),
+        registry(),
+        layer_id,
+        request.get_data(cache=False),
+        crs_param=request.args.get("crs"),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        limits=limits,
+        source=f"api:{role}" if role else ("web" if request.headers.get("X-Mapper-Form") else "api"),
     )
     resp = jsonify(result.body)
     resp.status_code = result.status_code

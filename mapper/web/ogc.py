@@ -1,9 +1,10 @@
 """OGC API – Features (Part 1 Core, GeoJSON, HTML, OpenAPI 3.0; Part 3 filtering with CQL2) under /ogc."""
+
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from urllib.parse import urlencode
-from datetime import datetime, timezone
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
@@ -81,7 +82,8 @@ def page(template: str, doc: dict, **extra) -> Response:
 def landing():
     """Landing page: links to the API description, conformance and the collections."""
     doc = {
-        "title": "civic-mapper", "description": "Crowdsourced civic reports as OGC API – Features.",
+        "title": "civic-mapper",
+        "description": "Crowdsourced civic reports as OGC API – Features.",
         "links": [
             link(url_for(".landing", _external=True), "self", JSON, "This document"),
             link(url_for(".landing", f="html", _external=True), "alternate", HTML, "This document as HTML"),
@@ -98,8 +100,11 @@ def landing():
 def conformance():
     """The conformance classes implemented."""
     doc = {"conformsTo": CONFORMANCE}
-    return page("ogc_landing.html", {"title": "Conformance", "conformsTo": CONFORMANCE, "links": []}) \
-        if wants_html() else json_response(doc)
+    return (
+        page("ogc_landing.html", {"title": "Conformance", "conformsTo": CONFORMANCE, "links": []})
+        if wants_html()
+        else json_response(doc)
+    )
 
 
 def collection_doc(view: View) -> dict:
@@ -108,21 +113,33 @@ def collection_doc(view: View) -> dict:
     t0, t1 = summary["interval"]
     items = url_for(".items", layer_id=layer.id, _external=True)
     return {
-        "id": layer.id, "title": layer.title, "description": layer.description, "itemType": "feature",
-        "crs": [CRS84], "storageCrs": CRS84,
+        "id": layer.id,
+        "title": layer.title,
+        "description": layer.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "storageCrs": CRS84,
         "extent": {
             "spatial": {"bbox": [summary["bbox"] or [-180, -90, 180, 90]], "crs": CRS84},
-            "temporal": {"interval": [[t0.isoformat() if t0 else None, t1.isoformat() if t1 else None]],
-                         "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"},
+            "temporal": {
+                "interval": [[t0.isoformat() if t0 else None, t1.isoformat() if t1 else None]],
+                "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
+            },
         },
         "links": [
             link(url_for(".collection", layer_id=layer.id, _external=True), "self", JSON),
             link(url_for(".collection", layer_id=layer.id, f="html", _external=True), "alternate", HTML),
             link(items, "items", GEOJSON, "Items as GeoJSON"),
             link(url_for(".items", layer_id=layer.id, f="html", _external=True), "items", HTML, "Items as HTML"),
-            link(url_for(".queryables", layer_id=layer.id, _external=True),
-                 "http://www.opengis.net/def/rel/ogc/1.0/queryables", "application/schema+json", "Queryables"),
-            link(url_for("tiles.tilejson", layer_id=layer.id, _external=True), "tiles", JSON, "Vector tiles (TileJSON)"),
+            link(
+                url_for(".queryables", layer_id=layer.id, _external=True),
+                "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                "application/schema+json",
+                "Queryables",
+            ),
+            link(
+                url_for("tiles.tilejson", layer_id=layer.id, _external=True), "tiles", JSON, "Vector tiles (TileJSON)"
+            ),
         ],
     }
 
@@ -130,11 +147,17 @@ def collection_doc(view: View) -> dict:
 @bp.get("/collections")
 def collections():
     """Every layer the caller may read."""
-    docs = [collection_doc(view_for(layer, current_role()))
-            for layer in current_app.extensions["mapper.registry"].collections()]
-    doc = {"collections": docs, "links": [
-        link(url_for(".collections", _external=True), "self", JSON),
-        link(url_for(".collections", f="html", _external=True), "alternate", HTML)]}
+    docs = [
+        collection_doc(view_for(layer, current_role()))
+        for layer in current_app.extensions["mapper.registry"].collections()
+    ]
+    doc = {
+        "collections": docs,
+        "links": [
+            link(url_for(".collections", _external=True), "self", JSON),
+            link(url_for(".collections", f="html", _external=True), "alternate", HTML),
+        ],
+    }
     return page("ogc_collections.html", doc) if wants_html() else json_response(doc)
 
 
@@ -149,13 +172,21 @@ GEOMETRY_FORMATS = {"point": "geometry-point", "polygon": "geometry-polygon", "l
 
 
 def queryables_schema(view: View) -> dict:
-    props = {"geometry": {"format": GEOMETRY_FORMATS[view.layer.geometry]},
-             "id": {"type": "integer"}, "status": {"type": "string"},
-             "observed_at": {"type": "string", "format": "date-time"}}
+    props = {
+        "geometry": {"format": GEOMETRY_FORMATS[view.layer.geometry]},
+        "id": {"type": "integer"},
+        "status": {"type": "string"},
+        "observed_at": {"type": "string", "format": "date-time"},
+    }
     props.update({f.name: {"title": f.label, **field_schema(f)} for f in view.fields})
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
-            "$id": url_for(".queryables", layer_id=view.layer.id, _external=True),
-            "title": view.layer.title, "properties": props, "additionalProperties": False}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "$id": url_for(".queryables", layer_id=view.layer.id, _external=True),
+        "title": view.layer.title,
+        "properties": props,
+        "additionalProperties": False,
+    }
 
 
 @bp.get("/collections/<layer_id>/queryables")
@@ -170,8 +201,11 @@ def page_links(items_url: str, args, q: feeds.FeedQuery, first_id, last_id, more
     kept = urlencode([(k, v) for k, v in args.items() if k not in ("cursor", "f")])
     at = lambda *extra: "?".join((items_url, "&".join(p for p in (kept, *extra) if p))).rstrip("?")  # noqa: E731
     here = (f"cursor={args['cursor']}",) if "cursor" in args else ()  # a checked cursor: [ab]\d+
-    links = [link(at(*here), "self", GEOJSON), link(at(*here, "f=html"), "alternate", HTML),
-             link(items_url.rsplit("/items", 1)[0], "collection", JSON)]
+    links = [
+        link(at(*here), "self", GEOJSON),
+        link(at(*here, "f=html"), "alternate", HTML),
+        link(items_url.rsplit("/items", 1)[0], "collection", JSON),
+    ]
     backwards = q.before is not None
     has_next = (more and not backwards) or (backwards and last_id is not None)
     has_prev = (backwards and more) or (q.after is not None and first_id is not None)
@@ -188,8 +222,11 @@ def items_document(q: feeds.FeedQuery, reader: feeds.PageReader, items_url: str,
     done = {}
     features = "".join(reader.features(on_done=lambda *a: done.update(result=a)))
     first_id, last_id, returned, more = done["result"]
-    tail = {"numberReturned": returned, "timeStamp": datetime.now(timezone.utc).isoformat(),
-            "links": page_links(items_url, args, q, first_id, last_id, more)}
+    tail = {
+        "numberReturned": returned,
+        "timeStamp": datetime.now(UTC).isoformat(),
+        "links": page_links(items_url, args, q, first_id, last_id, more),
+    }
     if reader.matched is not None and q.first_page:
         tail["numberMatched"] = reader.matched
     return f'{{"type":"FeatureCollection","features":[{features}],{json.dumps(tail)[1:]}'
@@ -230,9 +267,11 @@ def items(layer_id: str):
         return cached
     if html:
         fc = json.loads(f"[{''.join(reader.features())}]")
-        return set_validators(page("ogc_items.html", {"features": fc, "layer": view.layer,
-                                                     "fields": [f.name for f in view.fields]}),
-                              etag, reader.changed_at)
+        return set_validators(
+            page("ogc_items.html", {"features": fc, "layer": view.layer, "fields": [f.name for f in view.fields]}),
+            etag,
+            reader.changed_at,
+        )
 
     body = items_document(q, reader, request.base_url, request.args)
     return set_validators(Response(body, mimetype=GEOJSON), etag, reader.changed_at)
@@ -253,10 +292,16 @@ def item(layer_id: str, feature_id: str):
     if not found:
         raise NotFound(f"There is no feature {feature_id} in {layer_id!r}.")
     feature = json.loads(found)
-    feature["links"] = [link(request.base_url, "self", GEOJSON),
-                        link(url_for(".collection", layer_id=layer_id, _external=True), "collection", JSON)]
+    feature["links"] = [
+        link(request.base_url, "self", GEOJSON),
+        link(url_for(".collection", layer_id=layer_id, _external=True), "collection", JSON),
+    ]
     if html:
-        return set_validators(page("ogc_items.html", {"features": [feature], "layer": view.layer,
-                                                      "fields": [f.name for f in view.fields]}),
-                              etag, reader.changed_at)
+        return set_validators(
+            page(
+                "ogc_items.html", {"features": [feature], "layer": view.layer, "fields": [f.name for f in view.fields]}
+            ),
+            etag,
+            reader.changed_at,
+        )
     return set_validators(json_response(feature, GEOJSON), etag, reader.changed_at)

@@ -1,18 +1,23 @@
 """/api/openapi.json: OpenAPI 3.0 for every endpoint (intake, OGC feeds, tiles, exports), per layer."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, request
 
 from mapper.domain.layers import Layer
-from mapper.services.feeds import DEFAULT_LIMIT, MAX_LIMIT
 from mapper.services.exports import FORMATS
+from mapper.services.feeds import DEFAULT_LIMIT, MAX_LIMIT
 from mapper.web.field_schema import field_schema
 from mapper.web.ogc import OPENAPI, json_response
 
 bp = Blueprint("openapi", __name__)
 
-PROBLEM = {"description": "Problem details (RFC 9457)",
-           "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+PROBLEM = {
+    "description": "Problem details (RFC 9457)",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
 def _param(name, where, schema, description="", required=False, style=None, explode=None) -> dict:
     p = {"name": name, "in": where, "required": required, "schema": schema}
     if description:
@@ -23,17 +28,33 @@ def _param(name, where, schema, description="", required=False, style=None, expl
 
 
 FEED_PARAMS = [
-    _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-           f"Features per page; values above {MAX_LIMIT} are clamped to {MAX_LIMIT}."),
-    _param("bbox", "query", {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
-           "minLon,minLat,maxLon,maxLat (WGS 84). minLon > maxLon crosses the antimeridian.", style="form",
-           explode=False),
+    _param(
+        "limit",
+        "query",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        f"Features per page; values above {MAX_LIMIT} are clamped to {MAX_LIMIT}.",
+    ),
+    _param(
+        "bbox",
+        "query",
+        {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+        "minLon,minLat,maxLon,maxLat (WGS 84). minLon > maxLon crosses the antimeridian.",
+        style="form",
+        explode=False,
+    ),
     _param("bbox-crs", "query", {"type": "string", "enum": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"]}),
-    _param("datetime", "query", {"type": "string"},
-           "An instant, or an interval a/b with open ends '..' (on the report's observed time)."),
+    _param(
+        "datetime",
+        "query",
+        {"type": "string"},
+        "An instant, or an interval a/b with open ends '..' (on the report's observed time).",
+    ),
     _param("filter", "query", {"type": "string"}, "A CQL2 filter on the queryables."),
-    _param("filter-lang", "query", {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"],
-                                    "default": "cql2-text"}),
+    _param(
+        "filter-lang",
+        "query",
+        {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"], "default": "cql2-text"},
+    ),
     _param("filter-crs", "query", {"type": "string", "enum": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"]}),
     _param("cursor", "query", {"type": "string", "pattern": "^[ab][0-9]{1,18}$"}, "From a next/prev link."),
     _param("f", "query", {"type": "string", "enum": ["json", "html"]}),
@@ -41,172 +62,424 @@ FEED_PARAMS = [
 
 
 def layer_params(layer: Layer) -> list[dict]:
-    return [_param(f.name, "query", field_schema(f) if not f.multiple else {"type": "string", "enum": list(f.values)},
-                   f"Equality filter on {f.label}" + (" (contains)" if f.multiple else ""))
-            for f in layer.public_fields]
+    return [
+        _param(
+            f.name,
+            "query",
+            field_schema(f) if not f.multiple else {"type": "string", "enum": list(f.values)},
+            f"Equality filter on {f.label}" + (" (contains)" if f.multiple else ""),
+        )
+        for f in layer.public_fields
+    ]
 
 
 def feature_schema(layer: Layer) -> dict:
     props = {f.name: {**field_schema(f), "nullable": True} for f in layer.fields}
     props["status"] = {"type": "string"}
     props["observed_at"] = {"type": "string", "format": "date-time"}
-    return {"type": "object", "required": ["type", "geometry", "properties"], "properties": {
-        "type": {"type": "string", "enum": ["Feature"]}, "id": {"type": "integer"},
-        "geometry": {"$ref": "#/components/schemas/Geometry"},
-        "properties": {"type": "object", "properties": props}}}
+    return {
+        "type": "object",
+        "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": {"type": "integer"},
+            "geometry": {"$ref": "#/components/schemas/Geometry"},
+            "properties": {"type": "object", "properties": props},
+        },
+    }
 
 
 def report_input_schema(layer: Layer) -> dict:
     props = {f.name: {**field_schema(f), "nullable": not f.required} for f in layer.fields}
-    return {"type": "object", "required": ["type", "geometry"], "properties": {
-        "type": {"type": "string", "enum": ["Feature"]},
-        "geometry": {"$ref": "#/components/schemas/Geometry"},
-        "crs": {"type": "string", "description": "CRS of the coordinates, e.g. EPSG:3857 (default WGS 84)"},
-        "properties": {"type": "object", "additionalProperties": False, "properties": props,
-                       "required": [f.name for f in layer.fields if f.required]}}}
+    return {
+        "type": "object",
+        "required": ["type", "geometry"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "geometry": {"$ref": "#/components/schemas/Geometry"},
+            "crs": {"type": "string", "description": "CRS of the coordinates, e.g. EPSG:3857 (default WGS 84)"},
+            "properties": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": props,
+                "required": [f.name for f in layer.fields if f.required],
+            },
+        },
+    }
 
 
 def document(layers: list[Layer], server: str) -> dict:
     """The OpenAPI 3.0 document."""
-    ok_json = lambda desc, schema=None: {"description": desc, "content": {  # noqa: E731
-        "application/json": {"schema": schema or {"type": "object"}}}}
+
+    def ok_json(desc, schema=None):
+        return {
+            "description": desc,
+            "content": {"application/json": {"schema": schema or {"type": "object"}}},
+        }
+
     paths: dict = {
-        "/ogc": {"get": {"summary": "Landing page", "operationId": "getLandingPage", "tags": ["OGC API"],
-                         "parameters": [FEED_PARAMS[-1]], "responses": {"200": ok_json("Landing page")}}},
-        "/ogc/conformance": {"get": {"summary": "Conformance classes", "operationId": "getConformance",
-                                     "tags": ["OGC API"], "responses": {"200": ok_json("Conformance")}}},
-        "/ogc/collections": {"get": {"summary": "Collections", "operationId": "getCollections", "tags": ["OGC API"],
-                                     "responses": {"200": ok_json("Collections")}}},
-        "/api/layers": {"get": {"summary": "Layer schemas", "operationId": "listLayers", "tags": ["Intake"],
-                                "responses": {"200": ok_json("Layers")}}},
-        "/api/reports/{tracking_token}": {"get": {
-            "summary": "A report's status and history, for the holder of its tracking token",
-            "operationId": "trackReport", "tags": ["Intake"],
-            "parameters": [_param("tracking_token", "path", {"type": "string"}, required=True)],
-            "responses": {"200": ok_json("Status"), "404": PROBLEM}}},
-        "/api/openapi.json": {"get": {"summary": "This document", "operationId": "getOpenAPI",
-                                      "responses": {"200": ok_json("OpenAPI 3.0")}}},
-        "/healthz": {"get": {"summary": "Liveness and database readiness", "operationId": "health",
-                             "responses": {"200": ok_json("OK")}}},
-        "/api/scores/{collection}/{subject_id}": {"get": {
-            "summary": "How a score was computed (report, hot spot cell or area): method, version, inputs, "
-                       "parameters, reference and a plain-words summary", "operationId": "explainScore",
-            "tags": ["Scores"],
-            "parameters": [_param("collection", "path", {"type": "string"}, required=True),
-                           _param("subject_id", "path", {"type": "integer", "minimum": 0}, required=True)],
-            "responses": {"200": ok_json("Explanation"), "404": PROBLEM}}},
-        "/api/scores/{layer_id}": {"get": {
-            "summary": "The newest results of a layer's scores (health centres ranked; ?service= filters)",
-            "operationId": "layerScores", "tags": ["Scores"],
-            "parameters": [_param("layer_id", "path", {"type": "string"}, required=True),
-                           _param("service", "query", {"type": "string"})],
-            "responses": {"200": ok_json("Scores"), "404": PROBLEM}}},
-        "/api/scores/{layer_id}/run": {"post": {
-            "summary": "Recompute a layer's scores (staff token)", "operationId": "runScores", "tags": ["Scores"],
-            "parameters": [_param("layer_id", "path", {"type": "string"}, required=True)],
-            "responses": {"200": ok_json("Run summaries"), "401": PROBLEM, "404": PROBLEM}}},
+        "/ogc": {
+            "get": {
+                "summary": "Landing page",
+                "operationId": "getLandingPage",
+                "tags": ["OGC API"],
+                "parameters": [FEED_PARAMS[-1]],
+                "responses": {"200": ok_json("Landing page")},
+            }
+        },
+        "/ogc/conformance": {
+            "get": {
+                "summary": "Conformance classes",
+                "operationId": "getConformance",
+                "tags": ["OGC API"],
+                "responses": {"200": ok_json("Conformance")},
+            }
+        },
+        "/ogc/collections": {
+            "get": {
+                "summary": "Collections",
+                "operationId": "getCollections",
+                "tags": ["OGC API"],
+                "responses": {"200": ok_json("Collections")},
+            }
+        },
+        "/api/layers": {
+            "get": {
+                "summary": "Layer schemas",
+                "operationId": "listLayers",
+                "tags": ["Intake"],
+                "responses": {"200": ok_json("Layers")},
+            }
+        },
+        "/api/reports/{tracking_token}": {
+            "get": {
+                "summary": "A report's status and history, for the holder of its tracking token",
+                "operationId": "trackReport",
+                "tags": ["Intake"],
+                "parameters": [_param("tracking_token", "path", {"type": "string"}, required=True)],
+                "responses": {"200": ok_json("Status"), "404": PROBLEM},
+            }
+        },
+        "/api/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "operationId": "getOpenAPI",
+                "responses": {"200": ok_json("OpenAPI 3.0")},
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Liveness and database readiness",
+                "operationId": "health",
+                "responses": {"200": ok_json("OK")},
+            }
+        },
+        "/api/scores/{collection}/{subject_id}": {
+            "get": {
+                "summary": "How a score was computed (report, hot spot cell or area): method, version, inputs, "
+                "parameters, reference and a plain-words summary",
+                "operationId": "explainScore",
+                "tags": ["Scores"],
+                "parameters": [
+                    _param("collection", "path", {"type": "string"}, required=True),
+                    _param("subject_id", "path", {"type": "integer", "minimum": 0}, required=True),
+                ],
+                "responses": {"200": ok_json("Explanation"), "404": PROBLEM},
+            }
+        },
+        "/api/scores/{layer_id}": {
+            "get": {
+                "summary": "The newest results of a layer's scores (health centres ranked; ?service= filters)",
+                "operationId": "layerScores",
+                "tags": ["Scores"],
+                "parameters": [
+                    _param("layer_id", "path", {"type": "string"}, required=True),
+                    _param("service", "query", {"type": "string"}),
+                ],
+                "responses": {"200": ok_json("Scores"), "404": PROBLEM},
+            }
+        },
+        "/api/scores/{layer_id}/run": {
+            "post": {
+                "summary": "Recompute a layer's scores (staff token)",
+                "operationId": "runScores",
+                "tags": ["Scores"],
+                "parameters": [_param("layer_id", "path", {"type": "string"}, required=True)],
+                "responses": {"200": ok_json("Run summaries"), "401": PROBLEM, "404": PROBLEM},
+            }
+        },
         "/api/gtfs/feeds": {
-            "get": {"summary": "Imported GTFS feeds", "operationId": "listFeeds", "tags": ["Transit"],
-                    "responses": {"200": ok_json("Feeds")}},
-            "post": {"summary": "Import a GTFS zip (staff: admin, planner); the same name replaces a feed",
-                     "operationId": "uploadFeed", "tags": ["Transit"],
-                     "parameters": [_param("name", "query", {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},
-                                           required=True)],
-                     "requestBody": {"required": True, "content": {"application/zip": {
-                         "schema": {"type": "string", "format": "binary"}}}},
-                     "responses": {"201": ok_json("Validation report and counts"), "403": PROBLEM,
-                                   "413": PROBLEM, "422": PROBLEM}}},
-        "/api/reports/{report_id}/alert-decision": {"post": {
-            "summary": "Verify or dismiss a citizen's water alert (utility staff)", "operationId": "decideAlert",
-            "tags": ["Scores"],
-            "parameters": [_param("report_id", "path", {"type": "integer", "minimum": 0}, required=True)],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["decision"], "properties": {
-                    "decision": {"type": "string", "enum": ["verify", "dismiss"]}, "note": {"type": "string"}}}}}},
-            "responses": {"200": ok_json("Decision"), "401": PROBLEM, "403": PROBLEM, "404": PROBLEM,
-                          "422": PROBLEM}}},
+            "get": {
+                "summary": "Imported GTFS feeds",
+                "operationId": "listFeeds",
+                "tags": ["Transit"],
+                "responses": {"200": ok_json("Feeds")},
+            },
+            "post": {
+                "summary": "Import a GTFS zip (staff: admin, planner); the same name replaces a feed",
+                "operationId": "uploadFeed",
+                "tags": ["Transit"],
+                "parameters": [
+                    _param(
+                        "name",
+                        "query",
+                        {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},
+                        required=True,
+                    )
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "responses": {
+                    "201": ok_json("Validation report and counts"),
+                    "403": PROBLEM,
+                    "413": PROBLEM,
+                    "422": PROBLEM,
+                },
+            },
+        },
+        "/api/reports/{report_id}/alert-decision": {
+            "post": {
+                "summary": "Verify or dismiss a citizen's water alert (utility staff)",
+                "operationId": "decideAlert",
+                "tags": ["Scores"],
+                "parameters": [_param("report_id", "path", {"type": "integer", "minimum": 0}, required=True)],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["decision"],
+                                "properties": {
+                                    "decision": {"type": "string", "enum": ["verify", "dismiss"]},
+                                    "note": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": ok_json("Decision"),
+                    "401": PROBLEM,
+                    "403": PROBLEM,
+                    "404": PROBLEM,
+                    "422": PROBLEM,
+                },
+            }
+        },
     }
     schemas = {
-        "Problem": {"type": "object", "properties": {
-            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-            "detail": {"type": "string"}, "instance": {"type": "string"},
-            "errors": {"type": "array", "items": {"type": "object", "properties": {
-                "field": {"type": "string"}, "reason": {"type": "string"}, "row": {"type": "integer"}}}}}},
-        "Geometry": {"type": "object", "required": ["type", "coordinates"], "properties": {
-            "type": {"type": "string", "enum": ["Point", "Polygon", "MultiPolygon"]},
-            "coordinates": {"type": "array", "items": {}}}},
+        "Problem": {
+            "type": "object",
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "instance": {"type": "string"},
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "field": {"type": "string"},
+                            "reason": {"type": "string"},
+                            "row": {"type": "integer"},
+                        },
+                    },
+                },
+            },
+        },
+        "Geometry": {
+            "type": "object",
+            "required": ["type", "coordinates"],
+            "properties": {
+                "type": {"type": "string", "enum": ["Point", "Polygon", "MultiPolygon"]},
+                "coordinates": {"type": "array", "items": {}},
+            },
+        },
     }
     for layer in layers:
         lid = layer.id
         schemas[f"{lid}Feature"] = feature_schema(layer)
         schemas[f"{lid}ReportInput"] = report_input_schema(layer)
-        fc = {"type": "object", "properties": {
-            "type": {"type": "string", "enum": ["FeatureCollection"]},
-            "features": {"type": "array", "items": {"$ref": f"#/components/schemas/{lid}Feature"}},
-            "numberReturned": {"type": "integer"}, "numberMatched": {"type": "integer"},
-            "links": {"type": "array", "items": {"type": "object"}}}}
-        geo = lambda desc, schema: {"description": desc, "content": {  # noqa: E731
-            "application/geo+json": {"schema": schema}, "text/html": {"schema": {"type": "string"}}}}
-        paths[f"/ogc/collections/{lid}"] = {"get": {
-            "summary": f"{layer.title}: collection", "operationId": f"describe_{lid}", "tags": ["OGC API"],
-            "responses": {"200": ok_json("Collection"), "404": PROBLEM}}}
-        paths[f"/ogc/collections/{lid}/queryables"] = {"get": {
-            "summary": f"{layer.title}: queryables", "operationId": f"queryables_{lid}", "tags": ["OGC API"],
-            "responses": {"200": {"description": "JSON Schema", "content": {
-                "application/schema+json": {"schema": {"type": "object"}}}}}}}
-        paths[f"/ogc/collections/{lid}/items"] = {"get": {
-            "summary": f"{layer.title}: features", "operationId": f"getFeatures_{lid}", "tags": ["OGC API"],
-            "parameters": FEED_PARAMS + layer_params(layer),
-            "responses": {"200": geo("Features", fc), "400": PROBLEM, "404": PROBLEM}}}
-        paths[f"/ogc/collections/{lid}/items/{{featureId}}"] = {"get": {
-            "summary": f"{layer.title}: one feature", "operationId": f"getFeature_{lid}", "tags": ["OGC API"],
-            "parameters": [_param("featureId", "path", {"type": "string"}, required=True), FEED_PARAMS[-1]],
-            "responses": {"200": geo("Feature", {"$ref": f"#/components/schemas/{lid}Feature"}),
-                          "404": PROBLEM}}}
-        paths[f"/tiles/{lid}.json"] = {"get": {
-            "summary": f"{layer.title}: TileJSON", "operationId": f"tilejson_{lid}", "tags": ["Tiles"],
-            "responses": {"200": ok_json("TileJSON 3.0")}}}
-        paths[f"/tiles/{lid}/{{z}}/{{x}}/{{y}}.mvt"] = {"get": {
-            "summary": f"{layer.title}: vector tile", "operationId": f"tile_{lid}", "tags": ["Tiles"],
-            "parameters": [_param(n, "path", {"type": "integer", "minimum": 0}, required=True) for n in "zxy"]
-            + [p for p in FEED_PARAMS if p["name"] in ("datetime", "filter", "filter-lang")] + layer_params(layer),
-            "responses": {"200": {"description": "Mapbox Vector Tile", "content": {
-                "application/vnd.mapbox-vector-tile": {"schema": {"type": "string", "format": "binary"}}}},
-                "204": {"description": "No feature in this tile"}, "400": PROBLEM, "404": PROBLEM}}}
-        for fmt, mime in FORMATS.items():
-            paths[f"/export/{lid}.{fmt}"] = {"get": {
-                "summary": f"{layer.title}: export as {fmt}", "operationId": f"export_{lid}_{fmt.replace('.', '_')}",
-                "tags": ["Exports"],
-                "parameters": [p for p in FEED_PARAMS if p["name"] not in ("limit", "cursor", "f")]
-                + [_param("aoi", "query", {"type": "string"}, "Area of interest: a GeoJSON Polygon")]
+        fc = {
+            "type": "object",
+            "properties": {
+                "type": {"type": "string", "enum": ["FeatureCollection"]},
+                "features": {"type": "array", "items": {"$ref": f"#/components/schemas/{lid}Feature"}},
+                "numberReturned": {"type": "integer"},
+                "numberMatched": {"type": "integer"},
+                "links": {"type": "array", "items": {"type": "object"}},
+            },
+        }
+
+        def geo(desc, schema):
+            return {
+                "description": desc,
+                "content": {
+                    "application/geo+json": {"schema": schema},
+                    "text/html": {"schema": {"type": "string"}},
+                },
+            }
+
+        paths[f"/ogc/collections/{lid}"] = {
+            "get": {
+                "summary": f"{layer.title}: collection",
+                "operationId": f"describe_{lid}",
+                "tags": ["OGC API"],
+                "responses": {"200": ok_json("Collection"), "404": PROBLEM},
+            }
+        }
+        paths[f"/ogc/collections/{lid}/queryables"] = {
+            "get": {
+                "summary": f"{layer.title}: queryables",
+                "operationId": f"queryables_{lid}",
+                "tags": ["OGC API"],
+                "responses": {
+                    "200": {
+                        "description": "JSON Schema",
+                        "content": {"application/schema+json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        }
+        paths[f"/ogc/collections/{lid}/items"] = {
+            "get": {
+                "summary": f"{layer.title}: features",
+                "operationId": f"getFeatures_{lid}",
+                "tags": ["OGC API"],
+                "parameters": FEED_PARAMS + layer_params(layer),
+                "responses": {"200": geo("Features", fc), "400": PROBLEM, "404": PROBLEM},
+            }
+        }
+        paths[f"/ogc/collections/{lid}/items/{{featureId}}"] = {
+            "get": {
+                "summary": f"{layer.title}: one feature",
+                "operationId": f"getFeature_{lid}",
+                "tags": ["OGC API"],
+                "parameters": [_param("featureId", "path", {"type": "string"}, required=True), FEED_PARAMS[-1]],
+                "responses": {"200": geo("Feature", {"$ref": f"#/components/schemas/{lid}Feature"}), "404": PROBLEM},
+            }
+        }
+        paths[f"/tiles/{lid}.json"] = {
+            "get": {
+                "summary": f"{layer.title}: TileJSON",
+                "operationId": f"tilejson_{lid}",
+                "tags": ["Tiles"],
+                "responses": {"200": ok_json("TileJSON 3.0")},
+            }
+        }
+        paths[f"/tiles/{lid}/{{z}}/{{x}}/{{y}}.mvt"] = {
+            "get": {
+                "summary": f"{layer.title}: vector tile",
+                "operationId": f"tile_{lid}",
+                "tags": ["Tiles"],
+                "parameters": [_param(n, "path", {"type": "integer", "minimum": 0}, required=True) for n in "zxy"]
+                + [p for p in FEED_PARAMS if p["name"] in ("datetime", "filter", "filter-lang")]
                 + layer_params(layer),
-                "responses": {"200": {"description": "The export", "content": {
-                    mime: {"schema": {"type": "string", "format": "binary"}}}}, "400": PROBLEM, "404": PROBLEM}}}
+                "responses": {
+                    "200": {
+                        "description": "Mapbox Vector Tile",
+                        "content": {
+                            "application/vnd.mapbox-vector-tile": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    "204": {"description": "No feature in this tile"},
+                    "400": PROBLEM,
+                    "404": PROBLEM,
+                },
+            }
+        }
+        for fmt, mime in FORMATS.items():
+            paths[f"/export/{lid}.{fmt}"] = {
+                "get": {
+                    "summary": f"{layer.title}: export as {fmt}",
+                    "operationId": f"export_{lid}_{fmt.replace('.', '_')}",
+                    "tags": ["Exports"],
+                    "parameters": [p for p in FEED_PARAMS if p["name"] not in ("limit", "cursor", "f")]
+                    + [_param("aoi", "query", {"type": "string"}, "Area of interest: a GeoJSON Polygon")]
+                    + layer_params(layer),
+                    "responses": {
+                        "200": {
+                            "description": "The export",
+                            "content": {mime: {"schema": {"type": "string", "format": "binary"}}},
+                        },
+                        "400": PROBLEM,
+                        "404": PROBLEM,
+                    },
+                }
+            }
         if layer.table != "reports":  # derived collections take no reports
             continue
-        paths[f"/api/layers/{lid}"] = {"get": {
-            "summary": f"{layer.title}: schema", "operationId": f"layer_{lid}", "tags": ["Intake"],
-            "responses": {"200": ok_json("Layer schema")}}}
-        paths[f"/api/layers/{lid}/reports"] = {"post": {
-            "summary": f"Report to {layer.title}", "operationId": f"report_{lid}", "tags": ["Intake"],
-            "parameters": [_param("crs", "query", {"type": "string"}, "CRS of the coordinates, e.g. EPSG:3857"),
-                           _param("Idempotency-Key", "header", {"type": "string", "minLength": 1, "maxLength": 255},
-                                  "A retry with the same key and body returns the first response")],
-            "requestBody": {"required": True, "content": {
-                t: {"schema": {"$ref": f"#/components/schemas/{lid}ReportInput"}}
-                for t in ("application/geo+json", "application/json")}},
-            "responses": {"201": ok_json("Created", {"type": "object", "properties": {
-                "id": {"type": "integer"}, "status": {"type": "string"}, "tracking_token": {"type": "string"},
-                "tracking_url": {"type": "string"}, "created_at": {"type": "string"}}}),
-                "401": PROBLEM, "404": PROBLEM, "409": PROBLEM, "413": PROBLEM, "422": PROBLEM}}}
+        paths[f"/api/layers/{lid}"] = {
+            "get": {
+                "summary": f"{layer.title}: schema",
+                "operationId": f"layer_{lid}",
+                "tags": ["Intake"],
+                "responses": {"200": ok_json("Layer schema")},
+            }
+        }
+        paths[f"/api/layers/{lid}/reports"] = {
+            "post": {
+                "summary": f"Report to {layer.title}",
+                "operationId": f"report_{lid}",
+                "tags": ["Intake"],
+                "parameters": [
+                    _param("crs", "query", {"type": "string"}, "CRS of the coordinates, e.g. EPSG:3857"),
+                    _param(
+                        "Idempotency-Key",
+                        "header",
+                        {"type": "string", "minLength": 1, "maxLength": 255},
+                        "A retry with the same key and body returns the first response",
+                    ),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        t: {"schema": {"$ref": f"#/components/schemas/{lid}ReportInput"}}
+                        for t in ("application/geo+json", "application/json")
+                    },
+                },
+                "responses": {
+                    "201": ok_json(
+                        "Created",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "integer"},
+                                "status": {"type": "string"},
+                                "tracking_token": {"type": "string"},
+                                "tracking_url": {"type": "string"},
+                                "created_at": {"type": "string"},
+                            },
+                        },
+                    ),
+                    "401": PROBLEM,
+                    "404": PROBLEM,
+                    "409": PROBLEM,
+                    "413": PROBLEM,
+                    "422": PROBLEM,
+                },
+            }
+        }
     return {
         "openapi": "3.0.3",
-        "info": {"title": "civic-mapper", "version": "0.1.0",
-                 "description": "Crowdsourced civic reports: intake, OGC API – Features, vector tiles, exports."},
+        "info": {
+            "title": "civic-mapper",
+            "version": "0.1.0",
+            "description": "Crowdsourced civic reports: intake, OGC API – Features, vector tiles, exports.",
+        },
         "servers": [{"url": server}],
         "paths": paths,
-        "components": {"schemas": schemas, "securitySchemes": {
-            "staffToken": {"type": "http", "scheme": "bearer", "description": "from `mapper token create`"}}},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "staffToken": {"type": "http", "scheme": "bearer", "description": "from `mapper token create`"}
+            },
+        },
         "security": [{}, {"staffToken": []}],
     }
 

@@ -1,4 +1,5 @@
 """Pages for citizens: the landing page, the report form and the public map."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, render_template
@@ -15,8 +16,12 @@ def registry():
 
 
 def tiles_settings() -> dict:
-    return {"url": current_app.config["TILES_URL"], "attribution": current_app.config["TILES_ATTRIBUTION"],
-            "center": current_app.config["MAP_CENTER"], "zoom": current_app.config["MAP_ZOOM"]}
+    return {
+        "url": current_app.config["TILES_URL"],
+        "attribution": current_app.config["TILES_ATTRIBUTION"],
+        "center": current_app.config["MAP_CENTER"],
+        "zoom": current_app.config["MAP_ZOOM"],
+    }
 
 
 @bp.get("/")

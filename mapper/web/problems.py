@@ -1,4 +1,5 @@
 """RFC 9457 problem details: every API error is ``application/problem+json`` naming the field and reason."""
+
 from __future__ import annotations
 
 import json
@@ -6,16 +7,38 @@ import json
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from mapper.domain.errors import (BadRequest, Conflict, FieldProblem, Forbidden, MapperError, NotFound,
-                                  PayloadTooLarge, Unauthorized, ValidationFailed)
+from mapper.domain.errors import (
+    BadRequest,
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    MapperError,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    ValidationFailed,
+)
 
-STATUS = {BadRequest: 400, ValidationFailed: 422, NotFound: 404, Conflict: 409, PayloadTooLarge: 413, Unauthorized: 401,
-          Forbidden: 403}
+STATUS = {
+    BadRequest: 400,
+    ValidationFailed: 422,
+    NotFound: 404,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    Unauthorized: 401,
+    Forbidden: 403,
+}
 
 
 def problem(status: int, title: str, detail: str, problems: list[FieldProblem] = (), **extra) -> Response:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail,
-            "instance": request.path, **extra}
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+        **extra,
+    }
     body = json.loads(json.dumps(body, default=str))
     if problems:
         body["errors"] = [p.as_dict() for p in problems]
@@ -24,7 +47,9 @@ def problem(status: int, title: str, detail: str, problems: list[FieldProblem] =
 
 def _wants_problem() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best in (
-        "application/json", "application/problem+json")
+        "application/json",
+        "application/problem+json",
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -1,4 +1,5 @@
 """Scores API: explanations of any score, current results per layer, and alert decisions."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request

@@ -2,6 +2,7 @@
 
 API and feed requests carry none, and Flask would otherwise build the signing serializer for each of them.
 """
+
 from __future__ import annotations
 
 from flask.sessions import SecureCookieSessionInterface

@@ -1,4 +1,5 @@
 """Mapbox Vector Tiles built by PostGIS (``ST_AsMVT``) with the same privacy views as the feeds."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request, url_for
@@ -14,9 +15,11 @@ bp = Blueprint("tiles", __name__, url_prefix="/tiles")
 enable_cors(bp)
 MVT = "application/vnd.mapbox-vector-tile"
 MAX_ZOOM = 22
-DENSE_TILES = ("One feature per report at its published (generalised) location; a tile that would hold more "
-               "reports than MAX_FEATURES_PER_TILE carries instead one feature per published location, with only "
-               "report_count (the number of public reports there).")
+DENSE_TILES = (
+    "One feature per report at its published (generalised) location; a tile that would hold more "
+    "reports than MAX_FEATURES_PER_TILE carries instead one feature per published location, with only "
+    "report_count (the number of public reports there)."
+)
 
 
 def tile_cache() -> TileCache:
@@ -24,7 +27,8 @@ def tile_cache() -> TileCache:
     cache = current_app.extensions.get("mapper.tile_cache")
     if cache is None:
         cache = current_app.extensions.setdefault(
-            "mapper.tile_cache", TileCache(int(float(current_app.config["TILE_CACHE_MB"]) * 1024 * 1024)))
+            "mapper.tile_cache", TileCache(int(float(current_app.config["TILE_CACHE_MB"]) * 1024 * 1024))
+        )
     return cache
 
 
@@ -36,20 +40,33 @@ def tilejson(layer_id: str):
     fields = {f.name: f.type for f in view.fields} | {"status": "text", "observed_at": "datetime"}
     if view.generalised:
         fields["report_count"] = "integer"
-    template = url_for(".tile", layer_id=layer_id, z=0, x=0, y=0, _external=True).replace("/0/0/0.mvt", "/{z}/{x}/{y}.mvt")
-    return json_response({
-        "tilejson": "3.0.0", "name": view.layer.title, "description": view.layer.description,
-        "tiles": [template], "minzoom": 0, "maxzoom": MAX_ZOOM,
-        "bounds": summary["bbox"] or [-180, -85.0511, 180, 85.0511],
-        "vector_layers": [{"id": layer_id, "fields": fields,
-                           "description": DENSE_TILES if view.generalised else "One feature per report."}],
-    })
+    template = url_for(".tile", layer_id=layer_id, z=0, x=0, y=0, _external=True).replace(
+        "/0/0/0.mvt", "/{z}/{x}/{y}.mvt"
+    )
+    return json_response(
+        {
+            "tilejson": "3.0.0",
+            "name": view.layer.title,
+            "description": view.layer.description,
+            "tiles": [template],
+            "minzoom": 0,
+            "maxzoom": MAX_ZOOM,
+            "bounds": summary["bbox"] or [-180, -85.0511, 180, 85.0511],
+            "vector_layers": [
+                {
+                    "id": layer_id,
+                    "fields": fields,
+                    "description": DENSE_TILES if view.generalised else "One feature per report.",
+                }
+            ],
+        }
+    )
 
 
 @bp.get("/<layer_id>/<int:z>/<int:x>/<int:y>.mvt")
 def tile(layer_id: str, z: int, x: int, y: int):
     """One tile; 204 when it holds no feature. Filters as for items (datetime, field=value, filter)."""
-    if z > MAX_ZOOM or x >= 2 ** z or y >= 2 ** z:
+    if z > MAX_ZOOM or x >= 2**z or y >= 2**z:
         raise BadRequest(f"No tile {z}/{x}/{y}.", [FieldProblem("z/x/y", f"z must be 0–{MAX_ZOOM}, x and y < 2^z")])
     view = layer_view(layer_id)
     q = feeds.parse_query(view, request.args, limit_default=None)

@@ -4,6 +4,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-23
 """
+
 from alembic import op
 
 revision = "0002"
@@ -35,14 +36,22 @@ def upgrade() -> None:
         UPDATE layer_versions SET version = version + 1, changed_at = now();
         RETURN NULL;
     END $$""")
-    op.execute("CREATE TRIGGER reports_versions_insert AFTER INSERT ON reports REFERENCING NEW TABLE AS changed "
-               "FOR EACH STATEMENT EXECUTE FUNCTION bump_layer_versions()")
-    op.execute("CREATE TRIGGER reports_versions_update AFTER UPDATE ON reports REFERENCING NEW TABLE AS changed "
-               "FOR EACH STATEMENT EXECUTE FUNCTION bump_layer_versions()")
-    op.execute("CREATE TRIGGER reports_versions_delete AFTER DELETE ON reports REFERENCING OLD TABLE AS changed "
-               "FOR EACH STATEMENT EXECUTE FUNCTION bump_layer_versions()")
-    op.execute("CREATE TRIGGER reports_versions_truncate AFTER TRUNCATE ON reports "
-               "FOR EACH STATEMENT EXECUTE FUNCTION bump_all_layer_versions()")
+    op.execute(
+        "CREATE TRIGGER reports_versions_insert AFTER INSERT ON reports REFERENCING NEW TABLE AS changed "
+        "FOR EACH STATEMENT EXECUTE FUNCTION bump_layer_versions()"
+    )
+    op.execute(
+        "CREATE TRIGGER reports_versions_update AFTER UPDATE ON reports REFERENCING NEW TABLE AS changed "
+        "FOR EACH STATEMENT EXECUTE FUNCTION bump_layer_versions()"
+    )
+    op.execute(
+        "CREATE TRIGGER reports_versions_delete AFTER DELETE ON reports REFERENCING OLD TABLE AS changed "
+        "FOR EACH STATEMENT EXECUTE FUNCTION bump_layer_versions()"
+    )
+    op.execute(
+        "CREATE TRIGGER reports_versions_truncate AFTER TRUNCATE ON reports "
+        "FOR EACH STATEMENT EXECUTE FUNCTION bump_all_layer_versions()"
+    )
 
 
 def downgrade() -> None:

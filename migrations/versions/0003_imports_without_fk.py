@@ -6,6 +6,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-23
 """
+
 from alembic import op
 
 revision = "0003"
@@ -20,5 +21,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DELETE FROM reports WHERE import_id IS NOT NULL AND import_id NOT IN (SELECT id FROM imports)")
-    op.execute("ALTER TABLE reports ADD CONSTRAINT reports_import_id_fkey FOREIGN KEY (import_id) "
-               "REFERENCES imports(id) ON DELETE CASCADE")
+    op.execute(
+        "ALTER TABLE reports ADD CONSTRAINT reports_import_id_fkey FOREIGN KEY (import_id) "
+        "REFERENCES imports(id) ON DELETE CASCADE"
+    )

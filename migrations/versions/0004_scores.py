@@ -5,6 +5,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-23
 """
+
 from alembic import op
 
 revision = "0004"
@@ -53,8 +54,10 @@ def upgrade() -> None:
     op.execute("CREATE INDEX derived_features_geom_idx ON derived_features USING gist (geom)")
     op.execute("CREATE INDEX derived_features_layer_idx ON derived_features (layer, id)")
     for event, ref in (("insert", "NEW"), ("update", "NEW"), ("delete", "OLD")):
-        op.execute(f"CREATE TRIGGER derived_versions_{event} AFTER {event.upper()} ON derived_features "
-                   f"REFERENCING {ref} TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION bump_layer_versions()")
+        op.execute(
+            f"CREATE TRIGGER derived_versions_{event} AFTER {event.upper()} ON derived_features "
+            f"REFERENCING {ref} TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION bump_layer_versions()"
+        )
 
 
 def downgrade() -> None:

@@ -4,6 +4,7 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-23
 """
+
 from alembic import op
 
 revision = "0005"
@@ -11,8 +12,17 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-TABLES = ("gtfs_shapes", "gtfs_frequencies", "gtfs_calendar_dates", "gtfs_calendar", "gtfs_stop_times", "gtfs_trips",
-          "gtfs_routes", "gtfs_stops", "gtfs_feeds")
+TABLES = (
+    "gtfs_shapes",
+    "gtfs_frequencies",
+    "gtfs_calendar_dates",
+    "gtfs_calendar",
+    "gtfs_stop_times",
+    "gtfs_trips",
+    "gtfs_routes",
+    "gtfs_stops",
+    "gtfs_feeds",
+)
 
 
 def upgrade() -> None:

@@ -12,6 +12,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-23
 """
+
 from alembic import op
 
 revision = "0006"
@@ -28,13 +29,13 @@ def upgrade() -> None:
         FROM (SELECT c, precision_m / cos(radians(floor(ST_Y(c)))) AS s
               FROM (SELECT ST_Centroid(geom) AS c) centre) cell
     $$""")
-    op.execute("ALTER TABLE reports ADD COLUMN public_precision_m float8 NOT NULL DEFAULT 0 "
-               "CHECK (public_precision_m >= 0)")
+    op.execute(
+        "ALTER TABLE reports ADD COLUMN public_precision_m float8 NOT NULL DEFAULT 0 CHECK (public_precision_m >= 0)"
+    )
     op.execute("""
     ALTER TABLE reports ADD COLUMN public_geom geometry(Point, 4326) GENERATED ALWAYS AS (
         CASE WHEN public_precision_m > 0 THEN mapper_public_point(geom, public_precision_m) END) STORED""")
-    op.execute("CREATE INDEX reports_public_geom_idx ON reports USING gist (public_geom) "
-               "WHERE public_geom IS NOT NULL")
+    op.execute("CREATE INDEX reports_public_geom_idx ON reports USING gist (public_geom) WHERE public_geom IS NOT NULL")
     op.execute("""
     CREATE TABLE layer_public_precision (
         layer        text PRIMARY KEY,

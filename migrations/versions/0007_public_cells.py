@@ -10,6 +10,7 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-23
 """
+
 from alembic import op
 
 revision = "0007"
@@ -63,14 +64,22 @@ def upgrade() -> None:
     op.execute("""
     CREATE FUNCTION public_cells_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN TRUNCATE public_cells; RETURN NULL; END $$""")
-    op.execute("CREATE TRIGGER reports_cells_insert AFTER INSERT ON reports REFERENCING NEW TABLE AS added "
-               "FOR EACH STATEMENT EXECUTE FUNCTION public_cells_insert()")
-    op.execute("CREATE TRIGGER reports_cells_update AFTER UPDATE ON reports "
-               "REFERENCING OLD TABLE AS removed NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION public_cells_update()")
-    op.execute("CREATE TRIGGER reports_cells_delete AFTER DELETE ON reports REFERENCING OLD TABLE AS removed "
-               "FOR EACH STATEMENT EXECUTE FUNCTION public_cells_delete()")
-    op.execute("CREATE TRIGGER reports_cells_truncate AFTER TRUNCATE ON reports "
-               "FOR EACH STATEMENT EXECUTE FUNCTION public_cells_truncate()")
+    op.execute(
+        "CREATE TRIGGER reports_cells_insert AFTER INSERT ON reports REFERENCING NEW TABLE AS added "
+        "FOR EACH STATEMENT EXECUTE FUNCTION public_cells_insert()"
+    )
+    op.execute(
+        "CREATE TRIGGER reports_cells_update AFTER UPDATE ON reports "
+        "REFERENCING OLD TABLE AS removed NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION public_cells_update()"
+    )
+    op.execute(
+        "CREATE TRIGGER reports_cells_delete AFTER DELETE ON reports REFERENCING OLD TABLE AS removed "
+        "FOR EACH STATEMENT EXECUTE FUNCTION public_cells_delete()"
+    )
+    op.execute(
+        "CREATE TRIGGER reports_cells_truncate AFTER TRUNCATE ON reports "
+        "FOR EACH STATEMENT EXECUTE FUNCTION public_cells_truncate()"
+    )
     op.execute(f"INSERT INTO public_cells ({KEY}, reports) {GROUPED.format(table='reports')}")
 
 

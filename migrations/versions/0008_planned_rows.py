@@ -8,6 +8,7 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-23
 """
+
 from alembic import op
 
 revision = "0008"

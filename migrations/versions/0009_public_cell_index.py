@@ -9,6 +9,7 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-23
 """
+
 from alembic import op
 
 revision = "0009"
@@ -18,8 +19,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("CREATE INDEX reports_public_cell_idx ON reports (layer, public_precision_m, public_geom, id) "
-               "INCLUDE (status) WHERE public_geom IS NOT NULL")
+    op.execute(
+        "CREATE INDEX reports_public_cell_idx ON reports (layer, public_precision_m, public_geom, id) "
+        "INCLUDE (status) WHERE public_geom IS NOT NULL"
+    )
 
 
 def downgrade() -> None:
