@@ -31,6 +31,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         pages,
         problems,
         scores,
+        security,
         sessions,
         tiles,
     )
@@ -38,12 +39,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app, database_url(settings))
     app.session_interface = sessions.CookieSessions()
     problems.init_app(app)
+    security.init_app(app)
     assets.init_app(app)
     app.register_blueprint(intake_api.bp)
     app.register_blueprint(pages.bp)
     for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp, gtfs.bp):
         app.register_blueprint(blueprint)
-    app.wsgi_app = fast_items.FastItems(app)  # plain anonymous items pages, in front of Flask
+    app.wsgi_app = app.extensions["mapper.fast_items"] = fast_items.FastItems(app)  # in front of Flask
+    security.wrap(app)  # outermost: the host links are built for (PUBLIC_URL, TRUSTED_HOSTS)
     # Everything loaded so far (libraries, layers) lives as long as the process: moved out of the cyclic
     # collector's sight, it is not re-scanned by every full collection (~100 ms each, every ~1,000 requests).
     gc.freeze()

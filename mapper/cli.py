@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from werkzeug.serving import WSGIRequestHandler
 
 from mapper.config import database_url, load_settings
 from mapper.domain.errors import LayerDefinitionError, MapperError
@@ -129,10 +130,17 @@ def serve(host, port):
     """Serve the platform (development server; production: granian --interface wsgi --factory mapper:create_app)."""
     app = _app()
     click.echo(f"civic-mapper on http://{host}:{port}/  (map: /map, report form: /report)")
-    app.run(host=host, port=port, threaded=True)
+    app.run(host=host, port=port, threaded=True, request_handler=QuietRequestHandler)
 
 
 # --- data ------------------------------------------------------------------------------------------------
+class QuietRequestHandler(WSGIRequestHandler):
+    """Werkzeug's request handler without its ``Server: Werkzeug/… Python/…`` version banner."""
+
+    def version_string(self) -> str:
+        return "civic-mapper"
+
+
 @main.command("import")
 @click.argument("layer")
 @click.argument("file", type=click.Path(dir_okay=False))

@@ -22,6 +22,9 @@ DEFAULTS = {
     "MAX_FEATURES_PER_TILE": 10000,
     "TILE_CACHE_MB": 64,
     "MAX_UPLOAD_BYTES": 200 * 1024 * 1024,
+    "PUBLIC_URL": "",
+    "TRUSTED_HOSTS": ["localhost", "127.0.0.1", "::1"],
+    "FRAME_ANCESTORS": "'self'",
 }
 
 

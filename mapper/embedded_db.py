@@ -248,6 +248,21 @@ class EmbeddedCluster:
         self._run([str(Path(st["bindir"]) / "pg_ctl"), "-D", st["datadir"], "-m", "fast", "-w", "stop"])
         return True
 
+    def data_inside_var_dir(self) -> bool:
+        """True when the cluster's data lives under ``var_dir`` (not in the root fallback directory)."""
+        st = self.state()
+        return st is None or Path(st["datadir"]).resolve().is_relative_to(self.var_dir)
+
+    def destroy(self) -> None:
+        """Stop the cluster and delete its data and state for good."""
+        self.stop()
+        st = self.state()
+        if st is None:
+            return
+        datadir = Path(st["datadir"])
+        shutil.rmtree(datadir if self.data_inside_var_dir() else datadir.parent, ignore_errors=True)
+        self.state_file.unlink(missing_ok=True)
+
     def status(self) -> str:
         st = self.state()
         if not st:

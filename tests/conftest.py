@@ -4,6 +4,7 @@ MAPPER_TEST_ADMIN_URL), the app built by its factory, and a live HTTP server for
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import sync_playwright
 from sqlalchemy import text
 
 from mapper import create_app, db
@@ -19,18 +21,6 @@ from mapper.config import PROJECT_ROOT
 from mapper.embedded_db import EmbeddedCluster
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
-TABLES = (
-    "status_history",
-    "reports",
-    "imports",
-    "idempotency_keys",
-    "api_tokens",
-    "derived_features",
-    "scores",
-    "score_runs",
-    "gtfs_feeds",
-    "layer_public_precision",
-)
 
 
 def _new_database(cluster: EmbeddedCluster) -> tuple[str, str]:
@@ -40,10 +30,17 @@ def _new_database(cluster: EmbeddedCluster) -> tuple[str, str]:
 
 @pytest.fixture(scope="session")
 def cluster() -> EmbeddedCluster:
-    """The project's embedded cluster, started if needed."""
+    """The project's embedded cluster, started if needed; stopped again afterwards if this session started it,
+    and removed if this session created it outside the checkout (a throwaway clone run as root keeps its data
+    under /var/lib/civic-mapper/, where nothing else would ever remove it)."""
     c = EmbeddedCluster(PROJECT_ROOT / "var")
+    existed, was_running = c.state() is not None, c.is_running()
     c.start()
-    return c
+    yield c
+    if not was_running:
+        c.stop()
+    if not existed and not c.data_inside_var_dir():
+        c.destroy()
 
 
 @pytest.fixture(scope="session")
@@ -85,11 +82,28 @@ def registry(app):
     return app.extensions["mapper.registry"]
 
 
+# Not truncated by ``clean``: the schema's own tables; the layers' data versions, which must only ever grow
+# (tile caches and ETags are keyed by them; truncating reports bumps them instead); and public_cells, which
+# the reports' own TRUNCATE trigger empties.
+SCHEMA_TABLES = ("alembic_version", "spatial_ref_sys", "layer_versions", "public_cells")
+
+
+@pytest.fixture(scope="session")
+def data_tables(engine) -> list[str]:
+    """Every table of the schema that holds data, read from the catalogue (a new table is reset too)."""
+    with engine.connect() as conn:
+        names = conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND NOT tablename = ANY(:kept)"),
+            {"kept": list(SCHEMA_TABLES)},
+        ).scalars()
+        return sorted(names)
+
+
 @pytest.fixture
-def clean(engine):
-    """Empty tables before the test."""
+def clean(engine, data_tables):
+    """Empty every data table before the test."""
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        conn.execute(text(f"TRUNCATE {', '.join(data_tables)} RESTART IDENTITY CASCADE"))
     return engine
 
 
@@ -160,3 +174,32 @@ def cli_env(database_url) -> dict:
     env = dict(os.environ, MAPPER_DATABASE_URL=database_url)
     env["PATH"] = f"{Path(PROJECT_ROOT, '.venv', 'bin')}:{env.get('PATH', '')}"
     return env
+
+
+# --- a real browser (Debian's Chromium, driven by Playwright), one for the whole session ----------------------
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    """The system Chromium (scripts/bootstrap.sh --browser installs it); MAPPER_CHROMIUM overrides."""
+    path = os.environ.get("MAPPER_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("Chromium is not installed: run scripts/bootstrap.sh --browser or set MAPPER_CHROMIUM")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -84,10 +84,19 @@ def test_demo_loads_every_layer_and_the_map_shows_them(cli_env, client, engine):
     with engine.connect() as conn:
         per_layer = dict(conn.execute(text("SELECT layer, count(*) FROM reports GROUP BY layer")).all())
     assert per_layer["crime"] > 1000 and per_layer["land_use"] == 49
+    html, feeds = map_and_its_feeds(client)
+    assert "Crime and insecurity" in html and "Land use" in html
+    assert all(feeds[layer]["features"] for layer in per_layer)
+    assert '"/api/scores/water_quality/"' in html  # popups link to how a score was computed, by feature id
+    water = feeds["water_quality"]["features"][0]["id"]
+    assert "WHO" in json.dumps(client.get(f"/api/scores/water_quality/{water}").get_json())
+
+
+def map_and_its_feeds(client) -> tuple[str, dict]:
+    """The public map page, and the feeds its browser reads ({layer: FeatureCollection})."""
     html = client.get("/map").get_data(as_text=True)
-    assert "Crime and insecurity (" in html and "Land use" in html
-    link = re.search(r"/api/scores/water_quality/\d+", html)  # popups link to how a score was computed
-    assert link and "WHO" in json.dumps(client.get(link.group(0)).get_json())
+    urls = re.findall(r'fetch\(("/ogc/collections/(\w+)/items\?[^"]*")', html)
+    return html, {layer: client.get(json.loads(url)).get_json() for url, layer in urls}  # a JS string
 
 
 def test_public_map_hides_private_fields_and_exact_sensitive_locations(client, engine):
@@ -103,10 +112,11 @@ def test_public_map_hides_private_fields_and_exact_sensitive_locations(client, e
         },
     }
     assert client.post("/api/layers/crime/reports", json=body).status_code == 201
-    html = client.get("/map").get_data(as_text=True)
-    assert "assault" in html
-    assert "PRIVATE-DETAIL" not in html and "Ana Reporter" not in html
-    assert "-83.0012345" not in html and "39.9612345" not in html and "-83.001234" not in html
+    html, feeds = map_and_its_feeds(client)
+    shown = html + json.dumps(feeds)
+    assert "assault" in json.dumps(feeds["crime"])
+    assert "PRIVATE-DETAIL" not in shown and "Ana Reporter" not in shown
+    assert "-83.0012345" not in shown and "39.9612345" not in shown and "-83.001234" not in shown
 
 
 def asset_urls(html):

@@ -675,8 +675,9 @@ def without_time(body: bytes) -> dict:
 
 
 def test_answered_pages_equal_the_flask_views(app, feed_data):
-    fast, flask_only = app.test_client(), Client(app.wsgi_app.next)
-    before = app.wsgi_app.answered
+    fast_items = app.extensions["mapper.fast_items"]
+    fast, flask_only = app.test_client(), Client(fast_items.next)
+    before = fast_items.answered
     for query in ANSWERED:
         ours, theirs = (
             fast.get(ITEMS + query, headers=GEOJSON_ACCEPT),
@@ -686,7 +687,7 @@ def test_answered_pages_equal_the_flask_views(app, feed_data):
         assert dict(ours.headers) == dict(theirs.headers), query
         assert without_time(ours.data) == without_time(theirs.data), query
         assert json.loads(ours.data)["features"] or query.startswith("?bbox=179"), query
-    assert app.wsgi_app.answered - before == len(ANSWERED)
+    assert fast_items.answered - before == len(ANSWERED)
 
 
 @pytest.mark.parametrize(
@@ -704,12 +705,13 @@ def test_answered_pages_equal_the_flask_views(app, feed_data):
     ],
 )
 def test_anything_else_goes_to_flask(app, feed_data, path, headers, status):
-    client, before = app.test_client(), app.wsgi_app.answered
+    fast_items = app.extensions["mapper.fast_items"]
+    client, before = app.test_client(), fast_items.answered
     if "cookie" in headers:  # a browser with a session: Flask reads it
         client.set_cookie("session", headers.pop("cookie"))
     r = client.get(path, headers=headers)
     assert r.status_code == status
     if status >= 400:
         assert r.headers["Content-Type"] == "application/problem+json"
-    assert app.wsgi_app.answered == before
-    assert app.test_client().head(ITEMS).status_code == 200 and app.wsgi_app.answered == before
+    assert fast_items.answered == before
+    assert app.test_client().head(ITEMS).status_code == 200 and fast_items.answered == before

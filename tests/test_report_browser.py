@@ -8,51 +8,23 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import text
 
 from tests.conftest import count
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # The citizen's clock: datetime-local values are local time and must reach the server converted to UTC.
 TIMEZONE = "America/New_York"  # UTC-4 in May (EDT)
 REPORTS_URL = re.compile(r"/api/layers/[a-z_]+/reports$")
 PX_TOLERANCE = 3  # pixels: Leaflet rounds the map's pixel origin
 
 expect.set_options(timeout=10_000)
-
-
-def chromium_path() -> str:
-    """The system Chromium (scripts/bootstrap.sh --browser installs it); MAPPER_CHROMIUM overrides."""
-    path = os.environ.get("MAPPER_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        pytest.fail("Chromium is not installed: run scripts/bootstrap.sh --browser or set MAPPER_CHROMIUM")
-    return path
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 class Watch:

@@ -20,6 +20,7 @@ from mapper.domain.privacy import view_for
 from mapper.services import feeds
 from mapper.web import ogc
 from mapper.web.http_cache import CORS_HEADERS, validator_headers
+from mapper.web.security import response_headers
 
 ITEMS_PATH = re.compile(r"/ogc/collections/([A-Za-z0-9_\-]+)/items")
 PASSED_BY = ("HTTP_AUTHORIZATION", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_COOKIE")
@@ -78,11 +79,12 @@ class FastItems:
             host = host[: -len(default_port)]
         items_url = f"{scheme}://{host}{script}{path}"
         body = ogc.items_document(q, reader, items_url, args).encode()
-        etag = ogc.page_etag(reader.version, q, False, f"{path}?{query}")
+        etag = ogc.page_etag(reader.version, q, False, f"{scheme}://{host}{script}/", f"{path}?{query}")
         headers = [
             ("Content-Type", ogc.GEOJSON),
             ("Content-Length", str(len(body))),
             *validator_headers(etag, reader.changed_at),
             *CORS_HEADERS,
+            *response_headers(ogc.GEOJSON, self.app.config, view=self.app.view_functions["ogc.items"]),
         ]
         return headers, body

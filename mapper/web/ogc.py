@@ -232,10 +232,10 @@ def items_document(q: feeds.FeedQuery, reader: feeds.PageReader, items_url: str,
     return f'{{"type":"FeatureCollection","features":[{features}],{json.dumps(tail)[1:]}'
 
 
-def page_etag(version: int, q: feeds.FeedQuery, html: bool, full_path: str) -> str:
-    """The ETag of an items page: the layer's data version, the view, the format and the request's path and
-    query."""
-    return etag_for(version, q.view.exact, html, full_path)
+def page_etag(version: int, q: feeds.FeedQuery, html: bool, root_url: str, full_path: str) -> str:
+    """The ETag of an items page: the layer's data version, the view, the format, the root URL its links are
+    built on and the request's path and query."""
+    return etag_for(version, q.view.exact, html, root_url, full_path)
 
 
 def read_page(q: feeds.FeedQuery, html: bool) -> tuple[feeds.PageReader, str, Response | None]:
@@ -246,13 +246,15 @@ def read_page(q: feeds.FeedQuery, html: bool) -> tuple[feeds.PageReader, str, Re
     try:
         if request.if_none_match or request.if_modified_since:
             reader.read_version()
-            cached = not_modified(page_etag(reader.version, q, html, request.full_path), reader.changed_at)
+            cached = not_modified(
+                page_etag(reader.version, q, html, request.root_url, request.full_path), reader.changed_at
+            )
             if cached:
                 return reader, "", cached
         reader.read_page()
     finally:
         reader.close()
-    return reader, page_etag(reader.version, q, html, request.full_path), None
+    return reader, page_etag(reader.version, q, html, request.root_url, request.full_path), None
 
 
 @bp.get("/collections/<layer_id>/items")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, Response, current_app, jsonify, render_template
 from sqlalchemy import text
 
 from mapper.db import get_engine
 from mapper.services.public_map import build_public_map
+from mapper.web.security import embeddable, with_nonce
 
 bp = Blueprint("pages", __name__)
 
@@ -37,10 +38,11 @@ def report_form():
 
 
 @bp.get("/map")
+@embeddable
 def public_map():
     """The public map of every layer (generalised locations for sensitive layers)."""
-    m = build_public_map(get_engine(), list(registry()), tiles_settings())
-    return m.get_root().render()
+    m = build_public_map(list(registry()), tiles_settings())
+    return Response(with_nonce(m.get_root().render()), mimetype="text/html")
 
 
 @bp.get("/favicon.ico")
