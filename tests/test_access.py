@@ -1,8 +1,9 @@
-"""Roles and access rules in one place (domain.policy): the layer files, views, the CLI and the database."""
+"""Roles and access rules in one place (domain.policy), declared on every route (web.access), over HTTP."""
 
 import re
 
 import pytest
+from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
@@ -13,6 +14,101 @@ from mapper.domain.errors import LayerDefinitionError
 from mapper.domain.layers import load_layer, load_registry
 from mapper.domain.privacy import view_for
 from mapper.services.tokens import create_api_token
+from mapper.web import access
+
+# A value for each URL argument of the app's routes (per endpoint where one name means different things).
+ARGUMENTS = {
+    "layer_id": "water_quality",
+    "collection": "water_quality",
+    "subject_id": "1",
+    "feature_id": "1",
+    "report_id": "1",
+    "token": "nope",
+    "z": "0",
+    "x": "0",
+    "y": "0",
+    "path": "leaflet/dist/leaflet.js",
+    "filename": "water_quality.geojson",
+}
+PER_ENDPOINT = {"static": {"filename": "site.css"}}
+
+
+def url_of(rule, **values) -> str:
+    """The rule's path with every argument filled in."""
+    given = {**ARGUMENTS, **PER_ENDPOINT.get(rule.endpoint, {}), **values}
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: given[m[1]], rule.rule)
+
+
+@pytest.fixture
+def tokens(client, engine):
+    """A bearer header for every role (the ``client`` fixture has emptied the tables first)."""
+    return {role: {"Authorization": f"Bearer {create_api_token(engine, role, 'access-test')}"} for role in policy.ROLES}
+
+
+def calls(app):
+    """Every (access rule, method, url, layer) to try: layer-permission routes once per report layer."""
+    registry = app.extensions["mapper.registry"]
+    for rule in app.url_map.iter_rules():
+        marked = access.rule_of(app.view_functions[rule.endpoint])
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            if marked.kind == "layer_permission" and marked.layer_arg:
+                for layer in registry:
+                    yield marked, method, url_of(rule, **{marked.layer_arg: layer.id}), layer
+            elif marked.kind == "layer_permission":
+                yield marked, method, url_of(rule), registry.report_layer(marked.layer)
+            else:
+                yield marked, method, url_of(rule), None
+
+
+def test_every_route_is_marked(app):
+    unmarked = [str(r) for r in app.url_map.iter_rules() if access.rule_of(app.view_functions[r.endpoint]) is None]
+    assert not unmarked
+    kinds = {str(access.rule_of(app.view_functions[r.endpoint])) for r in app.url_map.iter_rules()}
+    assert {"public", "layer_permission('run_scores' on <layer_id>)", "permission('upload_gtfs')"} <= kinds
+
+
+def test_every_route_enforces_its_rule_for_every_caller(app, client, tokens):
+    """Anonymous callers and every role, on every route: refused with 401 (no role) or 403 (a role without
+    the permission) exactly when the route's rule says so."""
+    seen = 0
+    for marked, method, url, layer in calls(app):
+        for role, headers in [(None, {}), *tokens.items()]:
+            body = {} if method == "POST" else None
+            r = client.open(url, method=method, headers=headers, json=body)
+            r.get_data()  # read (and close) streamed bodies
+            r.close()
+            where = f"{method} {url} as {role}: {r.status_code}"
+            if marked.allows(role, layer):
+                assert r.status_code not in (401, 403) and r.status_code < 500, where
+            else:
+                assert r.status_code == (401 if role is None else 403), where
+                assert r.content_type == "application/problem+json", where
+                assert [e["field"] for e in r.get_json()["errors"]] == ["Authorization"], where
+            seen += 1
+    assert seen > 6 * len(list(app.url_map.iter_rules()))
+
+
+def test_a_bad_token_is_refused_even_where_any_role_would_do(client):
+    r = client.post("/api/scores/crime/run", headers={"Authorization": "Bearer cm_nope"})
+    assert r.status_code == 401 and r.get_json()["title"] == "Authentication required"
+
+
+def test_who_may_run_scores_is_declared_with_the_layer(client, tokens):
+    """The pen test's finding 8: a health token recomputed land use."""
+    r = client.post("/api/scores/land_use/run", headers=tokens["health"])
+    assert r.status_code == 403
+    assert (
+        "run_scores on land_use needs a Bearer token with role admin or planner" in r.get_json()["errors"][0]["reason"]
+    )
+    assert client.post("/api/scores/land_use/run", headers=tokens["planner"]).status_code == 200
+    assert client.post("/api/scores/land_use/run", headers=tokens["admin"]).status_code == 200
+    assert client.post("/api/scores/health_centres/run", headers=tokens["health"]).status_code == 200
+    assert client.post("/api/scores/land_use/run").status_code == 401
+    assert client.post("/api/scores/nope/run", headers=tokens["admin"]).status_code == 404
+    assert client.post("/api/reports/1/alert-decision", json={}, headers=tokens["planner"]).status_code == 403
+    assert client.post("/api/reports/1/alert-decision", json={}, headers=tokens["utility"]).status_code == 422
+    assert client.post("/api/gtfs/feeds", headers=tokens["utility"]).status_code == 403
+    assert client.post("/api/gtfs/feeds", headers=tokens["planner"]).status_code == 422
 
 
 def test_the_layer_files_grant_what_the_platform_expects(registry):
@@ -115,3 +211,32 @@ def test_the_app_refuses_to_start_with_an_unknown_role(tmp_path, database_url):
         load_registry(tmp_path)
     with pytest.raises(LayerDefinitionError, match="noise.toml: access.run_scores"):
         create_app({"DATABASE_URL": database_url, "LAYERS_DIR": str(tmp_path)})
+
+
+# --- the markers themselves -----------------------------------------------------------------------------------
+def test_an_unmarked_route_stops_the_app_from_starting():
+    app = Flask("unmarked")
+    app.add_url_rule("/marked", "marked", access.public(lambda: "hi"))
+    access.init_app(app)  # Flask's own static route is marked public by init_app
+    assert access.rule_of(app.view_functions["static"]).kind == "public"
+    app = Flask("unmarked")
+    app.add_url_rule("/unmarked-test", "unmarked", lambda: "hi")
+    with pytest.raises(RuntimeError, match="/unmarked-test"):
+        access.init_app(app)
+
+
+def test_marker_factories_refuse_unknown_permissions():
+    with pytest.raises(ValueError, match="unknown platform permission"):
+        access.permission("run_scores")
+    with pytest.raises(ValueError, match="unknown layer permission"):
+        access.layer_permission("upload_gtfs")
+
+
+def test_the_staff_marker_takes_any_role_and_only_a_role(database_url, engine, clean):
+    app = create_app({"DATABASE_URL": database_url, "TILES_URL": ""})
+    app.view_functions["pages.healthz"] = access.staff(app.view_functions["pages.healthz"])
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 401
+    for role in policy.ROLES:
+        token = create_api_token(engine, role, "staff-test")
+        assert client.get("/healthz", headers={"Authorization": f"Bearer {token}"}).status_code == 200
