@@ -44,7 +44,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp, gtfs.bp):
         app.register_blueprint(blueprint)
-    access.init_app(app)  # every route declares who may call it
+    access.init_app(app)  # every route declares who may call it; credentialed responses stay private
     app.wsgi_app = fast_items.FastItems(app)  # plain anonymous items pages, in front of Flask
     # Everything loaded so far (libraries, layers) lives as long as the process: moved out of the cyclic
     # collector's sight, it is not re-scanned by every full collection (~100 ms each, every ~1,000 requests).

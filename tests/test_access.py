@@ -3,6 +3,7 @@
 import re
 
 import pytest
+import requests
 from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -69,7 +70,8 @@ def test_every_route_is_marked(app):
 
 def test_every_route_enforces_its_rule_for_every_caller(app, client, tokens):
     """Anonymous callers and every role, on every route: refused with 401 (no role) or 403 (a role without
-    the permission) exactly when the route's rule says so."""
+    the permission) exactly when the route's rule says so; a response to a request with credentials is never
+    cacheable by shared caches."""
     seen = 0
     for marked, method, url, layer in calls(app):
         for role, headers in [(None, {}), *tokens.items()]:
@@ -84,6 +86,9 @@ def test_every_route_enforces_its_rule_for_every_caller(app, client, tokens):
                 assert r.status_code == (401 if role is None else 403), where
                 assert r.content_type == "application/problem+json", where
                 assert [e["field"] for e in r.get_json()["errors"]] == ["Authorization"], where
+            if headers:
+                assert {"authorization", "cookie"} <= {v.lower() for v in r.vary}, where
+                assert not r.cache_control.public and r.cache_control.private, where
             seen += 1
     assert seen > 6 * len(list(app.url_map.iter_rules()))
 
@@ -240,3 +245,53 @@ def test_the_staff_marker_takes_any_role_and_only_a_role(database_url, engine, c
     for role in policy.ROLES:
         token = create_api_token(engine, role, "staff-test")
         assert client.get("/healthz", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+# --- caches (finding 9) ---------------------------------------------------------------------------------------
+@pytest.fixture
+def crime_report(client):
+    body = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [-83.0, 39.96]},
+        "properties": {
+            "category": "theft",
+            "severity": 3,
+            "occurred_at": "2026-05-01T10:00:00Z",
+            "reporter_email": "me@example.org",
+        },
+    }
+    r = client.post("/api/layers/crime/reports", json=body)
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()["id"]
+
+
+def test_staff_responses_stay_out_of_shared_caches(live_server, engine, crime_report):
+    police = {"Authorization": f"Bearer {create_api_token(engine, 'police', 'cache-test')}"}
+    tile = f"{live_server}/tiles/crime/0/0/0.mvt"
+    items = f"{live_server}/ogc/collections/crime/items"
+    staff_tile = requests.get(tile, headers=police)
+    assert staff_tile.status_code == 200 and staff_tile.headers["Cache-Control"] == "private, max-age=60"
+    public_tile = requests.get(tile)
+    assert public_tile.status_code == 200 and public_tile.headers["Cache-Control"] == "public, max-age=60"
+    assert "Cookie" in public_tile.headers["Vary"] and "Authorization" in public_tile.headers["Vary"]
+
+    staff_items = requests.get(items, headers=police)
+    assert "me@example.org" in staff_items.text
+    assert staff_items.headers["Cache-Control"] == "private, no-cache"
+    assert {"Authorization", "Cookie"} <= {v.strip() for v in staff_items.headers["Vary"].split(",")}
+    again = requests.get(items, headers={**police, "If-None-Match": staff_items.headers["ETag"]})
+    assert again.status_code == 304 and "public" not in again.headers["Cache-Control"]
+    item = requests.get(f"{items}/{crime_report}", headers=police)
+    assert item.status_code == 200 and item.headers["Cache-Control"] == "private, no-cache"
+    public_items = requests.get(items)
+    assert "me@example.org" not in public_items.text and public_items.headers["Cache-Control"] == "public, no-cache"
+    assert requests.get(f"{items}/{crime_report}").headers["Cache-Control"] == "public, no-cache"
+
+    for fmt in ("geojson", "csv"):
+        export = requests.get(f"{live_server}/export/crime.{fmt}", headers=police)
+        assert export.status_code == 200 and "me@example.org" in export.text
+        cc = export.headers["Cache-Control"]
+        assert "private" in cc and "public" not in cc and ("no-store" in cc or "no-cache" in cc), cc
+        assert "Authorization" in export.headers["Vary"]
+    scores = requests.get(f"{live_server}/api/scores/crime", headers=police)
+    assert scores.headers["Cache-Control"] == "private, no-store" and "Cookie" in scores.headers["Vary"]

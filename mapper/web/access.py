@@ -37,6 +37,7 @@ from flask import Flask, current_app
 from mapper.domain import policy
 from mapper.domain.errors import FieldProblem, Forbidden, NotFound, Unauthorized
 from mapper.domain.layers import Layer
+from mapper.web import http_cache
 from mapper.web.auth import current_role
 
 ATTRIBUTE = "access_rule"
@@ -139,11 +140,13 @@ def rule_of(view) -> Rule | None:
 
 
 def init_app(app: Flask) -> None:
-    """Mark Flask's own static route public and refuse an app with an unmarked endpoint. Call it once every
-    blueprint is registered."""
+    """Mark Flask's own static route public, refuse an app with an unmarked endpoint, and keep responses to
+    callers with credentials out of shared caches (``http_cache.keep_private``). Call it once every blueprint
+    is registered."""
     static = app.view_functions.get("static")
     if static is not None and rule_of(static) is None:
         app.view_functions["static"] = public(functools.wraps(static)(lambda **kwargs: static(**kwargs)))
     unmarked = sorted(str(r) for r in app.url_map.iter_rules() if rule_of(app.view_functions[r.endpoint]) is None)
     if unmarked:
         raise RuntimeError(f"routes without an access marker (mapper.web.access): {', '.join(unmarked)}")
+    app.after_request(http_cache.keep_private)
