@@ -24,16 +24,18 @@ def explain_score(collection: str, subject_id: int):
 @bp.get("/scores/<layer_id>")
 @access.public
 def layer_scores(layer_id: str):
-    """The newest results of every score of a layer. Health centres are ranked by Bayesian average and can be
-    filtered by a service (``?service=sexual_reproductive_health``)."""
-    layer = layer_view(layer_id).layer
+    """The newest results of every score of a layer, computed from reports the caller may all see. Health
+    centres are ranked by Bayesian average and can be filtered by a service
+    (``?service=sexual_reproductive_health``)."""
+    view = layer_view(layer_id)
+    layer = view.layer
     methods = (["hotspots"] if layer.hotspots else []) + list(layer.scores)
     if not methods:
         raise NotFound(f"Layer {layer_id!r} declares no score.")
     out = {}
     for method in methods:
         try:
-            out[method] = explain.latest(get_engine(), layer_id, method)
+            out[method] = explain.latest(get_engine(), view, method)
         except NotFound:
             out[method] = None
     ratings = out.get("ratings")
