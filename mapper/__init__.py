@@ -21,6 +21,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from mapper import db
     from mapper.web import (
+        access,
         assets,
         exports,
         fast_items,
@@ -45,6 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp, gtfs.bp):
         app.register_blueprint(blueprint)
+    access.init_app(app)  # every route declares who may call it; credentialed responses stay private
     app.wsgi_app = app.extensions["mapper.fast_items"] = fast_items.FastItems(app)  # in front of Flask
     security.wrap(app)  # outermost: the host links are built for (PUBLIC_URL, TRUSTED_HOSTS)
     # Everything loaded so far (libraries, layers) lives as long as the process: moved out of the cyclic

@@ -10,6 +10,7 @@ from werkzeug.serving import WSGIRequestHandler
 
 from mapper.config import database_url, load_settings
 from mapper.domain.errors import LayerDefinitionError, MapperError
+from mapper.domain.policy import ROLES
 
 
 def _settings() -> dict:
@@ -195,7 +196,7 @@ def import_cmd(layer, file, crs, skip_invalid):
 @click.option("--aoi", type=click.Path(exists=True, dir_okay=False), help="a GeoJSON file with the area of interest")
 @click.option(
     "--role",
-    type=click.Choice(["admin", "police", "utility", "health", "planner"]),
+    type=click.Choice(ROLES),
     help="export as this staff role sees the layer (default: the public view)",
 )
 def export_cmd(layer, file, bbox, datetime_, filter_, aoi, role):
@@ -359,7 +360,7 @@ def token():
 
 
 @token.command("create")
-@click.option("--role", required=True, type=click.Choice(["admin", "police", "utility", "health", "planner"]))
+@click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--name", default="", help="Who or what the token is for.")
 def token_create(role, name):
     """Issue an API token for ROLE (printed once; only its hash is stored)."""

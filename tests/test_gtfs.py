@@ -327,7 +327,12 @@ def test_reimport_replaces_a_feed_atomically(engine, tmp_path, cairns):
 def test_upload_endpoint_needs_staff_and_reports_problems(app, engine, tmp_path, cairns):
     client = app.test_client()
     data = make_feed(tmp_path).read_bytes()
-    assert client.post("/api/gtfs/feeds?name=up", data=data).status_code == 403
+    assert client.post("/api/gtfs/feeds?name=up", data=data).status_code == 401
+    health = create_api_token(engine, "health", "t")
+    assert (
+        client.post("/api/gtfs/feeds?name=up", data=data, headers={"Authorization": f"Bearer {health}"}).status_code
+        == 403
+    )
     planner = create_api_token(engine, "planner", "t")
     auth = {"Authorization": f"Bearer {planner}", "Content-Type": "application/zip"}
     r = client.post("/api/gtfs/feeds?name=up", data=data, headers=auth)

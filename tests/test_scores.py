@@ -341,7 +341,10 @@ def test_explanations_alerts_and_history(client, engine, registry):
     first_run = score["run_id"]
 
     utility = create_api_token(engine, "utility", "t")
-    assert client.post(f"/api/reports/{alert_id}/alert-decision", json={"decision": "verify"}).status_code == 403
+    assert client.post(f"/api/reports/{alert_id}/alert-decision", json={"decision": "verify"}).status_code == 401
+    police = {"Authorization": f"Bearer {create_api_token(engine, 'police', 't')}"}
+    r = client.post(f"/api/reports/{alert_id}/alert-decision", json={"decision": "verify"}, headers=police)
+    assert r.status_code == 403
     r = client.post(
         f"/api/reports/{alert_id}/alert-decision",
         json={"decision": "verify", "note": "lab confirmed"},

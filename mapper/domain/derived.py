@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mapper.domain.layers import Field, Layer
+from mapper.domain.policy import ROLES
 
 HOTSPOT_FIELDS = (
     Field("reports", "integer", "Reports in the cell"),
@@ -92,7 +93,6 @@ def derived_layers(layer: Layer) -> list[Layer]:
     return out
 
 
-STAFF = ("admin", "police", "utility", "health", "planner")
 TRANSIT_LAYERS = (
     Layer(
         id="transit_stops",
@@ -113,7 +113,7 @@ TRANSIT_LAYERS = (
             Field("min_headway_min", "number", "Shortest headway", unit="min"),
             Field("service_date", "date", "Service date"),
         ),
-        exact_audiences=STAFF,
+        exact_audiences=ROLES,  # every staff role
         color="#16a085",
         icon="bus",
     ),
@@ -137,7 +137,7 @@ TRANSIT_LAYERS = (
             Field("geometry_source", "text", "Geometry from"),
             Field("service_date", "date", "Service date"),
         ),
-        exact_audiences=STAFF,
+        exact_audiences=ROLES,  # every staff role
         color="#2c3e50",
         icon="road",
     ),

@@ -1,7 +1,8 @@
 """Typed layers declared as data: one TOML file per layer in ``layers/``, loaded and checked at start-up.
 
 A layer file gives ``id``, ``title``, ``description``, ``geometry`` (point or polygon), ``[[fields]]``,
-``[sensitivity]`` (public location precision in metres, audiences that may see exact data) and ``[style]``.
+``[sensitivity]`` (public location precision in metres, audiences that may see exact data), ``[access]``
+(the roles holding each of the layer's other permissions, ``domain.policy.ACCESS_KEYS``) and ``[style]``.
 Every layer also receives the private reporter-contact fields in ``CONTACT_FIELDS``.
 """
 
@@ -12,6 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from mapper.domain import policy
 from mapper.domain.errors import LayerDefinitionError
 
 FIELD_TYPES = {"text", "integer", "number", "boolean", "date", "datetime", "enum"}
@@ -20,7 +22,6 @@ GEOMETRY_TYPES = {
     "polygon": ("Polygon", "MultiPolygon"),
     "line": ("LineString", "MultiLineString"),
 }  # lines: derived transit routes only
-ROLES = ("admin", "police", "utility", "health", "planner")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 # Reserved names: they are report columns or GeoJSON members, not layer properties.
@@ -84,7 +85,8 @@ class Layer:
     geometry: str
     fields: tuple[Field, ...]
     precision_m: float = 0.0  # public location precision; 0 = exact
-    exact_audiences: tuple[str, ...] = ("admin",)
+    exact_audiences: tuple[str, ...] = (policy.ADMIN,)
+    access: tuple[tuple[str, tuple[str, ...]], ...] = ()  # [access]: (permission, roles) pairs, see domain.policy
     time_field: str | None = None  # the field that dates a report (else its submission time)
     color: str = "#3388ff"
     icon: str = "info-sign"
@@ -210,6 +212,7 @@ class _Checker:
         "time_field",
         "hotspots",
         "scores",
+        "access",
     }
     HOTSPOT_KEYS = {"min_count", "weight_field", "cell_size_m", "window_days", "where_field", "where_values"}
     FIELD_KEYS = {
@@ -276,10 +279,9 @@ class _Checker:
         precision = self.get(sens, "precision_m", "sensitivity.precision_m", float, default=0.0)
         if precision < 0:
             self.fail("sensitivity.precision_m", "must be >= 0 (0 means exact)")
-        audiences = self.get(sens, "exact_audiences", "sensitivity.exact_audiences", list, default=["admin"])
-        for a in audiences:
-            if a not in ROLES:
-                self.fail("sensitivity.exact_audiences", f"unknown role {a!r} (roles: {', '.join(ROLES)})")
+        audiences = self.get(sens, "exact_audiences", "sensitivity.exact_audiences", list, default=[policy.ADMIN])
+        if problem := policy.roles_problem(audiences):
+            self.fail("sensitivity.exact_audiences", problem)
         style = self.get(d, "style", "style", dict, default={})
         color = self.get(style, "color", "style.color", str, default="#3388ff")
         if not COLOR_RE.match(color):
@@ -289,6 +291,7 @@ class _Checker:
             if m not in SCORE_METHODS:
                 self.fail("scores", f"unknown score method {m!r} (methods: {', '.join(SCORE_METHODS)})")
         return Layer(
+            access=self.access(d, bool(scores) or "hotspots" in d),
             hotspots=self.hotspots(d, fields),
             scores=tuple(scores),
             id=layer_id,
@@ -303,6 +306,20 @@ class _Checker:
             icon=self.get(style, "icon", "style.icon", str, default="info-sign"),
             source_file=self.file,
         )
+
+    def access(self, d: dict, scored: bool) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The [access] table: for each permission the layer grants, the roles that hold it (admin holds all)."""
+        table = self.get(d, "access", "access", dict, default={})
+        out = []
+        for key, roles in table.items():
+            if key not in policy.ACCESS_KEYS:
+                self.fail(f"access.{key}", f"unknown permission (allowed: {', '.join(policy.ACCESS_KEYS)})")
+            if problem := policy.roles_problem(roles):
+                self.fail(f"access.{key}", problem)
+            if key == "run_scores" and not scored:
+                self.fail("access.run_scores", "the layer declares no score (scores or [hotspots])")
+            out.append((key, tuple(roles)))
+        return tuple(out)
 
     def hotspots(self, d: dict, fields: list[Field]) -> HotspotSettings | None:
         h = self.get(d, "hotspots", "hotspots", dict)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from mapper.domain import policy
 from mapper.domain.layers import Field, Layer
 
 METRES_PER_DEGREE = 111_320.0
@@ -42,4 +43,4 @@ class View:
 
 def view_for(layer: Layer, role: str | None) -> View:
     """The view of ``layer`` for a caller with ``role`` (None = anonymous public)."""
-    return View(layer, exact=role is not None and (role == "admin" or role in layer.exact_audiences))
+    return View(layer, exact=policy.sees_exact(layer, role))

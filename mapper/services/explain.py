@@ -6,9 +6,9 @@ from sqlalchemy import Engine
 
 from mapper import db
 from mapper.domain.errors import NotFound
-from mapper.domain.lifecycle import PUBLIC_HIDDEN_STATUSES
 from mapper.domain.privacy import View
 from mapper.store import scores as store
+from mapper.store.features import where_for
 
 
 def _read(engine: Engine, fn, *args):
@@ -29,18 +29,25 @@ def _run(run) -> dict:
     }
 
 
+def _scope(view: View) -> tuple[list[str], dict]:
+    """The view's layer and visibility clauses (what the feeds of this view show), and their parameters."""
+    where = where_for(view)
+    return where.scope, where.params
+
+
 def explain(engine: Engine, view: View, subject_id: int) -> dict:
-    """Explain the score(s) of a report (report layers) or of a derived feature (hot spot cell, area)."""
+    """Explain the score(s) of a report (report layers) or of a derived feature (hot spot cell, area), as
+    ``view`` may see it: only scores computed from reports (or of features) the view's feeds show."""
     layer = view.layer
     if layer.table == "derived_features":
-        row = _read(engine, store.derived_feature, layer.id, subject_id)
-        if row is None or (row[2] in PUBLIC_HIDDEN_STATUSES and not view.exact):
+        row = _read(engine, store.derived_feature, subject_id, *_scope(view))
+        if row is None:
             raise NotFound(f"No published feature {subject_id} in {layer.id!r}.")
         fid, props, status, *run = row
         doc = {"collection": layer.id, "id": fid, "status": status, **_run(run), "result": props}
         doc["summary"] = SUMMARIES[run[1]](doc)
         return doc
-    rows = _read(engine, store.latest_scores_for_report, layer.id, subject_id)
+    rows = _read(engine, store.latest_scores_for_report, layer.id, subject_id, *_scope(view))
     if not rows:
         raise NotFound(f"Report {subject_id} of {layer.id!r} has no score yet.")
     explained = []
@@ -61,9 +68,11 @@ def explain(engine: Engine, view: View, subject_id: int) -> dict:
     }
 
 
-def latest(engine: Engine, layer_id: str, method: str) -> dict:
-    """The newest run of a method and its results (e.g. every water point, every health centre)."""
-    run, rows = _read(engine, store.latest_run_scores, layer_id, method)
+def latest(engine: Engine, view: View, method: str) -> dict:
+    """The newest run of a method and its results (e.g. every water point, every health centre), those
+    computed from reports ``view`` may all see."""
+    layer_id = view.layer.id
+    run, rows = _read(engine, store.latest_run_scores, layer_id, method, *_scope(view))
     if run is None:
         raise NotFound(f"No {method} score has been computed for {layer_id!r} (run `mapper score {layer_id}`).")
     return {**_run(run), "results": [{"subject": s, "reports_used": len(ids), **r} for s, ids, r in rows]}

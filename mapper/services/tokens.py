@@ -7,7 +7,7 @@ import secrets
 
 from sqlalchemy import Engine
 
-from mapper.domain.layers import ROLES
+from mapper.domain.policy import ROLES
 from mapper.store import reports as repository
 
 

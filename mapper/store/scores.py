@@ -208,22 +208,34 @@ def replace_derived(cur, collection: str, run_id: int, rows: list[tuple[bytes, d
     )
 
 
-def latest_scores_for_report(cur, layer: str, report_id: int) -> list:
-    """The newest score of each method that used this report: run facts and the result."""
+def visible_sql(scope: list[str]) -> str:
+    """SQL true for a ``scores`` row (alias s) all of whose reports meet ``scope``: a view's layer and
+    visibility clauses over ``reports r`` (``store.features.Where.scope``), so a score computed from a report
+    the view may not see (hidden since) is not shown to it."""
+    return (
+        "NOT EXISTS (SELECT 1 FROM unnest(s.report_ids) u(id) "
+        f"WHERE NOT EXISTS (SELECT 1 FROM reports r WHERE r.id = u.id AND {' AND '.join(scope)}))"
+    )
+
+
+def latest_scores_for_report(cur, layer: str, report_id: int, scope: list[str], params: dict) -> list:
+    """The newest score of each method that used this report and only reports meeting ``scope`` (a view's
+    layer and visibility clauses, with ``params``): run facts and the result."""
     cur.execute(
-        """
-        SELECT DISTINCT ON (r.method) r.id, r.method, r.method_version, r.params, r.inputs, r.computed_at,
+        f"""
+        SELECT DISTINCT ON (sr.method) sr.id, sr.method, sr.method_version, sr.params, sr.inputs, sr.computed_at,
                s.subject, s.report_ids, s.result
-        FROM scores s JOIN score_runs r ON r.id = s.run_id
-        WHERE s.layer = %s AND %s = ANY(s.report_ids)
-        ORDER BY r.method, r.computed_at DESC, r.id DESC""",
-        (layer, report_id),
+        FROM scores s JOIN score_runs sr ON sr.id = s.run_id
+        WHERE s.layer = %(score_layer)s AND %(report_id)s = ANY(s.report_ids) AND {visible_sql(scope)}
+        ORDER BY sr.method, sr.computed_at DESC, sr.id DESC""",
+        dict(params, score_layer=layer, report_id=report_id),
     )
     return cur.fetchall()
 
 
-def latest_run_scores(cur, layer: str, method: str) -> tuple[tuple | None, list]:
-    """The newest run of a method on a layer, and its results."""
+def latest_run_scores(cur, layer: str, method: str, scope: list[str], params: dict) -> tuple[tuple | None, list]:
+    """The newest run of a method on a layer, and its results computed from reports meeting ``scope`` only (a
+    view's layer and visibility clauses, with ``params``)."""
     cur.execute(
         "SELECT id, method, method_version, params, inputs, computed_at FROM score_runs "
         "WHERE layer = %s AND method = %s ORDER BY computed_at DESC, id DESC LIMIT 1",
@@ -232,18 +244,24 @@ def latest_run_scores(cur, layer: str, method: str) -> tuple[tuple | None, list]
     run = cur.fetchone()
     if run is None:
         return None, []
-    cur.execute("SELECT subject, report_ids, result FROM scores WHERE run_id = %s ORDER BY subject", (run[0],))
+    cur.execute(
+        f"SELECT subject, report_ids, result FROM scores s WHERE run_id = %(run)s AND {visible_sql(scope)} "
+        "ORDER BY subject",
+        dict(params, run=run[0]),
+    )
     return run, cur.fetchall()
 
 
-def derived_feature(cur, collection: str, feature_id: int):
-    """A derived feature with its run: properties, status, run facts."""
+def derived_feature(cur, feature_id: int, scope: list[str], params: dict):
+    """A derived feature meeting ``scope`` (a view's layer and visibility clauses over ``derived_features r``,
+    with ``params``) with its run: properties, status, run facts."""
     cur.execute(
-        """
-        SELECT f.id, f.properties, f.status, r.id, r.method, r.method_version, r.params, r.inputs, r.computed_at
-        FROM derived_features f LEFT JOIN score_runs r ON r.id = f.run_id
-        WHERE f.layer = %s AND f.id = %s""",
-        (collection, feature_id),
+        f"""
+        SELECT r.id, r.properties, r.status, sr.id, sr.method, sr.method_version, sr.params, sr.inputs,
+               sr.computed_at
+        FROM derived_features r LEFT JOIN score_runs sr ON sr.id = r.run_id
+        WHERE {" AND ".join(scope)} AND r.id = %(feature_id)s""",
+        dict(params, feature_id=feature_id),
     )
     return cur.fetchone()
 

@@ -10,6 +10,7 @@ import folium.plugins
 from flask import Blueprint, Flask, abort, send_from_directory
 
 from mapper.config import PROJECT_ROOT
+from mapper.web import access
 
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 # Only these package folders are served.
@@ -64,6 +65,7 @@ def missing_assets() -> list[str]:
 
 
 @bp.get("/vendor/<path:path>")
+@access.public
 def vendor(path: str):
     """A file from an allow-listed npm package folder, cached for a day."""
     if not path.startswith(SERVED) or ".." in Path(path).parts:

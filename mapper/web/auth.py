@@ -10,7 +10,9 @@ from mapper.services.tokens import role_for
 
 
 def current_role() -> str | None:
-    """The caller's staff role, None for anonymous; a bad token is an error, not anonymity."""
+    """The caller's staff role, None for anonymous; a bad token is an error, not anonymity. The one source of
+    the caller's role (route markers in ``web.access``, views in ``domain.privacy.view_for``): another way to
+    sign in (a browser session) belongs here too."""
     if "role" not in g:
         header = request.headers.get("Authorization", "")
         if not header:

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, request, send_file, stream_with_context
 from mapper.db import get_engine
 from mapper.domain.errors import NotFound
 from mapper.services import exports, feeds
+from mapper.web import access
 from mapper.web.http_cache import enable_cors
 from mapper.web.ogc import layer_view
 
@@ -27,6 +28,7 @@ def export_query(layer_id: str) -> tuple[feeds.FeedQuery, dict]:
 
 
 @bp.get("/<filename>")
+@access.public
 def export(filename: str):
     """The layer (as the caller may see it), filtered, in the asked format, as a download."""
     layer_id, _, fmt = filename.partition(".")

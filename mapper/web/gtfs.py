@@ -9,29 +9,25 @@ import tempfile
 from flask import Blueprint, current_app, jsonify, request
 
 from mapper.db import get_engine
-from mapper.domain.errors import FieldProblem, Forbidden, ValidationFailed
+from mapper.domain.errors import FieldProblem, ValidationFailed
 from mapper.services import gtfs_import, scoring
-from mapper.web.auth import current_role
+from mapper.web import access
 from mapper.web.problems import problem
 
 bp = Blueprint("gtfs", __name__, url_prefix="/api/gtfs")
-UPLOAD_ROLES = ("admin", "planner")
 
 
 @bp.get("/feeds")
+@access.public
 def list_feeds():
     """Imported feeds with counts, service dates and their stored warnings."""
     return jsonify({"feeds": gtfs_import.feeds(get_engine())})
 
 
 @bp.post("/feeds")
+@access.permission("upload_gtfs")
 def upload_feed():
     """Upload a GTFS zip as the request body (``?name=`` names the feed; the same name replaces it)."""
-    if current_role() not in UPLOAD_ROLES:
-        raise Forbidden(
-            "Importing GTFS needs a staff token.",
-            [FieldProblem("Authorization", f"needs a token with role {' or '.join(UPLOAD_ROLES)}")],
-        )
     name = request.args.get("name")
     if not name:
         raise ValidationFailed("A feed name is required.", [FieldProblem("name", "is required")])

@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, jsonify, request
 from mapper.db import get_engine
 from mapper.domain.errors import NotFound
 from mapper.services.intake import IntakeLimits, report_status, submit_report
+from mapper.web import access
 from mapper.web.auth import current_role
 
 bp = Blueprint("intake", __name__, url_prefix="/api")
@@ -17,12 +18,14 @@ def registry():
 
 
 @bp.get("/layers")
+@access.public
 def list_layers():
     """Every layer's schema."""
     return jsonify({"layers": [layer.as_schema() for layer in registry()]})
 
 
 @bp.get("/layers/<layer_id>")
+@access.public
 def get_layer(layer_id: str):
     """One layer's schema: fields, geometry, sensitivity, style."""
     layer = registry().report_layer(layer_id)
@@ -32,6 +35,7 @@ def get_layer(layer_id: str):
 
 
 @bp.post("/layers/<layer_id>/reports")
+@access.public
 def create_report(layer_id: str):
     """Submit a report as a GeoJSON Feature; answers 201 with id, status and a private tracking token."""
     role = current_role()
@@ -55,6 +59,7 @@ def create_report(layer_id: str):
 
 
 @bp.get("/reports/<token>")
+@access.public
 def track_report(token: str):
     """A report's current status and history, for the citizen holding its tracking token."""
     return jsonify(report_status(get_engine(), token))

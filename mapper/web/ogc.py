@@ -12,6 +12,7 @@ from mapper.db import get_engine
 from mapper.domain.errors import NotFound
 from mapper.domain.privacy import View, view_for
 from mapper.services import feeds
+from mapper.web import access
 from mapper.web.auth import current_role
 from mapper.web.field_schema import field_schema
 from mapper.web.http_cache import enable_cors, etag_for, not_modified, set_validators
@@ -79,6 +80,7 @@ def page(template: str, doc: dict, **extra) -> Response:
 
 @bp.get("")
 @bp.get("/")
+@access.public
 def landing():
     """Landing page: links to the API description, conformance and the collections."""
     doc = {
@@ -97,6 +99,7 @@ def landing():
 
 
 @bp.get("/conformance")
+@access.public
 def conformance():
     """The conformance classes implemented."""
     doc = {"conformsTo": CONFORMANCE}
@@ -145,6 +148,7 @@ def collection_doc(view: View) -> dict:
 
 
 @bp.get("/collections")
+@access.public
 def collections():
     """Every layer the caller may read."""
     docs = [
@@ -162,6 +166,7 @@ def collections():
 
 
 @bp.get("/collections/<layer_id>")
+@access.public
 def collection(layer_id: str):
     """One collection: extent, CRS, item type, links."""
     doc = collection_doc(layer_view(layer_id))
@@ -190,6 +195,7 @@ def queryables_schema(view: View) -> dict:
 
 
 @bp.get("/collections/<layer_id>/queryables")
+@access.public
 def queryables(layer_id: str):
     """The properties usable in filters (the caller's view of the layer)."""
     return json_response(queryables_schema(layer_view(layer_id)), "application/schema+json")
@@ -258,6 +264,7 @@ def read_page(q: feeds.FeedQuery, html: bool) -> tuple[feeds.PageReader, str, Re
 
 
 @bp.get("/collections/<layer_id>/items")
+@access.public
 def items(layer_id: str):
     """Features, filtered (bbox, datetime, field=value, CQL2 filter) and keyset-paged; printed by PostGIS and
     read whole in one statement, then sent in one piece (chunked writes cost ~4 ms more per response)."""
@@ -280,6 +287,7 @@ def items(layer_id: str):
 
 
 @bp.get("/collections/<layer_id>/items/<feature_id>")
+@access.public
 def item(layer_id: str, feature_id: str):
     """One feature, if the caller may see it."""
     view = layer_view(layer_id)

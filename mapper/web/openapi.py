@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request
 
+from mapper.domain import policy
 from mapper.domain.layers import Layer
 from mapper.services.exports import FORMATS
 from mapper.services.feeds import DEFAULT_LIMIT, MAX_LIMIT
+from mapper.web import access
 from mapper.web.field_schema import field_schema
 from mapper.web.ogc import OPENAPI, json_response
 
@@ -201,11 +203,11 @@ def document(layers: list[Layer], server: str) -> dict:
         },
         "/api/scores/{layer_id}/run": {
             "post": {
-                "summary": "Recompute a layer's scores (staff token)",
+                "summary": "Recompute a layer's scores (admin, and the roles its layer's [access] run_scores names)",
                 "operationId": "runScores",
                 "tags": ["Scores"],
                 "parameters": [_param("layer_id", "path", {"type": "string"}, required=True)],
-                "responses": {"200": ok_json("Run summaries"), "401": PROBLEM, "404": PROBLEM},
+                "responses": {"200": ok_json("Run summaries"), "401": PROBLEM, "403": PROBLEM, "404": PROBLEM},
             }
         },
         "/api/gtfs/feeds": {
@@ -216,7 +218,8 @@ def document(layers: list[Layer], server: str) -> dict:
                 "responses": {"200": ok_json("Feeds")},
             },
             "post": {
-                "summary": "Import a GTFS zip (staff: admin, planner); the same name replaces a feed",
+                "summary": f"Import a GTFS zip (staff: {', '.join(policy.granted('upload_gtfs'))}); the same name "
+                "replaces a feed",
                 "operationId": "uploadFeed",
                 "tags": ["Transit"],
                 "parameters": [
@@ -233,6 +236,7 @@ def document(layers: list[Layer], server: str) -> dict:
                 },
                 "responses": {
                     "201": ok_json("Validation report and counts"),
+                    "401": PROBLEM,
                     "403": PROBLEM,
                     "413": PROBLEM,
                     "422": PROBLEM,
@@ -241,7 +245,8 @@ def document(layers: list[Layer], server: str) -> dict:
         },
         "/api/reports/{report_id}/alert-decision": {
             "post": {
-                "summary": "Verify or dismiss a citizen's water alert (utility staff)",
+                "summary": "Verify or dismiss a citizen's water alert (admin, and the roles water_quality's [access] "
+                "decide_alerts names)",
                 "operationId": "decideAlert",
                 "tags": ["Scores"],
                 "parameters": [_param("report_id", "path", {"type": "integer", "minimum": 0}, required=True)],
@@ -485,6 +490,7 @@ def document(layers: list[Layer], server: str) -> dict:
 
 
 @bp.get("/api/openapi.json")
+@access.public
 def openapi_json():
     """The OpenAPI 3.0 description of the platform."""
     layers = current_app.extensions["mapper.registry"].collections()

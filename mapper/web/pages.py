@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from mapper.db import get_engine
 from mapper.services.public_map import build_public_map
+from mapper.web import access
 from mapper.web.security import embeddable, with_nonce
 
 bp = Blueprint("pages", __name__)
@@ -26,18 +27,21 @@ def tiles_settings() -> dict:
 
 
 @bp.get("/")
+@access.public
 def index():
     """Landing page: what the platform holds and where to go."""
     return render_template("index.html", layers=list(registry()))
 
 
 @bp.get("/report")
+@access.public
 def report_form():
     """The citizen's report form, generated from the layer definitions."""
     return render_template("report.html", layers=list(registry()), map=tiles_settings())
 
 
 @bp.get("/map")
+@access.public
 @embeddable
 def public_map():
     """The public map of every layer (generalised locations for sensitive layers)."""
@@ -46,12 +50,14 @@ def public_map():
 
 
 @bp.get("/favicon.ico")
+@access.public
 def favicon():
     """The site icon (browsers ask for it on every page, the Folium map included)."""
     return current_app.send_static_file("favicon.svg")
 
 
 @bp.get("/healthz")
+@access.public
 def healthz():
     """Liveness and database readiness, for load balancers and docker-compose."""
     with get_engine().connect() as conn:
