@@ -15,13 +15,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     settings = load_settings(test_config)
     app.config.update(settings)
-    # Report bodies have their own, smaller limit (MAX_BODY_BYTES); this one bounds GTFS uploads.
-    app.config["MAX_CONTENT_LENGTH"] = max(int(settings["MAX_BODY_BYTES"]), int(settings["MAX_UPLOAD_BYTES"]))
     app.extensions["mapper.registry"] = load_registry(settings["LAYERS_DIR"])
 
     from mapper import db
     from mapper.web import (
         assets,
+        bodies,
         exports,
         fast_items,
         gtfs,
@@ -38,6 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app, database_url(settings))
     app.session_interface = sessions.CookieSessions()
     problems.init_app(app)
+    bodies.init_app(app)  # every body is bounded by MAX_BODY_BYTES unless its route raises that for itself
     assets.init_app(app)
     app.register_blueprint(intake_api.bp)
     app.register_blueprint(pages.bp)

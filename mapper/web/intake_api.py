@@ -8,6 +8,7 @@ from mapper.db import get_engine
 from mapper.domain.errors import NotFound
 from mapper.services.intake import IntakeLimits, report_status, submit_report
 from mapper.web.auth import current_role
+from mapper.web.bodies import JSON_TYPES, read_body
 
 bp = Blueprint("intake", __name__, url_prefix="/api")
 
@@ -36,11 +37,13 @@ def create_report(layer_id: str):
     """Submit a report as a GeoJSON Feature; answers 201 with id, status and a private tracking token."""
     role = current_role()
     limits = IntakeLimits(int(current_app.config["MAX_BODY_BYTES"]), int(current_app.config["MAX_VERTICES"]))
+    # Too large (413: declared, or once past the limit) or not JSON (415) is refused before the body is read.
+    body = read_body(limits.max_body_bytes, JSON_TYPES)
     result = submit_report(
         get_engine(),
         registry(),
         layer_id,
-        request.get_data(cache=False),
+        body,
         crs_param=request.args.get("crs"),
         idempotency_key=request.headers.get("Idempotency-Key"),
         limits=limits,
