@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import socket
 import subprocess
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,13 +90,24 @@ def granian(database_url: str, log_dir: Path, workers: int = 2, env: dict | None
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"granian did not start; see {log_path}")
             time.sleep(0.2)
-        # every worker has booted (a worker still importing the app would make the first requests uneven)
-        while len(Server(url, port, proc, log_path).worker_pids()) < workers and time.monotonic() < deadline:
+        # every worker has booted: one still importing the app would take no requests (and granian cannot stop
+        # a worker halfway through its start)
+        while log_path.read_text().count("Started worker-") < workers:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"granian's workers did not all start; see {log_path}")
             time.sleep(0.2)
         yield Server(url, port, proc, log_path)
     finally:
+        workers_left = Server(url, port, proc, log_path).worker_pids() if proc.poll() is None else []
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            for pid in workers_left:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            proc.wait()
         log.close()
 
 

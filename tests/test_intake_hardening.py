@@ -166,3 +166,92 @@ def test_the_form_marker_labels_the_source_and_grants_nothing(server, engine, cl
     assert [r.changed_by for r in rows] == [r.source for r in rows]
     public = requests.get(server.url + "/ogc/collections/crime/items", timeout=30).json()["features"]
     assert len(public) == 3 and all("source" not in f["properties"] for f in public)
+
+
+# --- idempotency keys: no usable token at rest, and they expire ---------------------------------------------
+def post_keyed(url: str, key: str, body: dict) -> requests.Response:
+    return requests.post(url + REPORTS, data=json.dumps(body), headers=GEOJSON | {"Idempotency-Key": key}, timeout=30)
+
+
+def stored_rows(engine) -> list[str]:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT k::text FROM idempotency_keys k")).scalars().all()
+
+
+def assert_nothing_in_clear(rows: list[str], *secrets: str) -> None:
+    for secret in secrets:
+        for form in (secret, secret.encode().hex()):  # as text, and as bytea prints it
+            assert not any(form in row for row in rows), (secret, rows)
+
+
+def test_the_stored_first_response_holds_no_clear_token_and_still_replays(server, engine, clean):
+    key = "f1d6c5a2-2f0e-4b7e-9b4e-0c1d2e3f4a5b"
+    first = post_keyed(server.url, key, crime())
+    assert first.status_code == 201
+    token = first.json()["tracking_token"]
+    rows = stored_rows(engine)
+    assert len(rows) == 1
+    assert_nothing_in_clear(rows, token, key)
+    again = post_keyed(server.url, key, crime())
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json() and again.headers["Location"] == f"/api/reports/{token}"
+    other = post_keyed(server.url, key, crime(severity=5))
+    assert_problem(other.status_code, other.headers["Content-Type"], other.content, 409, "Idempotency-Key")
+    assert count(engine) == 1
+    assert requests.get(server.url + f"/api/reports/{token}", timeout=30).status_code == 200
+
+
+def test_an_expired_key_is_new_again_and_expired_rows_are_purged(server, engine, clean):
+    key = "8c0e1b7e-expiring"
+    first = post_keyed(server.url, key, crime())
+    assert first.status_code == 201
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE idempotency_keys SET created_at = now() - interval '23 hours'"))
+    kept = post_keyed(server.url, key, crime())  # within 24 h: still the first response
+    assert kept.headers.get("Idempotent-Replayed") == "true" and kept.json() == first.json()
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE idempotency_keys SET created_at = now() - interval '24 hours 1 minute'"))
+        conn.execute(
+            text(
+                "INSERT INTO idempotency_keys (key_hash, request_hash, created_at) "
+                "SELECT sha256(g::text::bytea), '\\x00', now() - interval '30 hours' FROM generate_series(1, 5) g"
+            )
+        )
+    assert count(engine, "idempotency_keys") == 6
+    renewed = post_keyed(server.url, key, crime(severity=5))  # another body, yet no 409: the key is new again
+    assert renewed.status_code == 201 and "Idempotent-Replayed" not in renewed.headers
+    assert renewed.json()["id"] != first.json()["id"]
+    assert renewed.json()["tracking_token"] != first.json()["tracking_token"]
+    assert count(engine, "idempotency_keys") == 1  # the claim purged the expired rows
+    assert count(engine) == 2
+    assert post_keyed(server.url, key, crime(severity=5)).json() == renewed.json()
+
+
+def test_a_new_server_with_the_same_secret_replays_and_another_secret_cannot(
+    server, engine, clean, database_url, tmp_path
+):
+    key = "restart-3b9f"
+    first = post_keyed(server.url, key, crime())  # the module's server: SECRET_KEY "test"
+    assert first.status_code == 201
+    with granian(database_url, tmp_path / "same", SECRET_KEY="test") as same:
+        again = post_keyed(same.url, key, crime())
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == first.json()
+    with granian(database_url, tmp_path / "other", SECRET_KEY="another-secret") as other:
+        fresh = post_keyed(other.url, key, crime())
+    # under another secret the stored key is not even recognised: the retry is a new report
+    assert fresh.status_code == 201 and "Idempotent-Replayed" not in fresh.headers
+    assert fresh.json()["tracking_token"] != first.json()["tracking_token"]
+    assert count(engine) == 2
+
+
+def test_a_sealed_response_opens_only_with_both_the_secret_and_the_key():
+    from mapper.services import idempotency
+
+    response = {"tracking_token": "tok-123", "id": 1}
+    sealed = idempotency.seal("server-secret", "client-key", response)
+    assert b"tok-123" not in sealed
+    assert idempotency.unseal("server-secret", "client-key", sealed) == response
+    for secret, key in [("server-secret", "other-key"), ("other-secret", "client-key")]:
+        with pytest.raises(idempotency.Unsealable):
+            idempotency.unseal(secret, key, sealed)
+    assert idempotency.key_hash("server-secret", "client-key") != idempotency.key_hash("other-secret", "client-key")

@@ -22,7 +22,7 @@ TABLES = {
     "layer_public_precision",
     "public_cells",
 }
-HEAD = "0009"
+HEAD = "0010"
 
 
 def test_upgrade_downgrade_upgrade_round_trip(scratch_database):

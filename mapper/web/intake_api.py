@@ -46,6 +46,8 @@ def create_report(layer_id: str):
         body,
         crs_param=request.args.get("crs"),
         idempotency_key=request.headers.get("Idempotency-Key"),
+        secret=current_app.config["SECRET_KEY"],
+        idempotency_ttl_hours=float(current_app.config["IDEMPOTENCY_TTL_HOURS"]),
         limits=limits,
         source=f"api:{role}" if role else ("web" if request.headers.get("X-Mapper-Form") else "api"),
     )
