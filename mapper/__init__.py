@@ -29,6 +29,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         openapi,
         pages,
         problems,
+        rate_limits,
         scores,
         sessions,
         tiles,
@@ -43,6 +44,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp, gtfs.bp):
         app.register_blueprint(blueprint)
+    rate_limits.init_app(app)  # after the blueprints (it attaches the limits to their views), before middleware
     app.wsgi_app = fast_items.FastItems(app)  # plain anonymous items pages, in front of Flask
     # Everything loaded so far (libraries, layers) lives as long as the process: moved out of the cyclic
     # collector's sight, it is not re-scanned by every full collection (~100 ms each, every ~1,000 requests).

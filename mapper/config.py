@@ -23,6 +23,12 @@ DEFAULTS = {
     "TILE_CACHE_MB": 64,
     "MAX_UPLOAD_BYTES": 200 * 1024 * 1024,
     "IDEMPOTENCY_TTL_HOURS": 24,
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_STORAGE_URI": "database://",
+    "RATELIMIT_INTAKE": "10 per minute; 100 per hour",
+    "RATELIMIT_TRACKING": "30 per minute; 300 per hour",
+    "RATELIMIT_LOGIN": "5 per minute; 20 per hour",
+    "TRUSTED_PROXIES": 0,
 }
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import requests
 
 from mapper.config import PROJECT_ROOT
-from tests.conftest import free_port
+from tests.conftest import SUITE_LIMITS, free_port
 
 
 @dataclass
@@ -52,6 +52,7 @@ def granian(database_url: str, log_dir: Path, workers: int = 2, env: dict | None
     """Serve ``mapper:create_app`` with ``workers`` workers; ``settings`` become ``MAPPER_<KEY>`` variables."""
     port = free_port()
     environ = dict(os.environ, MAPPER_DATABASE_URL=database_url, MAPPER_TILES_URL='""', MAPPER_SECRET_KEY="test")
+    environ.update({f"MAPPER_{k}": v for k, v in SUITE_LIMITS.items()})
     environ.update({f"MAPPER_{k}": str(v) for k, v in settings.items()})
     environ.update(env or {})
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ TABLES = {
     "gtfs_stop_times",
     "layer_public_precision",
     "public_cells",
+    "rate_limits",
 }
 HEAD = "0010"
 

@@ -6,6 +6,10 @@ server secret and the Idempotency-Key; ``mapper.services.idempotency``). Rows wr
 keys, clear tokens) are dropped, not converted: their retries are treated as new requests. ``created_at`` is
 indexed for the expiry (``IDEMPOTENCY_TTL_HOURS``) and its purge.
 
+``rate_limits`` holds the rate limiter's counters (``RATELIMIT_STORAGE_URI = "database://"``, the default) so
+that every worker process counts together: UNLOGGED (no WAL; a crash recovery empties it, which only forgets
+counts), one row per limit, client and window, updated by one ``INSERT … ON CONFLICT DO UPDATE``.
+
 Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-02
@@ -30,9 +34,17 @@ def upgrade() -> None:
         created_at       timestamptz NOT NULL DEFAULT now()
     )""")
     op.execute("CREATE INDEX idempotency_keys_created_at_idx ON idempotency_keys (created_at)")
+    op.execute("""
+    CREATE UNLOGGED TABLE rate_limits (
+        key         text PRIMARY KEY,
+        hits        bigint NOT NULL,
+        expires_at  timestamptz NOT NULL
+    )""")
+    op.execute("CREATE INDEX rate_limits_expires_at_idx ON rate_limits (expires_at)")
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE rate_limits")
     # The sealed responses cannot be turned back into clear ones (nor should they): the rows are dropped.
     op.execute("DROP TABLE idempotency_keys")
     op.execute("""
