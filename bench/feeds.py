@@ -251,6 +251,7 @@ def start_ours(url: str, logs: Path) -> Server:
         MAPPER_TILES_URL='""',
         MAPPER_SECRET_KEY="bench",
         MAPPER_MAX_FEATURES_PER_TILE=str(MAX_FEATURES_PER_TILE),
+        MAPPER_RATELIMIT_ENABLED="false",  # a benchmark measures the feeds, not the limiter
     )
     argv = [
         str(PROJECT_ROOT / ".venv" / "bin" / "granian"),

@@ -15,14 +15,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     settings = load_settings(test_config)
     app.config.update(settings)
-    # Report bodies have their own, smaller limit (MAX_BODY_BYTES); this one bounds GTFS uploads.
-    app.config["MAX_CONTENT_LENGTH"] = max(int(settings["MAX_BODY_BYTES"]), int(settings["MAX_UPLOAD_BYTES"]))
     app.extensions["mapper.registry"] = load_registry(settings["LAYERS_DIR"])
 
     from mapper import db
     from mapper.web import (
         access,
         assets,
+        bodies,
         exports,
         fast_items,
         gtfs,
@@ -31,6 +30,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         openapi,
         pages,
         problems,
+        rate_limits,
         scores,
         security,
         sessions,
@@ -41,12 +41,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.session_interface = sessions.CookieSessions()
     problems.init_app(app)
     security.init_app(app)
+    bodies.init_app(app)  # every body is bounded by MAX_BODY_BYTES unless its route raises that for itself
     assets.init_app(app)
     app.register_blueprint(intake_api.bp)
     app.register_blueprint(pages.bp)
     for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp, gtfs.bp):
         app.register_blueprint(blueprint)
     access.init_app(app)  # every route declares who may call it; credentialed responses stay private
+    rate_limits.init_app(app)  # after the blueprints (it attaches the limits to their views), before middleware
     app.wsgi_app = app.extensions["mapper.fast_items"] = fast_items.FastItems(app)  # in front of Flask
     security.wrap(app)  # outermost: the host links are built for (PUBLIC_URL, TRUSTED_HOSTS)
     # Everything loaded so far (libraries, layers) lives as long as the process: moved out of the cyclic

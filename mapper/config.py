@@ -25,6 +25,13 @@ DEFAULTS = {
     "PUBLIC_URL": "",
     "TRUSTED_HOSTS": ["localhost", "127.0.0.1", "::1"],
     "FRAME_ANCESTORS": "'self'",
+    "IDEMPOTENCY_TTL_HOURS": 24,
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_STORAGE_URI": "database://",
+    "RATELIMIT_INTAKE": "10 per minute; 100 per hour",
+    "RATELIMIT_TRACKING": "30 per minute; 300 per hour",
+    "RATELIMIT_LOGIN": "5 per minute; 20 per hour",
+    "TRUSTED_PROXIES": 0,
 }
 
 

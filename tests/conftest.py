@@ -21,6 +21,8 @@ from mapper.config import PROJECT_ROOT
 from mapper.embedded_db import EmbeddedCluster
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+# Rate limits the suite's many reports never reach (tests/test_rate_limits.py runs servers with small ones).
+SUITE_LIMITS = {f"RATELIMIT_{name}": "100000 per minute" for name in ("INTAKE", "TRACKING", "LOGIN")}
 
 
 def _new_database(cluster: EmbeddedCluster) -> tuple[str, str]:
@@ -69,7 +71,7 @@ def scratch_database(cluster):
 
 @pytest.fixture(scope="session")
 def app(database_url):
-    return create_app({"DATABASE_URL": database_url, "TILES_URL": "", "SECRET_KEY": "test"})
+    return create_app({"DATABASE_URL": database_url, "TILES_URL": "", "SECRET_KEY": "test", **SUITE_LIMITS})
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +131,7 @@ def live_server(database_url, tmp_path_factory):
     GDAL hold the GIL while they wait for the server, so the server cannot be a thread of the test process)."""
     port = free_port()
     env = dict(os.environ, MAPPER_DATABASE_URL=database_url, MAPPER_TILES_URL='""', MAPPER_SECRET_KEY="test")
+    env.update({f"MAPPER_{k}": v for k, v in SUITE_LIMITS.items()})
     log = open(tmp_path_factory.mktemp("live-server") / "server.log", "w")  # pytest keeps the last runs' logs
     proc = subprocess.Popen(
         [

@@ -21,8 +21,9 @@ TABLES = {
     "gtfs_stop_times",
     "layer_public_precision",
     "public_cells",
+    "rate_limits",
 }
-HEAD = "0009"
+HEAD = "0010"
 
 
 def test_upgrade_downgrade_upgrade_round_trip(scratch_database):

@@ -7,18 +7,20 @@ import json
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from mapper.domain.errors import Conflict, FieldProblem, NotFound, PayloadTooLarge, ValidationFailed
 from mapper.domain.geometry import GeometryProblem, parse_crs, parse_geojson_geometry
 from mapper.domain.layers import Layer, Registry
 from mapper.domain.lifecycle import SUBMITTED
 from mapper.domain.values import check_json_types, split_public_private, validate_frame
+from mapper.services import idempotency
 from mapper.services.tokens import digest as token_digest
 from mapper.services.tokens import new_tracking_token
 from mapper.store import reports as repository
 
 MAX_IDEMPOTENCY_KEY = 255
+IDEMPOTENCY_TTL_HOURS = 24.0  # the IETF Idempotency-Key draft's suggestion; setting IDEMPOTENCY_TTL_HOURS
 
 
 @dataclass
@@ -99,8 +101,11 @@ def submit_report(
     idempotency_key: str | None = None,
     limits: IntakeLimits = DEFAULT_LIMITS,
     source: str = "api",
+    secret: str = "",
+    idempotency_ttl_hours: float = IDEMPOTENCY_TTL_HOURS,
 ) -> IntakeResult:
-    """Validate and store one report. With an idempotency key a retry returns the first response."""
+    """Validate and store one report. With an idempotency key a retry within ``idempotency_ttl_hours`` returns
+    the first response; the key is kept hashed and that response sealed under ``secret`` (the server's)."""
     layer = registry.report_layer(layer_id)
     if layer is None:
         raise NotFound(
@@ -117,17 +122,17 @@ def submit_report(
             "Bad Idempotency-Key header.",
             [FieldProblem("Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")],
         )
+    if idempotency_key is not None and not secret:
+        raise ValueError("idempotency keys are hashed and sealed under the server secret: pass secret")
     geom, public, private = validate_feature(layer, parse_json_body(body), crs_param, limits)
     digest = request_hash(layer_id, body, crs_param)
     with engine.begin() as conn:
-        if idempotency_key is not None and not repository.claim_idempotency_key(conn, idempotency_key, digest):
-            first = repository.idempotent_response(conn, idempotency_key)
-            if bytes(first["request_hash"]) != digest:
-                raise Conflict(
-                    "This Idempotency-Key was already used with a different request.",
-                    [FieldProblem("Idempotency-Key", "reused with a different body")],
-                )
-            return IntakeResult(first["status_code"], first["response"], replayed=True)
+        key_hash = None
+        if idempotency_key is not None:
+            key_hash = idempotency.key_hash(secret, idempotency_key)
+            repository.purge_idempotency_keys(conn, idempotency_ttl_hours)
+            if not repository.claim_idempotency_key(conn, key_hash, digest, idempotency_ttl_hours):
+                return replay(conn, key_hash, idempotency_key, digest, secret)
         token, token_hash = new_tracking_token()
         row = repository.insert_report(
             conn, layer, geom, public, private, observed_at(layer, public, private), source, token_hash, SUBMITTED
@@ -140,9 +145,33 @@ def submit_report(
             "tracking_url": f"/api/reports/{token}",
             "created_at": row["created_at"].isoformat(),
         }
-        if idempotency_key is not None:
-            repository.store_idempotent_response(conn, idempotency_key, 201, response)
+        if key_hash is not None:
+            sealed = idempotency.seal(secret, idempotency_key, response)
+            repository.store_idempotent_response(conn, key_hash, 201, sealed)
     return IntakeResult(201, response)
+
+
+def replay(conn: Connection, key_hash: bytes, key: str, digest: bytes, secret: str) -> IntakeResult:
+    """The first response to a key another request holds (it has committed: the claim waited for it)."""
+    first = repository.idempotent_response(conn, key_hash)
+    if first is None or first["response_sealed"] is None:  # its holder's row expired or went meanwhile
+        raise Conflict(
+            "This Idempotency-Key is being used by another request.",
+            [FieldProblem("Idempotency-Key", "in use by a request in progress; retry")],
+        )
+    if bytes(first["request_hash"]) != digest:
+        raise Conflict(
+            "This Idempotency-Key was already used with a different request.",
+            [FieldProblem("Idempotency-Key", "reused with a different body")],
+        )
+    try:
+        response = idempotency.unseal(secret, key, first["response_sealed"])
+    except idempotency.Unsealable:
+        raise Conflict(
+            "The first response to this Idempotency-Key cannot be replayed.",
+            [FieldProblem("Idempotency-Key", "its stored response does not open; send the report with a new key")],
+        ) from None
+    return IntakeResult(first["status_code"], response, replayed=True)
 
 
 def report_status(engine: Engine, token: str) -> dict:

@@ -3,8 +3,6 @@ and own no transactions: services decide where a transaction starts and ends."""
 
 from __future__ import annotations
 
-import json
-
 from geoalchemy2.shape import from_shape
 from sqlalchemy import Connection, insert, text
 
@@ -106,32 +104,52 @@ def sync_public_precision(conn: Connection, layer: Layer) -> int | None:
 
 
 # --- idempotency ---------------------------------------------------------------------------------------
-def claim_idempotency_key(conn: Connection, key: str, request_hash: bytes) -> bool:
-    """True when this transaction now owns ``key``; a concurrent holder makes this wait for its commit."""
+# Keys live ``ttl_hours`` (``IDEMPOTENCY_TTL_HOURS``): an older row is treated as absent and taken over by a new
+# claim of its key, and every claim deletes up to ``PURGE_BATCH`` expired rows (rows another transaction holds
+# are skipped, so claims never wait on each other's purge).
+PURGE_BATCH = 100
+
+
+def purge_idempotency_keys(conn: Connection, ttl_hours: float, batch: int = PURGE_BATCH) -> int:
+    """Delete up to ``batch`` expired keys; return how many."""
+    return conn.execute(
+        text(
+            "DELETE FROM idempotency_keys WHERE key_hash IN (SELECT key_hash FROM idempotency_keys "
+            "WHERE created_at <= now() - :ttl * interval '1 hour' ORDER BY created_at LIMIT :n FOR UPDATE SKIP LOCKED)"
+        ),
+        {"ttl": ttl_hours, "n": batch},
+    ).rowcount
+
+
+def claim_idempotency_key(conn: Connection, key_hash: bytes, request_hash: bytes, ttl_hours: float) -> bool:
+    """True when this transaction now owns the key (new, or its row had expired); a concurrent holder makes this
+    wait for its commit, after which the key is that holder's."""
     row = conn.execute(
         text(
-            "INSERT INTO idempotency_keys (key, request_hash) VALUES (:k, :h) ON CONFLICT (key) DO NOTHING "
-            "RETURNING key"
+            "INSERT INTO idempotency_keys AS k (key_hash, request_hash) VALUES (:k, :h) ON CONFLICT (key_hash) "
+            "DO UPDATE SET request_hash = EXCLUDED.request_hash, status_code = NULL, response_sealed = NULL, "
+            "created_at = now() WHERE k.created_at <= now() - :ttl * interval '1 hour' RETURNING key_hash"
         ),
-        {"k": key, "h": request_hash},
+        {"k": key_hash, "h": request_hash, "ttl": ttl_hours},
     ).one_or_none()
     return row is not None
 
 
-def idempotent_response(conn: Connection, key: str) -> dict | None:
+def idempotent_response(conn: Connection, key_hash: bytes) -> dict | None:
     return (
         conn.execute(
-            text("SELECT request_hash, status_code, response FROM idempotency_keys WHERE key = :k"), {"k": key}
+            text("SELECT request_hash, status_code, response_sealed FROM idempotency_keys WHERE key_hash = :k"),
+            {"k": key_hash},
         )
         .mappings()
         .one_or_none()
     )
 
 
-def store_idempotent_response(conn: Connection, key: str, status_code: int, response: dict) -> None:
+def store_idempotent_response(conn: Connection, key_hash: bytes, status_code: int, sealed: bytes) -> None:
     conn.execute(
-        text("UPDATE idempotency_keys SET status_code = :s, response = CAST(:r AS jsonb) WHERE key = :k"),
-        {"k": key, "s": status_code, "r": json.dumps(response, default=str)},
+        text("UPDATE idempotency_keys SET status_code = :s, response_sealed = :r WHERE key_hash = :k"),
+        {"k": key_hash, "s": status_code, "r": sealed},
     )
 
 

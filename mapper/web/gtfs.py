@@ -12,6 +12,7 @@ from mapper.db import get_engine
 from mapper.domain.errors import FieldProblem, ValidationFailed
 from mapper.services import gtfs_import, scoring
 from mapper.web import access
+from mapper.web.bodies import copy_body
 from mapper.web.problems import problem
 
 bp = Blueprint("gtfs", __name__, url_prefix="/api/gtfs")
@@ -34,8 +35,8 @@ def upload_feed():
     work = tempfile.mkdtemp(prefix="mapper-gtfs-")
     try:
         path = os.path.join(work, "feed.zip")
-        with open(path, "wb") as f:
-            shutil.copyfileobj(request.stream, f, 1 << 20)
+        with open(path, "wb") as f:  # streamed to disk; 413 as soon as it passes MAX_UPLOAD_BYTES
+            copy_body(f, int(current_app.config["MAX_UPLOAD_BYTES"]))
         try:
             report = gtfs_import.import_feed(get_engine(), path, name)
         except gtfs_import.GtfsInvalid as e:

@@ -9,6 +9,9 @@ from mapper.domain.errors import NotFound
 from mapper.services.intake import IntakeLimits, report_status, submit_report
 from mapper.web import access
 from mapper.web.auth import current_role
+from mapper.web.bodies import JSON_TYPES, read_body
+from mapper.web.rate_limits import limited
+from mapper.web.security import secret_url
 
 bp = Blueprint("intake", __name__, url_prefix="/api")
 
@@ -36,18 +39,25 @@ def get_layer(layer_id: str):
 
 @bp.post("/layers/<layer_id>/reports")
 @access.public
+@limited("intake")
 def create_report(layer_id: str):
     """Submit a report as a GeoJSON Feature; answers 201 with id, status and a private tracking token."""
     role = current_role()
     limits = IntakeLimits(int(current_app.config["MAX_BODY_BYTES"]), int(current_app.config["MAX_VERTICES"]))
+    # Too large (413: declared, or once past the limit) or not JSON (415) is refused before the body is read.
+    body = read_body(limits.max_body_bytes, JSON_TYPES)
     result = submit_report(
         get_engine(),
         registry(),
         layer_id,
-        request.get_data(cache=False),
+        body,
         crs_param=request.args.get("crs"),
         idempotency_key=request.headers.get("Idempotency-Key"),
+        secret=current_app.config["SECRET_KEY"],
+        idempotency_ttl_hours=float(current_app.config["IDEMPOTENCY_TTL_HOURS"]),
         limits=limits,
+        # A label of where the report came from, nothing more: anyone can send X-Mapper-Form, so "web" grants
+        # nothing (no status, no trust, no visibility); only a staff token's role, checked, gives "api:<role>".
         source=f"api:{role}" if role else ("web" if request.headers.get("X-Mapper-Form") else "api"),
     )
     resp = jsonify(result.body)
@@ -60,6 +70,8 @@ def create_report(layer_id: str):
 
 @bp.get("/reports/<token>")
 @access.public
+@limited("tracking")
+@secret_url
 def track_report(token: str):
     """A report's current status and history, for the citizen holding its tracking token."""
     return jsonify(report_status(get_engine(), token))
