@@ -90,7 +90,7 @@ def test_gtfs_upload_limit_is_enforced_while_streaming_to_disk(server, engine, c
     assert count(engine, "gtfs_feeds") == 0
     assert list(upload_tmp.iterdir()) == []  # the partial uploads were removed
     anonymous = send_body(server.url, path, 50 * MB, {"Content-Type": "application/zip"}, chunked=True)
-    assert anonymous.status == 403 and anonymous.sent < 16 * MB  # refused before a byte is read
+    assert anonymous.status == 401 and anonymous.sent < 16 * MB  # no credentials: refused before a byte is read
 
 
 # --- JSON only: no cross-site form posts --------------------------------------------------------------------
