@@ -59,12 +59,12 @@ def check_json_types(layer: Layer, props: dict) -> list[FieldProblem]:
                 ok = True
         if not ok:
             problems.append(FieldProblem(f"properties.{name}", f"must be {expected}, got {_json_name(value)}"))
-        elif not all(_is_unicode(v) for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)):
+        elif not all(is_unicode(v) for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)):
             problems.append(FieldProblem(f"properties.{name}", "must be valid Unicode text (no lone surrogates)"))
     return problems
 
 
-def _is_unicode(text: str) -> bool:
+def is_unicode(text: str) -> bool:
     """Whether ``text`` can be encoded (JSON's ``\\ud800`` escapes decode to lone surrogates, which cannot)."""
     try:
         text.encode("utf-8")

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from mapper import db
 from mapper.domain.errors import BadRequest, FieldProblem
 from mapper.domain.privacy import View
+from mapper.domain.values import is_unicode
 from mapper.store import cql as cqlmod
 from mapper.store import features as store
 
@@ -160,14 +161,6 @@ def parse_cursor(raw: str) -> tuple[int | None, int | None]:
     return (int(m[2]), None) if m[1] == "a" else (None, int(m[2]))
 
 
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def parse_query(view: View, args, *, limit_default: int | None = DEFAULT_LIMIT, extra_params=()) -> FeedQuery:
     """Check every query parameter (unknown ones are refused, as OGC API – Features requires); a repeated
     parameter counts by its first value."""
@@ -177,7 +170,7 @@ def parse_query(view: View, args, *, limit_default: int | None = DEFAULT_LIMIT, 
     for name in args:
         if "\x00" in args.get(name, "") or "\x00" in name:
             raise bad(name.replace("\x00", ""), "must not contain NUL characters")
-        if not _is_unicode(name) or not _is_unicode(args.get(name, "")):
+        if not is_unicode(name) or not is_unicode(args.get(name, "")):
             raise bad(name.encode("utf-8", "replace").decode(), "must be valid Unicode (no lone surrogates)")
         if name not in STANDARD_PARAMS and name not in fields and name not in extra_params:
             raise bad(name, f"unknown parameter; filterable fields: {', '.join(sorted(fields))}")

@@ -20,6 +20,7 @@ import shapely
 from shapely.geometry import shape
 
 from mapper.domain.errors import BadRequest, FieldProblem
+from mapper.domain.values import is_unicode
 
 log = logging.getLogger(__name__)
 COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -117,9 +118,7 @@ def _number_text(value) -> str:
 def _string_problem(s: str) -> str | None:
     if "\x00" in s:
         return "string literals must not contain NUL characters"
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
+    if not is_unicode(s):
         return "string literals must be valid Unicode (no lone surrogates)"
     return None
 
