@@ -126,14 +126,25 @@ def document(layers: list[Layer], server: str) -> dict:
             "content": {"application/json": {"schema": schema or {"type": "object"}}},
         }
 
+    def ok_json_or_html(desc):  # OGC API resources: HTML for f=html or an Accept preferring it
+        return {
+            "description": f"{desc} (HTML for f=html)",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/html": {"schema": {"type": "string"}},
+            },
+        }
+
+    f_param = FEED_PARAMS[-1]
+
     paths: dict = {
         "/ogc": {
             "get": {
                 "summary": "Landing page",
                 "operationId": "getLandingPage",
                 "tags": ["OGC API"],
-                "parameters": [FEED_PARAMS[-1]],
-                "responses": {"200": ok_json("Landing page"), "400": PROBLEM},
+                "parameters": [f_param],
+                "responses": {"200": ok_json_or_html("Landing page"), "400": PROBLEM},
             }
         },
         "/ogc/conformance": {
@@ -141,7 +152,8 @@ def document(layers: list[Layer], server: str) -> dict:
                 "summary": "Conformance classes",
                 "operationId": "getConformance",
                 "tags": ["OGC API"],
-                "responses": {"200": ok_json("Conformance")},
+                "parameters": [f_param],
+                "responses": {"200": ok_json_or_html("Conformance"), "400": PROBLEM},
             }
         },
         "/ogc/collections": {
@@ -149,7 +161,8 @@ def document(layers: list[Layer], server: str) -> dict:
                 "summary": "Collections",
                 "operationId": "getCollections",
                 "tags": ["OGC API"],
-                "responses": {"200": ok_json("Collections")},
+                "parameters": [f_param],
+                "responses": {"200": ok_json_or_html("Collections"), "400": PROBLEM},
             }
         },
         "/api/layers": {
@@ -341,7 +354,8 @@ def document(layers: list[Layer], server: str) -> dict:
                 "summary": f"{layer.title}: collection",
                 "operationId": f"describe_{lid}",
                 "tags": ["OGC API"],
-                "responses": {"200": ok_json("Collection"), "404": PROBLEM},
+                "parameters": [f_param],
+                "responses": {"200": ok_json_or_html("Collection"), "400": PROBLEM, "404": PROBLEM},
             }
         }
         paths[f"/ogc/collections/{lid}/queryables"] = {
@@ -371,7 +385,7 @@ def document(layers: list[Layer], server: str) -> dict:
                 "summary": f"{layer.title}: one feature",
                 "operationId": f"getFeature_{lid}",
                 "tags": ["OGC API"],
-                "parameters": [_param("featureId", "path", {"type": "string"}, required=True), FEED_PARAMS[-1]],
+                "parameters": [_param("featureId", "path", {"type": "string"}, required=True), f_param],
                 "responses": {
                     "200": geo("Feature", {"$ref": f"#/components/schemas/{lid}Feature"}),
                     "400": PROBLEM,
