@@ -4,8 +4,8 @@ values and each constraint broken in turn), all checks. CI runs the same test in
 
     .venv/bin/python -m bench.schemathesis [--examples N] [--no-coverage] [pytest arguments…]
 
-It takes a throwaway database in the embedded cluster like the tests, and a while (about half an hour on two
-cores); the exit status is pytest's.
+It takes a throwaway database in the embedded cluster like the tests, and 8 to 15 minutes on two shared
+cores; the exit status is pytest's.
 """
 
 from __future__ import annotations
