@@ -5,14 +5,23 @@ from __future__ import annotations
 import gc
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from mapper.config import database_url, load_settings
 from mapper.domain.layers import load_registry
 
 
+class AsciiIntegerConverter(IntegerConverter):
+    """``<int:…>`` of ASCII digits only, at most 18 (so a PostgreSQL bigint): werkzeug's own matches ``\\d``,
+    any script's digits (``/items/٣``), and ``int()`` takes them."""
+
+    regex = r"[0-9]{1,18}"
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Application factory: settings (config.toml < MAPPER_* env < test_config), layers, database, blueprints."""
     app = Flask(__name__)
+    app.url_map.converters["int"] = AsciiIntegerConverter  # before any route is added: every <int:…> uses it
     settings = load_settings(test_config)
     app.config.update(settings)
     app.extensions["mapper.registry"] = load_registry(settings["LAYERS_DIR"])

@@ -101,11 +101,16 @@ def data_tables(engine) -> list[str]:
         return sorted(names)
 
 
+def reset_tables(engine, tables: list[str]) -> None:
+    """Empty ``tables`` (``data_tables``: every data table), restarting their ids."""
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
 @pytest.fixture
 def clean(engine, data_tables):
     """Empty every data table before the test."""
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(data_tables)} RESTART IDENTITY CASCADE"))
+    reset_tables(engine, data_tables)
     return engine
 
 

@@ -86,7 +86,7 @@ def test_gtfs_upload_limit_is_enforced_while_streaming_to_disk(server, engine, c
         assert answer.sent < 16 * MB
     # the route's own limit, not the intake's: 600 KB is read whole and judged as a (broken) zip
     small = send_body(server.url, path, 600_000, auth, chunked=True, prefix=b"PK\x03\x04")
-    assert_problem(small.status, small.headers["content-type"], small.body, 400, "archive")
+    assert_problem(small.status, small.headers["content-type"], small.body, 422, "archive")  # ArchiveRefused
     assert count(engine, "gtfs_feeds") == 0
     assert list(upload_tmp.iterdir()) == []  # the partial uploads were removed
     anonymous = send_body(server.url, path, 50 * MB, {"Content-Type": "application/zip"}, chunked=True)

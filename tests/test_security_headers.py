@@ -187,3 +187,41 @@ def test_the_development_server_sends_no_version(cli_env):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# --- errors: problem+json on JSON routes, and never a traceback, SQL or exception name ----------------------
+LEAK = re.compile(
+    r"Traceback|File \"|psycopg|sqlalchemy|\b[A-Z][a-z]+(?:[A-Z][a-z]+)*(?:Error|Exception)\b|SELECT |INSERT "
+)
+HTML_ROUTES = ("pages.", "assets.", "static")
+
+
+def error_requests(app):
+    """(endpoint, method, URL) of requests each route must refuse: unknown parameters, wrong methods, paths
+    below it that do not exist, ids that do not exist."""
+    for endpoint, url in urls(app):
+        yield endpoint, "GET", url + "?nope=%ff%fe"
+        yield endpoint, "GET", url.rstrip("/") + "/nope"
+        yield endpoint, "DELETE", url
+        yield endpoint, "GET", url.replace("/1", "/999999")
+    for endpoint, url in urls(app, "POST"):
+        yield endpoint, "POST", url
+        yield endpoint, "POST", url + "?crs=%22"
+
+
+def test_every_error_is_problem_json_and_names_nothing_of_the_code(app, reports):
+    checked = 0
+    for endpoint, method, url in error_requests(app):
+        r = reports.open(url, method=method, data=b'{"type": ', content_type="application/json")
+        if r.status_code < 400:
+            continue
+        checked += 1
+        body = r.get_data(as_text=True)
+        assert r.status_code < 500, (method, url, body[:300])
+        assert not LEAK.search(body), (method, url, LEAK.search(body)[0])
+        assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["Content-Security-Policy"], url
+        if not endpoint.startswith(HTML_ROUTES) and not url.startswith(("/vendor", "/static")):
+            assert r.headers["Content-Type"] == "application/problem+json", (method, url, r.status_code)
+            doc = r.get_json()
+            assert doc["status"] == r.status_code and doc["title"] and doc["detail"], (method, url)
+    assert checked > 60

@@ -25,7 +25,8 @@ class FieldProblem:
 
 
 class MapperError(Exception):
-    """Base of every error the platform reports to a user."""
+    """Base of every error the platform reports to a user. Subclass the member that says what went wrong
+    (``ValidationFailed``, ``BadRequest``, ``NotFound``…): the web layer answers a subclass as its parent."""
 
     title = "Request failed"
 

@@ -7,12 +7,13 @@ PostGIS accepts NaN, unclosed rings and latitude 100 without complaint, so every
 from __future__ import annotations
 
 import math
+import sys
 from functools import lru_cache
 
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError
+from pyproj.exceptions import CRSError, ProjError
 from shapely.geometry import shape
 from shapely.geometry.polygon import orient
 from shapely.validation import explain_validity
@@ -20,6 +21,8 @@ from shapely.validation import explain_validity
 from mapper.domain.errors import FieldProblem
 
 WGS84 = "EPSG:4326"
+FLOAT_MAX = sys.float_info.max
+UNKNOWN_CRS = "unknown coordinate reference system"
 
 
 class GeometryProblem(Exception):
@@ -28,10 +31,27 @@ class GeometryProblem(Exception):
         self.problem = FieldProblem(field, reason)
 
 
+def checked_crs(crs: str) -> CRS:
+    """The CRS ``crs`` names, if coordinates in it can be taken to WGS 84: a horizontal (geographic or
+    projected) CRS of the Earth with a transformation to WGS 84. CRSError (with the reason) otherwise."""
+    try:
+        parsed = CRS.from_user_input(crs)
+    except (ProjError, UnicodeError, ValueError, TypeError):  # pyproj raises all of these for bad input
+        raise CRSError(UNKNOWN_CRS) from None
+    if not (parsed.is_geographic or parsed.is_projected):
+        raise CRSError(f"is a {parsed.type_name}, not a geographic or projected CRS")
+    return parsed
+
+
 @lru_cache(maxsize=64)
 def transformer_to_wgs84(crs: str) -> Transformer:
-    """A cached lon/lat-ordered transformer from ``crs`` to WGS 84; raises CRSError for unknown CRSs."""
-    return Transformer.from_crs(CRS.from_user_input(crs), WGS84, always_xy=True)
+    """A cached lon/lat-ordered transformer from ``crs`` to WGS 84; raises CRSError for unknown CRSs and those
+    that cannot be transformed to WGS 84 (another celestial body, an engineering or vertical CRS)."""
+    parsed = checked_crs(crs)
+    try:
+        return Transformer.from_crs(parsed, WGS84, always_xy=True)
+    except ProjError:
+        raise CRSError("cannot be transformed to WGS 84 (is it a CRS of the Earth?)") from None
 
 
 def parse_crs(crs) -> str | None:
@@ -45,14 +65,16 @@ def parse_crs(crs) -> str | None:
     if not isinstance(crs, str) or not crs.strip():
         raise GeometryProblem("crs", "must be a CRS name such as EPSG:3857")
     crs = crs.strip()
-    if crs.isdigit():
+    if crs.isascii() and crs.isdigit():
         crs = f"EPSG:{crs}"
     if crs.endswith("/OGC/1.3/CRS84") or crs.upper() in ("CRS84", "OGC:CRS84", "URN:OGC:DEF:CRS:OGC:1.3:CRS84"):
         return None
+    shown = repr(crs if len(crs) <= 80 else crs[:80] + "…")
     try:
         transformer_to_wgs84(crs)
-    except CRSError:
-        raise GeometryProblem("crs", f"unknown coordinate reference system {crs!r}") from None
+    except CRSError as e:  # our own reasons (checked_crs, transformer_to_wgs84), never PROJ's
+        reason = f"{UNKNOWN_CRS} {shown}" if str(e) == UNKNOWN_CRS else f"{shown} {e}"
+        raise GeometryProblem("crs", reason) from None
     return None if CRS.from_user_input(crs).to_epsg() == 4326 else crs
 
 
@@ -64,6 +86,8 @@ def _positions(coords, field: str, depth: int) -> list:
         for c in coords:
             if isinstance(c, bool) or not isinstance(c, (int, float)):
                 raise GeometryProblem(field, "coordinates must be numbers")
+            if isinstance(c, int) and abs(c) > FLOAT_MAX:  # an integer literal of hundreds of digits
+                raise GeometryProblem(field, "coordinates must be finite numbers within the range of a double")
             if not math.isfinite(c):
                 raise GeometryProblem(field, "coordinates must be finite numbers (no NaN or Infinity)")
         return coords

@@ -8,6 +8,7 @@ integer there, while in a CSV every value is text).
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pandas as pd
@@ -58,7 +59,18 @@ def check_json_types(layer: Layer, props: dict) -> list[FieldProblem]:
                 ok = True
         if not ok:
             problems.append(FieldProblem(f"properties.{name}", f"must be {expected}, got {_json_name(value)}"))
+        elif not all(is_unicode(v) for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)):
+            problems.append(FieldProblem(f"properties.{name}", "must be valid Unicode text (no lone surrogates)"))
     return problems
+
+
+def is_unicode(text: str) -> bool:
+    """Whether ``text`` can be encoded (JSON's ``\\ud800`` escapes decode to lone surrogates, which cannot)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_name(value) -> str:
@@ -136,17 +148,30 @@ def _text(f: Field, s: pd.Series):
     return text.astype(object), why
 
 
+MAX_EXACT_INTEGER = 2**53  # integers beyond it are not all representable as float64, nor JSON numbers in JS
+
+
+def _beyond_float(v) -> bool:
+    """A Python integer (from JSON) too large for a float64: pandas raises OverflowError on it."""
+    return isinstance(v, int) and not isinstance(v, bool) and abs(v) > sys.float_info.max
+
+
 def _numeric(f: Field, s: pd.Series, integer: bool):
+    huge = pd.Series(False, index=s.index)
     if s.dtype == object:
-        num = pd.to_numeric(s.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce")
+        huge = s.map(_beyond_float).astype(bool)
+        cleaned = s.map(lambda v: v.strip() if isinstance(v, str) else None if _beyond_float(v) else v)
+        num = pd.to_numeric(cleaned, errors="coerce")
     else:
         num = pd.to_numeric(s, errors="coerce")
     num = num.astype("float64")
     why = pd.Series([None] * len(s), index=s.index, dtype=object)
     why[num.isna()] = "must be an integer" if integer else "must be a number"
-    why[np.isinf(num)] = "must be finite"
+    why[np.isinf(num) | huge] = "must be finite"
     if integer:
         why[num.notna() & ~np.isinf(num) & (num != np.floor(num))] = "must be a whole number"
+        too_big = why.isna() & (num.abs() > MAX_EXACT_INTEGER)
+        why[too_big] = f"must be between -{MAX_EXACT_INTEGER} and {MAX_EXACT_INTEGER}"
     ok = why.isna()
     if f.min is not None:
         why[ok & (num < f.min)] = f"must be >= {_fmt(f.min)}"

@@ -17,6 +17,7 @@ from mapper.domain.errors import FieldProblem, ValidationFailed
 RATIO_FLOOR = 2**20  # the ratio is only judged above this many decompressed bytes: small files compress very well
 COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 _READ_ERRORS = (zipfile.BadZipFile, EOFError, OSError, zlib.error)
+CORRUPT = "cannot be read (corrupt or truncated data)"  # zipfile's and zlib's own messages are not shown
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class GtfsArchive:
         try:
             zf = zipfile.ZipFile(self._file)
         except (*_READ_ERRORS, ValueError) as e:
-            raise ArchiveRefused("archive_not_zip", "archive", f"is not a readable zip file ({e})") from e
+            raise ArchiveRefused("archive_not_zip", "archive", "is not a readable zip file") from e
         infos = zf.infolist()
         if len(infos) > lim.max_entries:
             raise ArchiveRefused("archive_too_many_entries", "archive", f"has over {lim.max_entries} entries")
@@ -143,7 +144,7 @@ class GtfsArchive:
         try:
             member = self._zip.open(info)
         except _READ_ERRORS as e:
-            raise ArchiveRefused("archive_corrupt_member", info.filename, f"cannot be read ({e})") from e
+            raise ArchiveRefused("archive_corrupt_member", info.filename, CORRUPT) from e
         raw = _CountedMember(self, info, member)
         return io.TextIOWrapper(io.BufferedReader(raw, 2**16), encoding="utf-8-sig", newline="")
 
@@ -188,7 +189,7 @@ class _CountedMember(io.RawIOBase):
         try:
             data = self._member.read(len(buffer))
         except _READ_ERRORS as e:
-            raise ArchiveRefused("archive_corrupt_member", self._info.filename, f"cannot be read ({e})") from e
+            raise ArchiveRefused("archive_corrupt_member", self._info.filename, CORRUPT) from e
         self._read += len(data)
         self._archive._count(self._info, self._read)
         buffer[: len(data)] = data

@@ -13,13 +13,13 @@ import math
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
 
 from sqlalchemy import Engine
 
 from mapper import db
 from mapper.domain.errors import BadRequest, FieldProblem
 from mapper.domain.privacy import View
+from mapper.domain.values import is_unicode
 from mapper.store import cql as cqlmod
 from mapper.store import features as store
 
@@ -27,6 +27,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 STANDARD_PARAMS = {"limit", "bbox", "bbox-crs", "crs", "datetime", "filter", "filter-lang", "filter-crs", "cursor", "f"}
 CRS84 = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "http://www.opengis.net/def/crs/EPSG/0/4326")
+FORMATS = ("json", "html")  # ``f``
 STREAM_BATCH = 2000
 _summaries: dict = {}
 
@@ -61,8 +62,8 @@ def parse_limit(raw: str | None, default: int = DEFAULT_LIMIT, maximum: int = MA
     """``limit``: a positive integer; above the maximum it is clamped (as OGC API – Features allows)."""
     if raw is None:
         return default
-    if not re.fullmatch(r"\d{1,9}", raw.strip()) or int(raw) < 1:
-        raise bad("limit", f"must be an integer from 1 to {maximum}")
+    if not re.fullmatch(r"[0-9]{1,18}", raw) or int(raw) < 1:  # ASCII digits: int() takes any script's
+        raise bad("limit", f"must be a positive integer (above {maximum}, {maximum} is used)")
     return min(int(raw), maximum)
 
 
@@ -86,23 +87,18 @@ def parse_bbox(raw: str) -> list[tuple[float, float, float, float]]:
 
 
 def _instant(text: str, param: str) -> str:
-    text = text.strip()
-    try:
-        if len(text) == 10:
-            date.fromisoformat(text)
-        else:
-            datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise bad(param, f"{text!r} is not an RFC 3339 date or date-time") from None
-    return text
+    """An RFC 3339 date (kept as it is) or date-time (converted to UTC: PostgreSQL refuses offsets beyond
+    ±15:59), checked by the rule the CQL2 compiler applies to its literals."""
+    value, _ = cqlmod.instant(text, "date" if len(text) == 10 else "timestamp", param)
+    return value
 
 
 def parse_datetime(raw: str) -> dict:
     """``datetime``: an instant, or a closed or open interval (``a/b``, ``../b``, ``a/..``), on observed_at."""
     if "/" in raw:
         start, _, end = raw.partition("/")
-        start = None if start.strip() in ("", "..") else _instant(start, "datetime")
-        end = None if end.strip() in ("", "..") else _instant(end, "datetime")
+        start = None if start in ("", "..") else _instant(start, "datetime")
+        end = None if end in ("", "..") else _instant(end, "datetime")
         if start is None and end is None:
             raise bad("datetime", "an interval needs at least one end")
         if start and end and start > end:
@@ -120,23 +116,41 @@ def parse_datetime(raw: str) -> dict:
     return {"op": "=", "args": [{"property": "observed_at"}, {"timestamp": instant}]}
 
 
+INTEGER = re.compile(r"[+-]?[0-9]{1,15}")  # ASCII digits (int() takes any script's), exact as a float64
+NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
 def equality_filter(view: View, name: str, raw: str) -> dict:
-    """``?field=value`` on a field of the view, typed by the field."""
+    """``?field=value`` on a field of the view, typed and checked by the field as intake checks its values
+    (a value no report can hold is refused, not searched for)."""
     f = next(f for f in view.fields if f.name == name)
     value: object = raw
     if f.type in ("integer", "number"):
-        try:
-            value = float(raw) if f.type == "number" else int(raw)
-        except ValueError:
-            raise bad(name, f"must be {'a number' if f.type == 'number' else 'an integer'}") from None
+        if f.type == "integer" and not INTEGER.fullmatch(raw):
+            raise bad(name, "must be an integer of at most 15 digits")
+        value = int(raw) if f.type == "integer" else float(raw) if NUMBER.fullmatch(raw) else math.nan
+        if not math.isfinite(value):
+            raise bad(name, "must be a finite number")
+        if f.min is not None and value < f.min:
+            raise bad(name, f"must be >= {f.min:g}")
+        if f.max is not None and value > f.max:
+            raise bad(name, f"must be <= {f.max:g}")
     elif f.type == "boolean":
         if raw.lower() not in ("true", "false"):
             raise bad(name, "must be true or false")
         value = raw.lower() == "true"
     elif f.type == "datetime":
+        if len(raw) == 10:
+            raise bad(name, "must be an RFC 3339 date-time (a date alone: use datetime= for a day)")
         value = {"timestamp": _instant(raw, name)}
     elif f.type == "date":
+        if len(raw) != 10:
+            raise bad(name, "must be a date YYYY-MM-DD")
         value = {"date": _instant(raw, name)}
+    elif f.type == "enum" and raw not in f.values:
+        raise bad(name, f"must be one of: {', '.join(f.values)}")
+    elif f.type == "text" and len(raw) > f.max_length:
+        raise bad(name, f"is longer than {f.max_length} characters")
     return {"op": "=", "args": [{"property": name}, value]}
 
 
@@ -156,16 +170,20 @@ def parse_query(view: View, args, *, limit_default: int | None = DEFAULT_LIMIT, 
     for name in args:
         if "\x00" in args.get(name, "") or "\x00" in name:
             raise bad(name.replace("\x00", ""), "must not contain NUL characters")
+        if not is_unicode(name) or not is_unicode(args.get(name, "")):
+            raise bad(name.encode("utf-8", "replace").decode(), "must be valid Unicode (no lone surrogates)")
         if name not in STANDARD_PARAMS and name not in fields and name not in extra_params:
             raise bad(name, f"unknown parameter; filterable fields: {', '.join(sorted(fields))}")
     q = FeedQuery(view, limit=parse_limit(args.get("limit"), limit_default) if limit_default else None)
-    if args.get("bbox-crs") and args["bbox-crs"] not in CRS84:
-        raise bad("bbox-crs", "only CRS84 (WGS 84 longitude/latitude) is supported")
-    if args.get("crs") and args["crs"] not in CRS84:
-        raise bad("crs", "only CRS84 (WGS 84 longitude/latitude) is offered")
-    if args.get("filter-crs") and args["filter-crs"] not in CRS84:
-        raise bad("filter-crs", "only CRS84 (WGS 84 longitude/latitude) is supported")
-    if args.get("bbox"):
+    # a parameter given empty is checked as given (``bbox=`` is no box, not "no bbox")
+    for name, what in (("bbox-crs", "supported"), ("crs", "offered"), ("filter-crs", "supported")):
+        if name in args and args[name] not in CRS84:
+            raise bad(name, f"only CRS84 (WGS 84 longitude/latitude) is {what}")
+    if "f" in args and args["f"] not in FORMATS:
+        raise bad("f", f"must be one of: {', '.join(FORMATS)}")
+    if "filter-lang" in args and args["filter-lang"] not in cqlmod.LANGUAGES:
+        raise bad("filter-lang", f"must be one of: {', '.join(cqlmod.LANGUAGES)}")
+    if "bbox" in args:
         q.bboxes = parse_bbox(args["bbox"])
     if args.get("datetime"):
         q.filters.append(parse_datetime(args["datetime"]))
@@ -173,7 +191,7 @@ def parse_query(view: View, args, *, limit_default: int | None = DEFAULT_LIMIT, 
         q.filters.append(equality_filter(view, name, args[name]))
     if args.get("filter"):
         q.filters.append(cqlmod.parse(args["filter"], args.get("filter-lang", "cql2-text")))
-    if args.get("cursor"):
+    if "cursor" in args:
         q.after, q.before = parse_cursor(args["cursor"])
     q.where()  # compile now: a bad filter is a 400 before any byte of a streamed response is sent
     return q

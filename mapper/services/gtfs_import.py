@@ -3,6 +3,7 @@ transaction. Any ERROR notice leaves the database as it was; warnings are stored
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from mapper.services.streams import ChunkReader
 from mapper.store import gtfs as store
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+CSV_FAILED = "the rows cannot be read as CSV (a row with more values than the header, or a quote left open?)"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -159,9 +162,8 @@ def _stage_all(cur, archive: GtfsArchive, report: GtfsReport) -> set[str]:
                 )
             except psycopg2.DataError as e:
                 cur.execute("ROLLBACK TO SAVEPOINT stage")
-                report.notices.append(
-                    Notice("csv_parsing_failed", name, "", store.copy_error_line(str(e)), str(e).splitlines()[0][:200])
-                )
+                log.info("GTFS %s: COPY refused the rows: %s", name, e)  # PostgreSQL's words stay in the log
+                report.notices.append(Notice("csv_parsing_failed", name, "", store.copy_error_line(str(e)), CSV_FAILED))
                 continue
             report.notices += [Notice("short_row", name, "", line, total=len(short)) for line in short[:50]]
         staged.add(name)

@@ -41,11 +41,19 @@ def _reject_constant(name: str):
 
 
 def parse_json_body(body: bytes) -> object:
-    """Strict JSON: NaN and Infinity literals are refused (Python's json accepts them)."""
+    """Strict JSON: NaN and Infinity literals are refused (Python's json accepts them); so are documents
+    nested too deeply for the parser (RecursionError) and integers of more than 4,300 digits."""
     try:
         return json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ValidationFailed("The request body is not valid JSON.", [FieldProblem("body", str(e))]) from None
+    except RecursionError:
+        reason = "nests arrays or objects too deeply"
+    except json.JSONDecodeError as e:
+        reason = f"{e.msg} (line {e.lineno}, column {e.colno})"
+    except UnicodeDecodeError:
+        reason = "is not UTF-8 text"
+    except ValueError as e:  # _reject_constant, or an integer beyond Python's digit limit
+        reason = str(e) if str(e).endswith("is not valid JSON") else "holds a number with too many digits"
+    raise ValidationFailed("The request body is not valid JSON.", [FieldProblem("body", reason)])
 
 
 def validate_feature(layer: Layer, doc, crs_param: str | None, limits: IntakeLimits):

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from mapper import db
 from mapper.domain import hotspots as hs
 from mapper.domain import ratings, water
+from mapper.domain.errors import ValidationFailed
 from mapper.domain.layers import HotspotSettings, Layer, Registry
 from mapper.store import scores as store
 
@@ -19,8 +20,10 @@ LIVABILITY_CELL_M = 400.0
 PUBLIC_SPACE_CLASSES = ["public_space", "green_space"]
 
 
-class ScoreRefused(ValueError):
+class ScoreRefused(ValidationFailed):
     """A score cannot be computed on these inputs (the message says why)."""
+
+    title = "Score refused"
 
 
 @dataclass

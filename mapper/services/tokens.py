@@ -7,6 +7,7 @@ import secrets
 
 from sqlalchemy import Engine
 
+from mapper.domain.errors import FieldProblem, ValidationFailed
 from mapper.domain.policy import ROLES
 from mapper.store import reports as repository
 
@@ -25,7 +26,7 @@ def new_tracking_token() -> tuple[str, bytes]:
 def create_api_token(engine: Engine, role: str, name: str) -> str:
     """Issue a staff API token for ``role``; the clear token is returned once and never stored."""
     if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        raise ValidationFailed(f"Unknown role {role!r}.", [FieldProblem("role", f"one of {', '.join(ROLES)}")])
     token = "cm_" + secrets.token_urlsafe(32)
     with engine.begin() as conn:
         repository.insert_token(conn, name, role, digest(token))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from mapper.db import get_engine
-from mapper.domain.errors import NotFound
+from mapper.domain.errors import BadRequest, FieldProblem, NotFound
 from mapper.domain.privacy import View, view_for
 from mapper.services import feeds
 from mapper.web import access
@@ -25,6 +26,7 @@ JSON = "application/json"
 HTML = "text/html"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+ID = re.compile(r"[0-9]{1,18}")
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -42,6 +44,14 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/temporal-functions",
 ]
+
+
+@bp.before_request
+def check_format():
+    """``f`` (on every OGC API resource) is json or html; anything else is a 400, not silently JSON."""
+    f = request.args.get("f")
+    if f is not None and f not in feeds.FORMATS:
+        raise BadRequest("Invalid parameter f.", [FieldProblem("f", f"must be one of: {', '.join(feeds.FORMATS)}")])
 
 
 def wants_html() -> bool:
@@ -291,9 +301,13 @@ def items(layer_id: str):
 def item(layer_id: str, feature_id: str):
     """One feature, if the caller may see it."""
     view = layer_view(layer_id)
-    if not feature_id.isdigit():
-        raise NotFound(f"There is no feature {feature_id!r} in {layer_id!r}.")
-    q = feeds.FeedQuery(view, limit=1, filters=[{"op": "=", "args": [{"property": "id"}, int(feature_id)]}])
+    if not ID.fullmatch(feature_id):  # ASCII digits: str.isdigit() takes "²", int() takes "٣"
+        raise NotFound(
+            f"There is no feature {feature_id[:40]!r} in {layer_id!r}.",
+            [FieldProblem("featureId", "feature ids are whole numbers (ASCII digits, at most 18)")],
+        )
+    feature_id = int(feature_id)
+    q = feeds.FeedQuery(view, limit=1, filters=[{"op": "=", "args": [{"property": "id"}, feature_id]}])
     html = wants_html()
     reader, etag, cached = read_page(q, html)
     if cached:

@@ -6,17 +6,26 @@ from flask import Blueprint, current_app, request
 
 from mapper.domain import policy
 from mapper.domain.layers import Layer
-from mapper.services.exports import FORMATS
-from mapper.services.feeds import DEFAULT_LIMIT, MAX_LIMIT
+from mapper.services.exports import FORMATS as EXPORT_FORMATS
+from mapper.services.feeds import CRS84, DEFAULT_LIMIT, FORMATS, MAX_LIMIT
+from mapper.store.cql import LANGUAGES
 from mapper.web import access
 from mapper.web.field_schema import field_schema
 from mapper.web.ogc import OPENAPI, json_response
+from mapper.web.tiles import MAX_ZOOM
 
 bp = Blueprint("openapi", __name__)
 
+_INSTANT = "[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?"
+DATETIME_PATTERN = f"^({_INSTANT}|({_INSTANT}|[.][.])?/({_INSTANT}|[.][.])?)?$"
 PROBLEM = {
     "description": "Problem details (RFC 9457)",
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+PROBLEM_OR_HTML = {  # where f=html asks for pages, a missing page is an HTML one
+    "description": "Problem details (RFC 9457), or an HTML page for f=html",
+    "content": {**PROBLEM["content"], "text/html": {"schema": {"type": "string"}}},
 }
 
 
@@ -33,8 +42,8 @@ FEED_PARAMS = [
     _param(
         "limit",
         "query",
-        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-        f"Features per page; values above {MAX_LIMIT} are clamped to {MAX_LIMIT}.",
+        {"type": "integer", "minimum": 1, "default": DEFAULT_LIMIT},
+        f"Features per page; values above {MAX_LIMIT} are clamped to {MAX_LIMIT} (as OGC API – Features allows).",
     ),
     _param(
         "bbox",
@@ -44,22 +53,22 @@ FEED_PARAMS = [
         style="form",
         explode=False,
     ),
-    _param("bbox-crs", "query", {"type": "string", "enum": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"]}),
+    _param("bbox-crs", "query", {"type": "string", "enum": list(CRS84)}),
     _param(
         "datetime",
         "query",
-        {"type": "string"},
-        "An instant, or an interval a/b with open ends '..' (on the report's observed time).",
+        {"type": "string", "pattern": DATETIME_PATTERN},
+        "An RFC 3339 date or date-time, or an interval a/b with open ends '..' (on the report's observed time).",
     ),
     _param("filter", "query", {"type": "string"}, "A CQL2 filter on the queryables."),
     _param(
         "filter-lang",
         "query",
-        {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"], "default": "cql2-text"},
+        {"type": "string", "enum": list(LANGUAGES), "default": "cql2-text"},
     ),
-    _param("filter-crs", "query", {"type": "string", "enum": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"]}),
+    _param("filter-crs", "query", {"type": "string", "enum": list(CRS84)}),
     _param("cursor", "query", {"type": "string", "pattern": "^[ab][0-9]{1,18}$"}, "From a next/prev link."),
-    _param("f", "query", {"type": "string", "enum": ["json", "html"]}),
+    _param("f", "query", {"type": "string", "enum": list(FORMATS)}),
 ]
 
 
@@ -119,14 +128,25 @@ def document(layers: list[Layer], server: str) -> dict:
             "content": {"application/json": {"schema": schema or {"type": "object"}}},
         }
 
+    def ok_json_or_html(desc):  # OGC API resources: HTML for f=html or an Accept preferring it
+        return {
+            "description": f"{desc} (HTML for f=html)",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/html": {"schema": {"type": "string"}},
+            },
+        }
+
+    f_param = FEED_PARAMS[-1]
+
     paths: dict = {
         "/ogc": {
             "get": {
                 "summary": "Landing page",
                 "operationId": "getLandingPage",
                 "tags": ["OGC API"],
-                "parameters": [FEED_PARAMS[-1]],
-                "responses": {"200": ok_json("Landing page")},
+                "parameters": [f_param],
+                "responses": {"200": ok_json_or_html("Landing page"), "400": PROBLEM},
             }
         },
         "/ogc/conformance": {
@@ -134,7 +154,8 @@ def document(layers: list[Layer], server: str) -> dict:
                 "summary": "Conformance classes",
                 "operationId": "getConformance",
                 "tags": ["OGC API"],
-                "responses": {"200": ok_json("Conformance")},
+                "parameters": [f_param],
+                "responses": {"200": ok_json_or_html("Conformance"), "400": PROBLEM},
             }
         },
         "/ogc/collections": {
@@ -142,7 +163,8 @@ def document(layers: list[Layer], server: str) -> dict:
                 "summary": "Collections",
                 "operationId": "getCollections",
                 "tags": ["OGC API"],
-                "responses": {"200": ok_json("Collections")},
+                "parameters": [f_param],
+                "responses": {"200": ok_json_or_html("Collections"), "400": PROBLEM},
             }
         },
         "/api/layers": {
@@ -166,7 +188,9 @@ def document(layers: list[Layer], server: str) -> dict:
             "get": {
                 "summary": "This document",
                 "operationId": "getOpenAPI",
-                "responses": {"200": ok_json("OpenAPI 3.0")},
+                "responses": {
+                    "200": {"description": "OpenAPI 3.0", "content": {OPENAPI: {"schema": {"type": "object"}}}}
+                },
             }
         },
         "/healthz": {
@@ -335,7 +359,8 @@ def document(layers: list[Layer], server: str) -> dict:
                 "summary": f"{layer.title}: collection",
                 "operationId": f"describe_{lid}",
                 "tags": ["OGC API"],
-                "responses": {"200": ok_json("Collection"), "404": PROBLEM},
+                "parameters": [f_param],
+                "responses": {"200": ok_json_or_html("Collection"), "400": PROBLEM, "404": PROBLEM},
             }
         }
         paths[f"/ogc/collections/{lid}/queryables"] = {
@@ -357,7 +382,7 @@ def document(layers: list[Layer], server: str) -> dict:
                 "operationId": f"getFeatures_{lid}",
                 "tags": ["OGC API"],
                 "parameters": FEED_PARAMS + layer_params(layer),
-                "responses": {"200": geo("Features", fc), "400": PROBLEM, "404": PROBLEM},
+                "responses": {"200": geo("Features", fc), "400": PROBLEM, "404": PROBLEM_OR_HTML},
             }
         }
         paths[f"/ogc/collections/{lid}/items/{{featureId}}"] = {
@@ -365,8 +390,12 @@ def document(layers: list[Layer], server: str) -> dict:
                 "summary": f"{layer.title}: one feature",
                 "operationId": f"getFeature_{lid}",
                 "tags": ["OGC API"],
-                "parameters": [_param("featureId", "path", {"type": "string"}, required=True), FEED_PARAMS[-1]],
-                "responses": {"200": geo("Feature", {"$ref": f"#/components/schemas/{lid}Feature"}), "404": PROBLEM},
+                "parameters": [_param("featureId", "path", {"type": "string"}, required=True), f_param],
+                "responses": {
+                    "200": geo("Feature", {"$ref": f"#/components/schemas/{lid}Feature"}),
+                    "400": PROBLEM,
+                    "404": PROBLEM_OR_HTML,
+                },
             }
         }
         paths[f"/tiles/{lid}.json"] = {
@@ -382,7 +411,15 @@ def document(layers: list[Layer], server: str) -> dict:
                 "summary": f"{layer.title}: vector tile",
                 "operationId": f"tile_{lid}",
                 "tags": ["Tiles"],
-                "parameters": [_param(n, "path", {"type": "integer", "minimum": 0}, required=True) for n in "zxy"]
+                "parameters": [
+                    _param(
+                        n,
+                        "path",
+                        {"type": "integer", "minimum": 0, **({"maximum": MAX_ZOOM} if n == "z" else {})},
+                        required=True,
+                    )
+                    for n in "zxy"
+                ]
                 + [p for p in FEED_PARAMS if p["name"] in ("datetime", "filter", "filter-lang")]
                 + layer_params(layer),
                 "responses": {
@@ -398,7 +435,15 @@ def document(layers: list[Layer], server: str) -> dict:
                 },
             }
         }
-        for fmt, mime in FORMATS.items():
+        exported = {
+            "geojson": {
+                "type": "object",
+                "required": ["type", "features"],
+                "properties": {**fc["properties"], "metadata": {"type": "object"}},
+            },
+            "csv": {"type": "string"},
+        }
+        for fmt, mime in EXPORT_FORMATS.items():
             paths[f"/export/{lid}.{fmt}"] = {
                 "get": {
                     "summary": f"{layer.title}: export as {fmt}",
@@ -409,8 +454,8 @@ def document(layers: list[Layer], server: str) -> dict:
                     + layer_params(layer),
                     "responses": {
                         "200": {
-                            "description": "The export",
-                            "content": {mime: {"schema": {"type": "string", "format": "binary"}}},
+                            "description": f"The export ({mime}, as an attachment)",
+                            "content": {mime: {"schema": exported.get(fmt, {"type": "string", "format": "binary"})}},
                         },
                         "400": PROBLEM,
                         "404": PROBLEM,

@@ -1,11 +1,16 @@
-"""RFC 9457 problem details: every API error is ``application/problem+json`` naming the field and reason."""
+"""RFC 9457 problem details: every API error is ``application/problem+json`` naming the field and reason.
+
+The status of a ``MapperError`` is looked up along its class's MRO, so a subclass (``ArchiveRefused`` is a
+``ValidationFailed``) answers as its nearest listed ancestor. JSON routes (``/api``, ``/tiles``, ``/export``,
+and ``/ogc`` unless HTML is wanted) answer problem+json for every error, werkzeug's 404/405 included; an
+unexpected exception is logged and answered with a generic 500 that names nothing of the failure."""
 
 from __future__ import annotations
 
 import json
 
-from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from mapper.domain.errors import (
     BadRequest,
@@ -18,8 +23,10 @@ from mapper.domain.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from mapper.web.ogc import wants_html
 
 STATUS = {
+    MapperError: 400,
     BadRequest: 400,
     ValidationFailed: 422,
     NotFound: 404,
@@ -28,6 +35,13 @@ STATUS = {
     Unauthorized: 401,
     Forbidden: 403,
 }
+JSON_PREFIXES = ("/api/", "/tiles/", "/export/")
+KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")  # what werkzeug's error responses say beyond the body
+
+
+def status_of(error: MapperError) -> int:
+    """The HTTP status of ``error``: that of the nearest class of its MRO listed in ``STATUS``."""
+    return next(STATUS[cls] for cls in type(error).__mro__ if cls in STATUS)
 
 
 def problem(status: int, title: str, detail: str, problems: list[FieldProblem] = (), **extra) -> Response:
@@ -45,21 +59,40 @@ def problem(status: int, title: str, detail: str, problems: list[FieldProblem] =
     return Response(json.dumps(body), status=status, mimetype="application/problem+json")
 
 
+def is_json_route() -> bool:
+    """Whether the request is for an API (JSON) route rather than an HTML page."""
+    path = request.path
+    if path.startswith(JSON_PREFIXES) or path in ("/api", "/tiles", "/export"):
+        return True
+    if path == "/ogc" or path.startswith("/ogc/"):
+        return not wants_html()
+    return False
+
+
 def _wants_problem() -> bool:
-    return request.path.startswith("/api/") or request.accept_mimetypes.best in (
-        "application/json",
-        "application/problem+json",
-    )
+    return is_json_route() or request.accept_mimetypes.best in ("application/json", "application/problem+json")
 
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(MapperError)
     def mapper_error(e: MapperError):
-        return problem(STATUS.get(type(e), 400), e.title, e.detail, e.problems)
+        return problem(status_of(e), e.title, e.detail, e.problems)
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):
         if not _wants_problem():
             return e
         problems = [FieldProblem("body", "too large")] if e.code == 413 else []
-        return problem(e.code or 500, e.name, e.description or e.name, problems)
+        resp = problem(e.code or 500, e.name, e.description or e.name, problems)
+        for name, value in e.get_headers():
+            if name in KEPT_HEADERS:
+                resp.headers[name] = value
+        return resp
+
+    @app.errorhandler(Exception)
+    def unexpected_error(e: Exception):
+        """A failure nobody foresaw: logged with its traceback; the client learns only that it happened."""
+        current_app.logger.error("unexpected error on %s %s", request.method, request.path, exc_info=e)
+        if not _wants_problem():
+            return InternalServerError()
+        return problem(500, "Internal Server Error", "The server could not complete the request; the error was logged.")
