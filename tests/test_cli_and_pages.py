@@ -4,11 +4,13 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from mapper.config import load_settings
+from mapper.embedded_db import EmbeddedCluster
 from mapper.services.tokens import digest
 from tests.conftest import count
 
@@ -40,6 +42,7 @@ def test_embedded_cluster_lifecycle_in_a_fresh_directory(tmp_path):
     try:
         out = mapper("db", "start", env=env).stdout
         assert out.startswith("running:")
+        datadir = EmbeddedCluster(tmp_path / "var").state()["datadir"]
         url = mapper("db", "url", env=env).stdout.strip()
         assert re.match(r"postgresql\+psycopg2://mapper:[^@]+@127\.0\.0\.1:\d+/mapper$", url)
         mapper("db", "upgrade", env=env)
@@ -49,6 +52,8 @@ def test_embedded_cluster_lifecycle_in_a_fresh_directory(tmp_path):
         assert mapper("db", "start", env=env).stdout.startswith("running:")  # restarts with its data
     finally:
         mapper("db", "stop", env=env, check=False)
+        EmbeddedCluster(tmp_path / "var").destroy()  # its data may live outside tmp_path (root fallback)
+    assert not Path(datadir).exists()
 
 
 def test_token_create_and_use(cli_env, app, client, engine):
