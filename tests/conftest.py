@@ -5,24 +5,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-import requests
 from playwright.sync_api import sync_playwright
 from sqlalchemy import text
 
 from mapper import create_app, db
 from mapper.config import PROJECT_ROOT
 from mapper.embedded_db import EmbeddedCluster
+from tests.servers import SUITE_LIMITS, granian
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
-# Rate limits the suite's many reports never reach (tests/test_rate_limits.py runs servers with small ones).
-SUITE_LIMITS = {f"RATELIMIT_{name}": "100000 per minute" for name in ("INTAKE", "TRACKING", "LOGIN")}
 
 
 def _new_database(cluster: EmbeddedCluster) -> tuple[str, str]:
@@ -124,56 +119,12 @@ def count(engine, table: str = "reports", where: str = "TRUE") -> int:
         return conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}")).scalar_one()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def live_server(database_url, tmp_path_factory):
     """The app under granian, the production server, on a loopback port, in its own process (clients such as
     GDAL hold the GIL while they wait for the server, so the server cannot be a thread of the test process)."""
-    port = free_port()
-    env = dict(os.environ, MAPPER_DATABASE_URL=database_url, MAPPER_TILES_URL='""', MAPPER_SECRET_KEY="test")
-    env.update({f"MAPPER_{k}": v for k, v in SUITE_LIMITS.items()})
-    log = open(tmp_path_factory.mktemp("live-server") / "server.log", "w")  # pytest keeps the last runs' logs
-    proc = subprocess.Popen(
-        [
-            str(PROJECT_ROOT / ".venv" / "bin" / "granian"),
-            "--interface",
-            "wsgi",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--blocking-threads",
-            "8",
-            "--factory",
-            "mapper:create_app",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:  # not listening yet, or still booting
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the live server did not start; see {log.name}")
-        time.sleep(0.2)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    with granian(database_url, tmp_path_factory.mktemp("live-server")) as server:  # pytest keeps the last logs
+        yield server.url
 
 
 @pytest.fixture

@@ -16,7 +16,15 @@ from pathlib import Path
 import requests
 
 from mapper.config import PROJECT_ROOT
-from tests.conftest import SUITE_LIMITS, free_port
+
+# Rate limits the suite's many reports never reach (tests/test_rate_limits.py runs servers with small ones).
+SUITE_LIMITS = {f"RATELIMIT_{name}": "100000 per minute" for name in ("INTAKE", "TRACKING", "LOGIN")}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @dataclass

@@ -15,7 +15,7 @@ import requests
 from sqlalchemy import text
 
 from mapper import create_app
-from tests.conftest import free_port
+from tests.servers import free_port
 
 # A sample value for every URL argument name the app's routes use.
 SAMPLES = {
