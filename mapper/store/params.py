@@ -123,13 +123,12 @@ class Params(dict):
             key = (list, tuple(map(type, value)), tuple(value))
         else:  # not compared: bound under a name of its own
             key = None
-        placeholder = self._placeholders.get(key) if key is not None else None
+        placeholder = self._placeholders.get(key)
         if placeholder is None:
-            name = f"{self.prefix}{self._next}"
-            while name in self:
-                self._next += 1
-                name = f"{self.prefix}{self._next}"
-            self._next += 1
+            n = self._next
+            while (name := f"{self.prefix}{n}") in self:
+                n += 1
+            self._next = n + 1
             self[name] = value
             placeholder = f"%({name})s"
             if key is not None:
