@@ -2,8 +2,10 @@
 
 A layer file gives ``id``, ``title``, ``description``, ``geometry`` (point or polygon), ``[[fields]]``,
 ``[sensitivity]`` (public location precision in metres, audiences that may see exact data), ``[access]``
-(the roles holding each of the layer's other permissions, ``domain.policy.ACCESS_KEYS``) and ``[style]``.
-Every layer also receives the private reporter-contact fields in ``CONTACT_FIELDS``.
+(the roles holding each of the layer's other permissions, ``domain.policy.ACCESS_KEYS``) and ``[style]``,
+and the scores it declares (``scores = [...]``, ``[hotspots]``): a layer lacking a field its score methods read
+(``domain.score_methods``) is refused. Every layer also receives the private reporter-contact fields in
+``CONTACT_FIELDS``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from mapper.domain import policy
+from mapper.domain import policy, score_methods
 from mapper.domain.errors import LayerDefinitionError
 
 FIELD_TYPES = {"text", "integer", "number", "boolean", "date", "datetime", "enum"}
@@ -60,7 +62,7 @@ CONTACT_FIELDS = (
 )
 
 
-SCORE_METHODS = ("water_quality", "ratings", "livability", "land_use", "transit_access")
+SCORE_METHODS = score_methods.SCORES  # what ``scores = [...]`` may list; hot spots are a table of their own
 
 
 @dataclass(frozen=True)
@@ -290,9 +292,13 @@ class _Checker:
         for m in scores:
             if m not in SCORE_METHODS:
                 self.fail("scores", f"unknown score method {m!r} (methods: {', '.join(SCORE_METHODS)})")
+        hotspots = self.hotspots(d, fields)
+        for method in (["hotspots"] if hotspots else []) + scores:  # the fields each method reads
+            for key, reason in score_methods.problems(method, fields, hotspots):
+                self.fail(key, reason)
         return Layer(
             access=self.access(d, bool(scores) or "hotspots" in d),
-            hotspots=self.hotspots(d, fields),
+            hotspots=hotspots,
             scores=tuple(scores),
             id=layer_id,
             title=self.get(d, "title", "title", str, required=True),
@@ -332,14 +338,10 @@ class _Checker:
         k = self.get(h, "min_count", "hotspots.min_count", int, default=5)
         if k < 1:
             self.fail("hotspots.min_count", "must be >= 1")
-        weight = self.get(h, "weight_field", "hotspots.weight_field", str)
-        if weight is not None and (weight not in names or names[weight].type not in ("integer", "number")):
-            self.fail("hotspots.weight_field", "must name an integer or number field of this layer")
+        weight = self.get(h, "weight_field", "hotspots.weight_field", str)  # its field: see score_methods
         where = self.get(h, "where_field", "hotspots.where_field", str)
         values = self.get(h, "where_values", "hotspots.where_values", list, default=[])
-        if where is not None and (
-            where not in names or names[where].type != "enum" or not values or set(values) - set(names[where].values)
-        ):
+        if where is not None and (not values or (where in names and set(values) - set(names[where].values))):
             self.fail("hotspots.where_field", "must name an enum field, with where_values among its values")
         size = self.get(h, "cell_size_m", "hotspots.cell_size_m", float)
         if size is not None and size <= 0:

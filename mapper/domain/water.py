@@ -21,6 +21,7 @@ CCME_CATEGORIES = ((95, "Excellent"), (80, "Good"), (65, "Fair"), (45, "Marginal
 CCME_REFERENCE = "CCME (2001) Canadian Water Quality Index 1.0 Technical Report"
 CCME_MIN_VARIABLES = 4
 CCME_MIN_SAMPLES = 4
+E_COLI = "e_coli_cfu_100ml"  # the gate's variable, as named in the guideline file (and the layer's field)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def score_water_point(samples: list[dict], objectives: dict[str, Objective]) -> 
         for k, o in objectives.items()
         if latest.get(k) is not None
     }
-    ecoli = latest.get("e_coli_cfu_100ml")
+    ecoli = latest.get(E_COLI)
     result: dict = {"samples": len(samples), "checks": checks}
     if ecoli is not None:
         result["e_coli"] = {"value": ecoli, "band": e_coli_band(float(ecoli)), "detected": float(ecoli) > 0}

@@ -5,10 +5,12 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from mapper.domain.errors import FieldProblem, NotFound, ValidationFailed
+from mapper.domain.score_methods import METHODS, field_name
 from mapper.store import reports as repository
 
 DECISIONS = {"verify": "acknowledged", "dismiss": "closed"}
 LAYER = "water_quality"  # the layer whose reports raise alerts; its [access] decide_alerts says who decides
+ALERT_FIELD = field_name(METHODS["water_quality"].reading("alert"))  # the field raising one, as the score reads it
 
 
 def decide_alert(engine: Engine, report_id: int, decision: str, note: str | None, role: str) -> dict:
@@ -19,7 +21,7 @@ def decide_alert(engine: Engine, report_id: int, decision: str, note: str | None
         raise ValidationFailed("Unknown decision.", [FieldProblem("decision", "must be verify or dismiss")])
     with engine.begin() as conn:
         row = repository.report_row(conn, report_id)
-        if row is None or row["layer"] != LAYER or not row["properties"].get("alert"):
+        if row is None or row["layer"] != LAYER or not row["properties"].get(ALERT_FIELD):
             raise NotFound(f"Report {report_id} is not a water-quality alert.")
         status = DECISIONS[decision]
         note = note if isinstance(note, str) and note.strip() else f"alert {decision}ed"

@@ -1,5 +1,6 @@
 """Score runs: read inputs from PostGIS, compute with the domain methods, store results with the method,
-its version and the parameters used. Each method runs in one transaction; old runs are kept."""
+its version and the parameters used. Each method runs in one transaction; old runs are kept. The fields a
+method reads are those its declaration names (``domain.score_methods.fields_for``), checked at start-up."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from mapper.domain import hotspots as hs
 from mapper.domain import ratings, water
 from mapper.domain.errors import ValidationFailed
 from mapper.domain.layers import HotspotSettings, Layer, Registry
+from mapper.domain.score_methods import METHODS as DECLARED
+from mapper.domain.score_methods import fields_for
 from mapper.store import scores as store
 
 LIVABILITY_CELL_M = 400.0
-PUBLIC_SPACE_CLASSES = ["public_space", "green_space"]
 
 
 class ScoreRefused(ValidationFailed):
@@ -66,8 +68,9 @@ def run_hotspots(
 ) -> RunSummary:
     """Gi* hot spots of ``layer`` on a hexagon grid, published as ``{layer}-hotspots``."""
     settings = settings or layer.hotspots or HotspotSettings()
+    fields = fields_for(layer, "hotspots", settings)
     where, params = store.layer_filter(
-        layer.id, window_days=settings.window_days, where_field=settings.where_field, where_values=settings.where_values
+        layer.id, window_days=settings.window_days, where_field=fields["where"], where_values=settings.where_values
     )
 
     def work(cur):
@@ -83,19 +86,7 @@ def run_hotspots(
         if size is not None and (problem := hs.grid_problem(size, area["area_m2"])):
             raise ScoreRefused(f"{layer.id}: {problem}")
         size = size or auto_cell_size(area["n"], area["area_m2"])
-        weight = (
-            f"coalesce((properties ->> '{settings.weight_field}')::float8, 1)" if settings.weight_field else "1::float8"
-        )
-        rows = store.hexagon_bins(
-            cur,
-            where,
-            params,
-            srid=srid,
-            size=size,
-            inner=area["hull"],
-            values={"w": weight},
-            aggregates={"reports": "count(*)", "weight": "sum(w)"},
-        )
+        rows = store.hotspot_bins(cur, where, params, srid=srid, size=size, inner=area["hull"], weight=fields["weight"])
         xy = hs.hexagon_centres(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), size)
         counts = np.array([r[5] for r in rows], dtype=int)
         y = np.array([r[6] for r in rows], dtype=float)
@@ -154,7 +145,7 @@ def run_hotspots(
 
 
 # --- water quality -------------------------------------------------------------------------------------------
-POINT_KEY = "coalesce(properties ->> 'point_name', ST_AsText(ST_SnapToGrid(geom, 0.00001)))"
+POINT_GRID = 0.00001  # degrees: samples with no point name are grouped by location to ~1 m
 ALERT_STATES = {
     "submitted": "alert — unverified",
     "acknowledged": "alert — verified",
@@ -167,17 +158,21 @@ ALERT_STATES = {
 def run_water_quality(engine: Engine, layer: Layer) -> RunSummary:
     """Score every water point (its samples grouped by name, else by location)."""
     objectives, meta = water.load_guidelines()
+    fields = fields_for(layer, "water_quality")
+    alert, point = fields["alert"], fields["point"]
     where, params = store.layer_filter(layer.id)
 
     def work(cur):
-        groups = store.group_inputs(cur, where, params, POINT_KEY)
+        groups = store.group_inputs(cur, where, params, name=point, grid=POINT_GRID)
         run_params = {
             "guidelines": {k: {"lower": o.lower, "upper": o.upper, "note": o.note} for k, o in objectives.items()},
             "guidelines_source": meta["source"],
             "e_coli_bands": water.E_COLI_REFERENCE,
             "ccme": f"{water.CCME_REFERENCE}; computed when ≥ {water.CCME_MIN_VARIABLES} variables "
             f"were each sampled ≥ {water.CCME_MIN_SAMPLES} times",
-            "point": "samples grouped by point_name, else by location (1 m)",
+            "point": f"samples grouped by {point.name}, else by location (1 m)"
+            if point
+            else "samples grouped by location (1 m)",
         }
         run_id = store.insert_run(
             cur,
@@ -190,7 +185,7 @@ def run_water_quality(engine: Engine, layer: Layer) -> RunSummary:
         rows = []
         for key, ids, props, _private, statuses, times, _centre in groups:
             result = water.score_water_point(list(props), objectives)
-            alerts = [(i, st) for i, pr, st in zip(ids, props, statuses, strict=True) if pr.get("alert")]
+            alerts = [(i, st) for i, pr, st in zip(ids, props, statuses, strict=True) if alert and pr.get(alert.name)]
             if alerts:
                 alert_id, status = alerts[-1]
                 result["alert"] = {"state": ALERT_STATES.get(status, f"alert — {status}"), "report_id": alert_id}
@@ -204,14 +199,24 @@ def run_water_quality(engine: Engine, layer: Layer) -> RunSummary:
 
 
 # --- health centre ratings -----------------------------------------------------------------------------------
+CENTRE_GRID = 0.0001  # degrees: ratings of a centre with no name are grouped by location to ~10 m
+
+
 def run_ratings(engine: Engine, layer: Layer) -> RunSummary:
     """Bayesian-average ratings, complaint counts per month and services, per centre (by name)."""
+    fields = fields_for(layer, "ratings")
+    rating, services_field, complaint = fields["rating"], fields["services"], fields["complaint"]
     where, params = store.layer_filter(layer.id)
-    name_key = "coalesce(properties ->> 'centre_name', ST_AsText(ST_SnapToGrid(geom, 0.0001)))"
+
+    def value(f, public: dict, private: dict):
+        """The value of field ``f`` in a report, from its public or its private properties."""
+        return None if f is None else (public if f.public else private).get(f.name)
 
     def work(cur):
-        groups = store.group_inputs(cur, where, params, name_key)
-        all_ratings = [p["rating"] for g in groups for p in g[2] if p.get("rating") is not None]
+        groups = store.group_inputs(cur, where, params, name=fields["centre"], grid=CENTRE_GRID)
+        all_ratings = [
+            v for g in groups for p, q in zip(g[2], g[3], strict=True) if (v := value(rating, p, q)) is not None
+        ]
         prior = ratings.prior(all_ratings)
         run_id = store.insert_run(
             cur,
@@ -228,11 +233,12 @@ def run_ratings(engine: Engine, layer: Layer) -> RunSummary:
         )
         rows = []
         for key, ids, props, private, _statuses, times, _centre in groups:
-            values = [p["rating"] for p in props if p.get("rating") is not None]
-            services = sorted({s for p in props for s in (p.get("services") or [])})
+            both = list(zip(props, private, strict=True))
+            values = [v for p, q in both if (v := value(rating, p, q)) is not None]
+            services = sorted({s for p, q in both for s in (value(services_field, p, q) or [])})
             complaints: dict[str, int] = {}
-            for pr, t in zip(private, times, strict=True):
-                if pr.get("complaint"):
+            for (p, q), t in zip(both, times, strict=True):
+                if value(complaint, p, q):
                     complaints[t.strftime("%Y-%m")] = complaints.get(t.strftime("%Y-%m"), 0) + 1
             rows.append(
                 (
@@ -258,6 +264,9 @@ def run_ratings(engine: Engine, layer: Layer) -> RunSummary:
 # --- urban life: livability by area --------------------------------------------------------------------------
 def run_livability(engine: Engine, layer: Layer, cell_size_m: float = LIVABILITY_CELL_M) -> RunSummary:
     """Positive/negative report shares per hexagon, with Wilson 95 % intervals, as ``{layer}-areas``."""
+    fields = fields_for(layer, "livability")
+    positive, negative = DECLARED["livability"].reading("sentiment").values
+    (safety,) = DECLARED["livability"].reading("theme").values
     where, params = store.layer_filter(layer.id)
 
     def work(cur):
@@ -265,20 +274,18 @@ def run_livability(engine: Engine, layer: Layer, cell_size_m: float = LIVABILITY
         if area["n"] == 0:
             raise ScoreRefused(f"{layer.id}: no reports to score")
         srid = utm_srid(area["lon"], area["lat"])
-        rows = store.hexagon_bins(
+        rows = store.livability_bins(
             cur,
             where,
             params,
             srid=srid,
             size=cell_size_m,
             inner=area["hull"],
-            values={"sentiment": "properties ->> 'sentiment'", "theme": "properties ->> 'theme'"},
-            aggregates={
-                "positive": "count(*) FILTER (WHERE sentiment = 'positive')",
-                "negative": "count(*) FILTER (WHERE sentiment = 'negative')",
-                "safety_pos": "count(*) FILTER (WHERE theme = 'safety' AND sentiment = 'positive')",
-                "safety_n": "count(*) FILTER (WHERE theme = 'safety')",
-            },
+            sentiment=fields["sentiment"],
+            theme=fields["theme"],
+            positive=positive,
+            negative=negative,
+            safety=safety,
         )
         run_id = store.insert_run(
             cur,
@@ -325,16 +332,26 @@ def run_livability(engine: Engine, layer: Layer, cell_size_m: float = LIVABILITY
 # --- land use by district ------------------------------------------------------------------------------------
 def run_land_use(engine: Engine, layer: Layer) -> RunSummary:
     """Area by class, public space share and public space per resident, per district."""
+    fields = fields_for(layer, "land_use")
+    public_classes = list(DECLARED["land_use"].reading("land_class").values)
     where, params = store.layer_filter(layer.id)
 
     def work(cur):
-        rows = store.district_land_use(cur, where, params, PUBLIC_SPACE_CLASSES)
+        rows = store.district_land_use(
+            cur,
+            where,
+            params,
+            land_class=fields["land_class"],
+            district=fields["district"],
+            population=fields["population"],
+            public_classes=public_classes,
+        )
         run_id = store.insert_run(
             cur,
             layer.id,
             "land_use",
             "district-areas/1.0",
-            {"public_space_classes": PUBLIC_SPACE_CLASSES, "area": "geodesic (PostGIS geography, WGS 84 ellipsoid)"},
+            {"public_space_classes": public_classes, "area": "geodesic (PostGIS geography, WGS 84 ellipsoid)"},
             len(rows),
         )
         features, results = [], []

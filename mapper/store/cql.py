@@ -21,6 +21,7 @@ from shapely.geometry import shape
 
 from mapper.domain.errors import BadRequest, FieldProblem
 from mapper.domain.values import is_unicode
+from mapper.store.params import Params
 
 log = logging.getLogger(__name__)
 COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -253,9 +254,10 @@ def check_arguments(op: str, args) -> None:
 class Compiler:
     """Compiles one CQL2 JSON expression against a catalogue of queryables."""
 
-    def __init__(self, props: dict[str, Prop], prefix: str = "f"):
+    def __init__(self, props: dict[str, Prop], prefix: str = "f", params: Params | None = None):
+        """``params``: the allocator of the statement the filter goes into (store.params), else one of its own."""
         self.props, self.prefix = props, prefix
-        self.params: dict = {}
+        self.params = Params(prefix=prefix) if params is None else params
         self.nodes = 0
 
     def compile(self, expr) -> Compiled:
@@ -263,9 +265,7 @@ class Compiler:
 
     # --- values -------------------------------------------------------------------------------------
     def bind(self, value, cast: str = "") -> str:
-        name = f"{self.prefix}{len(self.params)}"
-        self.params[name] = value
-        return f"%({name})s{cast}"
+        return self.params.bind(value, cast)
 
     def prop(self, arg) -> Prop:
         """The queryable ``arg`` (a checked property reference) names."""

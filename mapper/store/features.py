@@ -4,15 +4,23 @@ Privacy lives here: the public view reads only the layer's public fields, publis
 (the stored, indexed ``public_geom``, and filters on them, so a bbox cannot probe an exact position), and
 never sees hidden statuses.
 GeoJSON and MVT are produced by PostGIS; Python only streams the text it gets back.
+
+Values are bound and names quoted, never pasted: every builder of a statement binds through the statement's
+one ``Params`` (``store.params``); field names enter as psycopg2.sql literals (``properties ->> 'name'``) and
+identifiers (column aliases), in SQL composed once per view (``ViewSQL``), and the table as an identifier.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from psycopg2 import sql
+
+from mapper.domain.layers import Field
 from mapper.domain.lifecycle import PUBLIC_HIDDEN_STATUSES
 from mapper.domain.privacy import View
 from mapper.store.cql import Compiler, Prop
+from mapper.store.params import Params, Quoted, name_ident, name_literal
 
 KINDS = {
     "text": "text",
@@ -35,33 +43,14 @@ def geometry_sql(view: View) -> str:
     return "r.public_geom" if view.generalised else "r.geom"
 
 
-def queryables(view: View) -> dict[str, Prop]:
-    """Property name → SQL, for filters: the view's fields plus id, status, observed_at and geometry."""
-    props = {
-        "id": Prop("r.id", "number"),
-        "status": Prop("r.status", "text"),
-        "observed_at": Prop("r.observed_at", "timestamp"),
-        "geometry": Prop(geometry_sql(view), "geometry"),
-    }
-    for f in view.fields:
-        source = "r.properties" if f.public else "r.private"
-        if f.multiple:
-            props[f.name] = Prop(f"({source} -> '{f.name}')", "list")
-        else:
-            kind = KINDS[f.type]
-            props[f.name] = Prop(f"(({source} ->> '{f.name}'){CASTS[kind]})", kind)
-    return props
+def source_sql(f: Field, alias: str = "r.") -> str:
+    """The jsonb column holding a field's values: ``properties`` for public fields, ``private`` for the others."""
+    return f"{alias}properties" if f.public else f"{alias}private"
 
 
-def properties_sql(view: View, builder: str = "jsonb_build_object") -> str:
-    """The published properties: an explicit allow-list of the view's fields, plus status and time, as
-    jsonb (what ST_AsMVT expands into tile attributes) or, with ``builder="json_build_object"``, as json
-    in field order (cheaper to print)."""
-    parts = []
-    for f in view.fields:
-        parts.append(f"'{f.name}', {'r.properties' if f.public else 'r.private'} -> '{f.name}'")
-    parts += [f"'{name}', {sql}" for name, sql in report_columns(view)]
-    return f"{builder}({', '.join(parts)})"
+def field_text(f: Field, alias: str = "r.") -> sql.Composed:
+    """A field's value as text (``->>``), its name an SQL literal."""
+    return sql.SQL("({} ->> {})").format(sql.SQL(source_sql(f, alias)), name_literal(f.name))
 
 
 def report_columns(view: View) -> list[tuple[str, str]]:
@@ -70,31 +59,111 @@ def report_columns(view: View) -> list[tuple[str, str]]:
     return [(name, f"r.{name}") for name in ("status", "observed_at") if name not in names]
 
 
-def feature_sql(view: View) -> str:
+class ViewSQL:
+    """The SQL of one view that depends on the view alone — what it publishes, under which names — composed
+    once with psycopg2.sql (field names as literals and identifiers) and bound as one ``Quoted`` each, so a
+    statement pays one placeholder per part, not one per field (see ``store.params``)."""
+
+    def __init__(self, view: View):
+        self.feature = Quoted(_feature(view))
+        self.properties = Quoted(_properties(view, "jsonb_build_object"))
+        self.columns = Quoted(_columns(view, typed=False))
+        self.typed_columns = Quoted(_columns(view, typed=True))
+        self.queryables: dict[str, tuple[Quoted | str, str]] = {
+            "id": ("r.id", "number"),
+            "status": ("r.status", "text"),
+            "observed_at": ("r.observed_at", "timestamp"),
+            "geometry": (geometry_sql(view), "geometry"),
+        }
+        for f in view.fields:
+            if f.multiple:
+                value = sql.SQL("({} -> {})").format(sql.SQL(source_sql(f)), name_literal(f.name))
+                self.queryables[f.name] = (Quoted(value), "list")
+            else:
+                kind = KINDS[f.type]
+                self.queryables[f.name] = (Quoted(sql.SQL("({}{})").format(field_text(f), sql.SQL(CASTS[kind]))), kind)
+
+
+_VIEW_SQL: dict = {}  # (id(layer), exact) → (layer, ViewSQL); the layer is kept, so its id is not reused
+
+
+def view_sql(view: View) -> ViewSQL:
+    """``ViewSQL`` of ``view``, composed on first use (per layer object and audience)."""
+    key = (id(view.layer), view.exact)
+    entry = _VIEW_SQL.get(key)
+    if entry is not None and entry[0] is view.layer:
+        return entry[1]
+    if len(_VIEW_SQL) >= 1024:  # registries come and go in tests; a server holds a few dozen views
+        _VIEW_SQL.clear()
+    composed = ViewSQL(view)
+    _VIEW_SQL[key] = (view.layer, composed)
+    return composed
+
+
+def queryables(view: View, params: Params) -> dict[str, Prop]:
+    """Property name → SQL, for filters: the view's fields plus id, status, observed_at and geometry; the
+    fields' SQL bound in ``params``."""
+    return {
+        name: Prop(part if isinstance(part, str) else params.part(part), kind)
+        for name, (part, kind) in view_sql(view).queryables.items()
+    }
+
+
+def _properties(view: View, builder: str) -> sql.Composed:
+    parts = [
+        sql.SQL("{key}, {source} -> {key}").format(key=name_literal(f.name), source=sql.SQL(source_sql(f)))
+        for f in view.fields
+    ]
+    parts += [sql.SQL("{}, {}").format(name_literal(name), sql.SQL(column)) for name, column in report_columns(view)]
+    return sql.SQL("{}({})").format(sql.SQL(builder), sql.SQL(", ").join(parts))
+
+
+def properties_sql(view: View, params: Params) -> str:
+    """The published properties as jsonb (what ST_AsMVT expands into tile attributes): an explicit allow-list
+    of the view's fields, plus status and time; bound in ``params``."""
+    return params.part(view_sql(view).properties)
+
+
+def _feature(view: View) -> sql.Composed:
+    return sql.SQL(
+        """'{{"type":"Feature","id":' || r.id || ',"geometry":' || COALESCE(ST_AsGeoJSON({}, {}), 'null') """
+        """|| ',"properties":' || {}::text || '}}'"""
+    ).format(sql.SQL(geometry_sql(view)), sql.Literal(view.coordinate_digits), _properties(view, "json_build_object"))
+
+
+def feature_sql(view: View, params: Params) -> str:
     """One GeoJSON Feature as text, concatenated in SQL (building a json value and printing it costs twice
-    as much)."""
-    geometry = f"COALESCE(ST_AsGeoJSON({geometry_sql(view)}, {view.coordinate_digits}), 'null')"
-    return (
-        f"""'{{"type":"Feature","id":' || r.id || ',"geometry":' || {geometry} || ',"properties":' """
-        f"""|| {properties_sql(view, "json_build_object")}::text || '}}'"""
-    )
+    as much), its properties as json in field order (cheaper to print); bound in ``params``."""
+    return params.part(view_sql(view).feature)
+
+
+@dataclass(frozen=True)
+class TileRef:
+    """The placeholders of a vector tile's z, x, y, extent and buffer (bound by ``add_tile``)."""
+
+    z: str
+    x: str
+    y: str
+    extent: str
+    buffer: str
 
 
 @dataclass
 class Where:
-    """A WHERE clause with its bound parameters."""
+    """A WHERE clause and the allocator holding its bound values (statements built on it copy and extend it)."""
 
     clauses: list[str] = field(default_factory=list)
-    params: dict = field(default_factory=dict)
+    params: Params = field(default_factory=Params)
     table: str = "reports"  # or derived_features: set from the layer, never from a request
+    relation: str = ""  # the placeholder of ``table``, a quoted identifier
     scope: list[str] = field(default_factory=list)  # the layer and visibility clauses alone (no location/filter)
     # the same selection over ``public_cells`` (alias c), where that counts it exactly: a generalised view
-    # filtered on nothing but location (bounding boxes, a tile); its parameters are a subset of ``params``
+    # filtered on nothing but location (bounding boxes, a tile); bound in the same ``params``
     cells: Where | None = None
+    tile: TileRef | None = None  # the tile's placeholders, for ``mvt_geom``
 
-    def add(self, sql: str, **params) -> None:
+    def add(self, sql: str) -> None:
         self.clauses.append(sql)
-        self.params.update(params)
 
     @property
     def sql(self) -> str:
@@ -112,53 +181,50 @@ def where_for(
 ) -> Where:
     """Layer, visibility, bounding boxes (already split at the antimeridian), a CQL2 JSON filter, and a
     vector tile z/x/y (with its buffer)."""
-    w = Where(table=view.layer.table)
-    w.add("r.layer = %(layer)s", layer=view.layer.id)
+    p = Params()
+    w = Where(params=p, table=view.layer.table, relation=p.ident(view.layer.table))
+    w.add(f"r.layer = {p.bind(view.layer.id)}")
     if not view.exact:
-        w.add("r.status <> ALL(%(hidden)s)", hidden=list(PUBLIC_HIDDEN_STATUSES))
+        w.add(f"r.status <> ALL({p.bind(list(PUBLIC_HIDDEN_STATUSES))})")
     if view.generalised:  # rows stored under another precision wait for `mapper db upgrade` to re-generalise
-        w.add("r.public_precision_m = %(precision)s", precision=float(view.precision_m))
+        w.add(f"r.public_precision_m = {p.bind(float(view.precision_m))}")
     w.scope = list(w.clauses)
     add_bboxes(w, geometry_sql(view), bboxes)
     if tile is not None:
         add_tile(w, geometry_sql(view), tile, extent, buffer)
     if cql is not None:
-        compiled = Compiler(queryables(view)).compile(cql)
-        w.add(compiled.sql, **compiled.params)
+        w.add(Compiler(queryables(view, p), params=p).compile(cql).sql)
     elif view.generalised and view.layer.table == "reports":
-        w.cells = cells_where(view, bboxes=bboxes, tile=tile, extent=extent, buffer=buffer)
+        w.cells = cells_where(view, bboxes=bboxes, tile=tile, extent=extent, buffer=buffer, params=p)
     return w
 
 
 def add_bboxes(w: Where, geometry: str, bboxes) -> None:
     """Keep what ``geometry`` (WGS 84) has in any of ``bboxes``."""
     if bboxes:
-        ors = []
-        for i, (x0, y0, x1, y1) in enumerate(bboxes):
-            ors.append(f"{geometry} && ST_MakeEnvelope(%(bx{i})s, %(by{i})s, %(bX{i})s, %(bY{i})s, 4326)")
-            w.params.update({f"bx{i}": x0, f"by{i}": y0, f"bX{i}": x1, f"bY{i}": y1})
+        b = w.params.bind
+        ors = [f"{geometry} && ST_MakeEnvelope({b(x0)}, {b(y0)}, {b(x1)}, {b(y1)}, 4326)" for x0, y0, x1, y1 in bboxes]
         w.add("(" + " OR ".join(ors) + ")")
 
 
 def add_tile(w: Where, geometry: str, tile: tuple[int, int, int], extent: int, buffer: int) -> None:
-    """Keep what ``geometry`` (WGS 84) has in vector tile z/x/y or its buffer; the tile's parameters are
-    also what ``MVT_GEOM`` reads."""
+    """Keep what ``geometry`` (WGS 84) has in vector tile z/x/y or its buffer; the tile's placeholders
+    (``w.tile``) are also what ``mvt_geom`` reads."""
+    b = w.params.bind
     z, x, y = tile
+    t = w.tile = TileRef(b(z), b(x), b(y), b(extent), b(buffer))
     w.add(
-        f"{geometry} && ST_Transform(ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s, "
-        "margin => (%(tbuffer)s::float8 / %(textent)s)), 4326)",
-        tz=z,
-        tx=x,
-        ty=y,
-        tbuffer=buffer,
-        textent=extent,
+        f"{geometry} && ST_Transform(ST_TileEnvelope({t.z}, {t.x}, {t.y}, "
+        f"margin => ({t.buffer}::float8 / {t.extent})), 4326)"
     )
 
 
-# a WGS 84 geometry in the tile's grid (clipped to it and its buffer), with the parameters of ``add_tile``
-MVT_GEOM = (
-    "ST_AsMVTGeom(ST_Transform({}, 3857), ST_TileEnvelope(%(tz)s, %(tx)s, %(ty)s), %(textent)s, %(tbuffer)s, true)"
-)
+def mvt_geom(geometry: str, tile: TileRef) -> str:
+    """A WGS 84 geometry in the tile's grid (clipped to it and its buffer), on the placeholders of ``add_tile``."""
+    return (
+        f"ST_AsMVTGeom(ST_Transform({geometry}, 3857), ST_TileEnvelope({tile.z}, {tile.x}, {tile.y}), {tile.extent}, "
+        f"{tile.buffer}, true)"
+    )
 
 
 def reads_matches_first(limit: int | None, matches: int | None) -> bool:
@@ -167,89 +233,99 @@ def reads_matches_first(limit: int | None, matches: int | None) -> bool:
     return limit is not None and matches is not None and matches <= FILTER_FIRST_MAX
 
 
-def matches_cte(table: str, condition: str) -> str:
-    """The CTE ``matches`` (id, tuple id) of every row meeting ``condition``, found through whatever index
-    selects them best: the first step of a matches-first read."""
-    return f"WITH matches AS MATERIALIZED (SELECT r.id, r.ctid AS tid FROM {table} r WHERE {condition})"
+def matches_cte(relation: str, condition: str) -> str:
+    """The CTE ``matches`` (id, tuple id) of every row of ``relation`` (a ``Where.relation``) meeting
+    ``condition``, found through whatever index selects them best: the first step of a matches-first read."""
+    return f"WITH matches AS MATERIALIZED (SELECT r.id, r.ctid AS tid FROM {relation} r WHERE {condition})"
 
 
-def first_matches(order: str, limit_param: str) -> str:
-    """The condition keeping the first ``%(limit_param)s`` rows of ``matches`` in id ``order``, fetched by tuple
-    id (within the statement's snapshot), with no second index descent per row."""
-    return f"r.ctid = ANY(ARRAY(SELECT tid FROM matches ORDER BY id {order} LIMIT %({limit_param})s))"
+def first_matches(order: str, limit: str) -> str:
+    """The condition keeping the first ``limit`` (a placeholder) rows of ``matches`` in id ``order``, fetched by
+    tuple id (within the statement's snapshot), with no second index descent per row."""
+    return f"r.ctid = ANY(ARRAY(SELECT tid FROM matches ORDER BY id {order} LIMIT {limit}))"
 
 
-def _keyset(where: Where, after: int | None, before: int | None) -> tuple[str, dict, str]:
-    """The filter with the keyset bounds added, its parameters, and the id order ("DESC" reads backwards)."""
-    params = dict(where.params)
-    for name, value in (("after", after), ("before", before)):
-        if value is not None:
-            params[name] = value
-    order = "DESC" if before is not None and after is None else "ASC"
-    return " AND ".join([*where.clauses, *_keyset_bounds(after, before)]) or "TRUE", params, order
+def _keyset(
+    where: Where, after: int | None, before: int | None, params: Params | None = None
+) -> tuple[str, Params, str]:
+    """The filter with the keyset bounds added, its parameters (``params``, else a copy of the filter's, with the
+    bounds bound), and the id order ("DESC" reads backwards)."""
+    params = Params(where.params) if params is None else params
+    condition = " AND ".join([*where.clauses, *_keyset_bounds(params, after, before)]) or "TRUE"
+    return condition, params, _order(after, before)
 
 
-def _keyset_bounds(after: int | None, before: int | None) -> list[str]:
-    """The id bounds of a keyset page, on the parameters ``after`` and ``before``."""
-    return [
-        clause for clause, value in (("r.id > %(after)s", after), ("r.id < %(before)s", before)) if value is not None
-    ]
+def _order(after: int | None, before: int | None) -> str:
+    """The id order of a keyset page: backwards ("DESC") when it ends before an id and starts after none."""
+    return "DESC" if before is not None and after is None else "ASC"
 
 
-def items_sql(view: View, where: Where) -> tuple[str, dict]:
+def _keyset_bounds(params: Params, after: int | None, before: int | None) -> list[str]:
+    """The id bounds of a keyset page, their values bound in ``params``."""
+    return [f"r.id {op} {params.bind(int(value))}" for op, value in ((">", after), ("<", before)) if value is not None]
+
+
+def items_sql(view: View, where: Where) -> tuple[str, Params]:
     """Rows (id, Feature JSON text) of every match in id order, for unlimited reads (exports) from a
     server-side cursor."""
-    return f"SELECT r.id, {feature_sql(view)} FROM {where.table} r WHERE {where.sql} ORDER BY r.id", where.params
+    p = Params(where.params)
+    return f"SELECT r.id, {feature_sql(view, p)} FROM {where.relation} r WHERE {where.sql} ORDER BY r.id", p
 
 
 @dataclass
 class Estimate:
-    """An SQL expression for the number of matches of a filter: exact (``public_cells``) or the planner's."""
+    """The number of matches of a filter, as SQL: exact (counted from ``public_cells``), the planner's, or given.
+    ``sql`` binds its values in the statement's parameters."""
 
-    sql: str
-    params: dict = field(default_factory=dict)
     exact: bool = False
+    cells: Where | None = None  # exact: the filter over public_cells (bound in the filter's own parameters)
+    query: str | None = None  # the planner's: the filter as one query text, for mapper_planned_rows
+    count: int | None = None  # given
+
+    def sql(self, params: Params) -> str:
+        if self.cells is not None:
+            return f"(SELECT coalesce(sum(c.reports), 0)::bigint FROM public_cells c WHERE {self.cells.sql})"
+        if self.query is not None:
+            return f"mapper_planned_rows({params.bind(self.query)})"
+        return params.bind(int(self.count))
 
 
 def estimate_for(cursor, where: Where) -> Estimate:
     """The exact count of matches from ``public_cells`` where it can say (``where.cells``), else the planner's
     estimate (``mapper_planned_rows``: about 0.3 ms, where count(*) can take 60 ms)."""
     if where.cells is not None:
-        return Estimate(
-            f"(SELECT coalesce(sum(c.reports), 0)::bigint FROM public_cells c WHERE {where.cells.sql})",
-            where.cells.params,
-            exact=True,
-        )
-    return Estimate("mapper_planned_rows(%(estimate_query)s)", {"estimate_query": _estimate_sql(cursor, where)})
+        return Estimate(exact=True, cells=where.cells)
+    return Estimate(query=_estimate_sql(cursor, where))
 
 
 def expected_matches(cursor, where: Where) -> tuple[int, bool]:
     """``estimate_for``'s number, and whether it is exact."""
     estimate = estimate_for(cursor, where)
-    cursor.execute(f"SELECT {estimate.sql}", estimate.params)
+    p = Params(where.params)
+    cursor.execute(f"SELECT {estimate.sql(p)}", p)
     return int(cursor.fetchone()[0]), estimate.exact
 
 
 def fixed_estimate(matches: int) -> Estimate:
     """A given number of expected matches (to choose a read plan by hand)."""
-    return Estimate(str(int(matches)))
+    return Estimate(count=int(matches))
 
 
-def _cell_ids_sql(where: Where, order: str, after: int | None, before: int | None) -> str:
-    """The first ``%(limit)s`` ids in ``order`` of the public reports at the published locations of
-    ``where.cells``: each location's own first ids, within the view's scope (``where.scope``), from
-    ``reports_public_cell_idx`` (an index-only scan, the status read from the index), merged. The same rows as
-    ``where`` selects, since a report's public point is its cell's."""
-    condition = " AND ".join([*where.scope, "r.public_geom = cells.geom", *_keyset_bounds(after, before)])
+def _cell_ids_sql(where: Where, order: str, bounds: list[str], limit: str) -> str:
+    """The first ``limit`` (a placeholder) ids in ``order`` of the public reports at the published locations of
+    ``where.cells``: each location's own first ids, within the view's scope (``where.scope``) and the keyset
+    ``bounds``, from ``reports_public_cell_idx`` (an index-only scan, the status read from the index), merged.
+    The same rows as ``where`` selects, since a report's public point is its cell's."""
+    condition = " AND ".join([*where.scope, "r.public_geom = cells.geom", *bounds])
     return f"""
         SELECT m.id FROM (SELECT DISTINCT c.geom FROM public_cells c WHERE {where.cells.sql}) cells,
-        LATERAL (SELECT r.id FROM reports r WHERE {condition} ORDER BY r.id {order} LIMIT %(limit)s) m
-        ORDER BY m.id {order} LIMIT %(limit)s"""
+        LATERAL (SELECT r.id FROM reports r WHERE {condition} ORDER BY r.id {order} LIMIT {limit}) m
+        ORDER BY m.id {order} LIMIT {limit}"""
 
 
 def page_sql(
     view: View, where: Where, *, after: int | None, before: int | None, limit: int, estimate: Estimate
-) -> tuple[str, dict]:
+) -> tuple[str, Params]:
     """A page, its layer's data version and its count in one statement (one round trip, one snapshot), as one
     row: (version, changed_at, matched, returned, first_id, last_id, more, features): ``features`` the page's
     Feature JSON texts joined by commas in ascending id order (NULL when empty), ``first_id``/``last_id`` their
@@ -262,46 +338,43 @@ def page_sql(
     (``_cell_ids_sql``) when the estimate is an exact count from ``public_cells``, else by finding every match
     (``matches_cte``, ``first_matches``), and only the page's rows are read and printed; otherwise the id index
     is walked until the page is full (fastest when matches are dense)."""
-    condition, params, order = _keyset(where, after, before)
-    params.update(
-        estimate.params,
-        layer=view.layer.id,
-        limit=int(limit) + 1,
-        page_size=int(limit),
-        filter_first_max=FILTER_FIRST_MAX,
-    )
-    feature = feature_sql(view)
+    p = Params(where.params)
+    bounds = _keyset_bounds(p, after, before)  # in the filter and in the cell-by-cell read alike
+    condition, order = " AND ".join([*where.clauses, *bounds]) or "TRUE", _order(after, before)
+    limit_, page_size, first_max = p.bind(int(limit) + 1), p.bind(int(limit)), p.bind(FILTER_FIRST_MAX)
+    feature = feature_sql(view, p)
+    table = where.relation
     if estimate.exact:  # counted from public_cells; the page's ids come cell by cell from their index
         matches, counted = "WITH", "f.expected"
-        first = f"r.id = ANY(ARRAY({_cell_ids_sql(where, order, after, before)}))"
+        first = f"r.id = ANY(ARRAY({_cell_ids_sql(where, order, bounds, limit_)}))"
     else:
-        matches = matches_cte(where.table, condition) + ","
-        counted = "CASE WHEN f.expected <= %(filter_first_max)s THEN (SELECT count(*) FROM matches) END"
-        first = first_matches(order, "limit")
-    kept = "FILTER (WHERE p.n <= %(page_size)s)"
+        matches = matches_cte(table, condition) + ","
+        counted = f"CASE WHEN f.expected <= {first_max} THEN (SELECT count(*) FROM matches) END"
+        first = first_matches(order, limit_)
+    kept = f"FILTER (WHERE p.n <= {page_size})"
     sql = f"""
         {matches}
         facts AS MATERIALIZED (
-            SELECT v.version, v.changed_at, {estimate.sql} AS expected
-            FROM (SELECT 1) one LEFT JOIN layer_versions v ON v.layer = %(layer)s),
+            SELECT v.version, v.changed_at, {estimate.sql(p)} AS expected
+            FROM (SELECT 1) one LEFT JOIN layer_versions v ON v.layer = {p.bind(view.layer.id)}),
         page AS (
-            SELECT r.id, {feature} AS feature FROM {where.table} r
-            WHERE (SELECT expected FROM facts) <= %(filter_first_max)s AND {first}
+            SELECT r.id, {feature} AS feature FROM {table} r
+            WHERE (SELECT expected FROM facts) <= {first_max} AND {first}
             UNION ALL
-            (SELECT r.id, {feature} FROM {where.table} r
-             WHERE (SELECT expected FROM facts) > %(filter_first_max)s AND {condition}
-             ORDER BY r.id {order} LIMIT %(limit)s))
+            (SELECT r.id, {feature} FROM {table} r
+             WHERE (SELECT expected FROM facts) > {first_max} AND {condition}
+             ORDER BY r.id {order} LIMIT {limit_}))
         SELECT f.version, f.changed_at, {counted}, a.returned, a.first_id, a.last_id, a.more, a.features
         FROM facts f, LATERAL (
             SELECT count(*) {kept} AS returned, min(p.id) {kept} AS first_id, max(p.id) {kept} AS last_id,
-                   count(*) > %(page_size)s AS more, string_agg(p.feature, ',' ORDER BY p.id) {kept} AS features
+                   count(*) > {page_size} AS more, string_agg(p.feature, ',' ORDER BY p.id) {kept} AS features
             FROM (SELECT page.*, row_number() OVER (ORDER BY page.id {order}) AS n FROM page) p) a"""
-    return sql, params
+    return sql, p
 
 
 def _estimate_sql(cursor, where: Where) -> str:
     """The filter as one query text with its values quoted by the driver, for ``mapper_planned_rows``."""
-    return cursor.mogrify(f"SELECT 1 FROM {where.table} r WHERE {where.sql}", where.params).decode()
+    return cursor.mogrify(f"SELECT 1 FROM {where.relation} r WHERE {where.sql}", where.params).decode()
 
 
 def collection_summary(cursor, view: View) -> dict:
@@ -311,7 +384,7 @@ def collection_summary(cursor, view: View) -> dict:
         f"""
         SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1, n FROM (
             SELECT ST_Extent({geometry_sql(view)}) e, min(r.observed_at) t0, max(r.observed_at) t1, count(*) n
-            FROM {w.table} r WHERE {w.sql}) s""",
+            FROM {w.relation} r WHERE {w.sql}) s""",
         w.params,
     )
     x0, y0, x1, y1, t0, t1, n = cursor.fetchone()
@@ -325,23 +398,25 @@ def layer_version(cursor, layer_id: str) -> tuple[int, object]:
     return (row[0], row[1]) if row else (0, None)
 
 
-def tile_sql(view: View, where: Where, cap: int, matches: int | None = None) -> tuple[str, dict]:
+def tile_sql(view: View, where: Where, cap: int, matches: int | None = None) -> tuple[str, Params]:
     """One Mapbox Vector Tile (layer named after the layer id) of the tile in ``where`` (see ``where_for``),
     with at most ``cap`` features: the lowest ids. As for ``page_sql``, ``matches`` (the expected number) at
     most ``FILTER_FIRST_MAX`` finds the matches first, else the id index is walked."""
-    params = dict(where.params, cap=int(cap))
+    p = Params(where.params)
+    cap_ = p.bind(int(cap))
     if reads_matches_first(cap, matches):
         rows = f"""
-            {matches_cte(where.table, where.sql)}
-            SELECT r.* FROM {where.table} r WHERE {first_matches("ASC", "cap")} ORDER BY r.id"""
+            {matches_cte(where.relation, where.sql)}
+            SELECT r.* FROM {where.relation} r WHERE {first_matches("ASC", cap_)} ORDER BY r.id"""
     else:
-        rows = f"SELECT r.* FROM {where.table} r WHERE {where.sql} ORDER BY r.id LIMIT %(cap)s"
+        rows = f"SELECT r.* FROM {where.relation} r WHERE {where.sql} ORDER BY r.id LIMIT {cap_}"
     sql = f"""
         WITH r AS ({rows}), t AS (
-            SELECT r.id, {MVT_GEOM.format(geometry_sql(view))} AS geom, {field_columns_sql(view, typed=True)}
+            SELECT r.id, {mvt_geom(geometry_sql(view), where.tile)} AS geom, {field_columns_sql(view, p, typed=True)}
             FROM r)
-        SELECT ST_AsMVT(t.*, '{view.layer.id}', %(textent)s, 'geom', 'id') FROM t WHERE geom IS NOT NULL"""
-    return sql, params
+        SELECT ST_AsMVT(t.*, {p.literal(view.layer.id)}, {where.tile.extent}, 'geom', 'id') FROM t
+        WHERE geom IS NOT NULL"""
+    return sql, p
 
 
 TYPED_COLUMNS = {"integer": "::bigint", "number": "::float8", "boolean": "::boolean"}
@@ -354,15 +429,15 @@ def cells_where(
     tile: tuple[int, int, int] | None = None,
     extent: int = TILE_EXTENT,
     buffer: int = TILE_BUFFER,
+    params: Params | None = None,
 ) -> Where:
     """The published locations (``public_cells``) of a generalised ``view`` in ``bboxes`` and a tile, public
-    statuses only; parameters named and valued as ``where_for``'s."""
-    w = Where(table="public_cells")
+    statuses only; bound in ``params`` (``where_for``'s, so one statement can hold both)."""
+    w = Where(params=Params() if params is None else params, table="public_cells")
+    b = w.params.bind
     w.add(
-        "c.layer = %(layer)s AND c.precision_m = %(precision)s AND c.status <> ALL(%(hidden)s)",
-        layer=view.layer.id,
-        precision=float(view.precision_m),
-        hidden=list(PUBLIC_HIDDEN_STATUSES),
+        f"c.layer = {b(view.layer.id)} AND c.precision_m = {b(float(view.precision_m))} "
+        f"AND c.status <> ALL({b(list(PUBLIC_HIDDEN_STATUSES))})"
     )
     add_bboxes(w, "c.geom", bboxes)
     if tile is not None:
@@ -370,51 +445,58 @@ def cells_where(
     return w
 
 
-def cells_tile_sql(view: View, where: Where) -> tuple[str, dict]:
+def cells_tile_sql(view: View, where: Where) -> tuple[str, Params]:
     """A tile of one feature per published location in ``where`` (see ``cells_where``) with ``report_count``,
     the number of public reports there: for tiles that would hold more reports than their cap."""
+    p = Params(where.params)
     sql = f"""
-        SELECT ST_AsMVT(t.*, '{view.layer.id}', %(textent)s, 'geom') FROM (
-            SELECT {MVT_GEOM.format("c.geom")} AS geom, sum(c.reports)::bigint AS report_count
+        SELECT ST_AsMVT(t.*, {p.literal(view.layer.id)}, {where.tile.extent}, 'geom') FROM (
+            SELECT {mvt_geom("c.geom", where.tile)} AS geom, sum(c.reports)::bigint AS report_count
             FROM public_cells c WHERE {where.sql} GROUP BY c.geom ORDER BY c.geom) t
         WHERE geom IS NOT NULL"""
-    return sql, where.params
+    return sql, p
 
 
-def field_columns_sql(view: View, typed: bool = False) -> str:
-    """The view's fields and ``report_columns`` as columns named after them: text (lists joined with ';'),
-    or with ``typed`` integers, numbers and booleans as such (vector tiles encode them natively)."""
+def _columns(view: View, typed: bool) -> sql.Composed:
     cols = []
     for f in view.fields:
-        source = "r.properties" if f.public else "r.private"
         if f.multiple:
-            cols.append(
-                f"(SELECT string_agg(v, ';') FROM jsonb_array_elements_text({source} -> '{f.name}') v) AS \"{f.name}\""
-            )
+            values = sql.SQL("jsonb_array_elements_text({} -> {})").format(sql.SQL(source_sql(f)), name_literal(f.name))
+            cols.append(sql.SQL("(SELECT string_agg(v, ';') FROM {} v) AS {}").format(values, name_ident(f.name)))
         else:
             cast = TYPED_COLUMNS.get(f.type, "") if typed else ""
-            cols.append(f"({source} ->> '{f.name}'){cast} AS \"{f.name}\"")
-    cols += [f'{sql} AS "{name}"' for name, sql in report_columns(view)]
-    return ", ".join(cols)
+            cols.append(sql.SQL("{}{} AS {}").format(field_text(f), sql.SQL(cast), name_ident(f.name)))
+    cols += [sql.SQL("{} AS {}").format(sql.SQL(column), name_ident(name)) for name, column in report_columns(view)]
+    return sql.SQL(", ").join(cols)
 
 
-def csv_copy_sql(view: View, where: Where) -> tuple[str, dict]:
+def field_columns_sql(view: View, params: Params, typed: bool = False) -> str:
+    """The view's fields and ``report_columns`` as columns named after them: text (lists joined with ';'),
+    or with ``typed`` integers, numbers and booleans as such (vector tiles encode them natively); bound in
+    ``params``."""
+    part = view_sql(view)
+    return params.part(part.typed_columns if typed else part.columns)
+
+
+def csv_copy_sql(view: View, where: Where) -> tuple[str, Params]:
     """COPY … TO STDOUT of the matching reports as CSV: id, lon, lat (a point on the surface), WKT, fields."""
-    d = view.coordinate_digits
+    p = Params(where.params)
+    d = p.bind(view.coordinate_digits)
     g = geometry_sql(view)
     sql = f"""COPY (
         SELECT r.id, round(ST_X(ST_PointOnSurface(g))::numeric, {d}) AS lon,
                round(ST_Y(ST_PointOnSurface(g))::numeric, {d}) AS lat, ST_AsText(g, {d}) AS wkt,
-               {field_columns_sql(view)}
-        FROM {where.table} r CROSS JOIN LATERAL (SELECT {g} AS g) pg
+               {field_columns_sql(view, p)}
+        FROM {where.relation} r CROSS JOIN LATERAL (SELECT {g} AS g) pg
         WHERE {where.sql} ORDER BY r.id) TO STDOUT WITH (FORMAT csv, HEADER)"""
-    return sql, where.params
+    return sql, p
 
 
-def wkb_rows_sql(view: View, where: Where) -> tuple[str, dict]:
+def wkb_rows_sql(view: View, where: Where) -> tuple[str, Params]:
     """Rows (WKB geometry, properties JSON text) for file exports, in id order."""
+    p = Params(where.params)
     sql = f"""
-        SELECT ST_AsBinary(ST_QuantizeCoordinates({geometry_sql(view)}, {view.coordinate_digits})),
-               (jsonb_build_object('id', r.id) || {properties_sql(view)})::text
-        FROM {where.table} r WHERE {where.sql} ORDER BY r.id"""
-    return sql, where.params
+        SELECT ST_AsBinary(ST_QuantizeCoordinates({geometry_sql(view)}, {p.bind(view.coordinate_digits)})),
+               (jsonb_build_object('id', r.id) || {properties_sql(view, p)})::text
+        FROM {where.relation} r WHERE {where.sql} ORDER BY r.id"""
+    return sql, p

@@ -1,13 +1,17 @@
 """The one place that writes SQL. Functions take a SQLAlchemy connection (or a DB-API cursor for COPY)
-and own no transactions: services decide where a transaction starts and ends."""
+and own no transactions: services decide where a transaction starts and ends. Values are bound in
+psycopg2's named style (``%(name)s``: ``exec_driver_sql`` on a connection, ``execute`` on a cursor); column
+names go in as ``psycopg2.sql.Identifier``."""
 
 from __future__ import annotations
 
 from geoalchemy2.shape import from_shape
-from sqlalchemy import Connection, insert, text
+from psycopg2 import sql
+from sqlalchemy import Connection, insert
 
 from mapper.domain.layers import Layer
 from mapper.schema import api_tokens, reports, status_history
+from mapper.store.params import name_ident
 
 
 # --- reports -------------------------------------------------------------------------------------------
@@ -50,8 +54,8 @@ def add_status(conn: Connection, report_id: int, status: str, note: str | None, 
 def report_by_tracking_hash(conn: Connection, tracking_hash: bytes) -> dict | None:
     """The citizen's view of their report: status, dates and history (no location, no private data)."""
     row = (
-        conn.execute(
-            text("SELECT id, layer, status, created_at, updated_at FROM reports WHERE tracking_hash = :h"),
+        conn.exec_driver_sql(
+            "SELECT id, layer, status, created_at, updated_at FROM reports WHERE tracking_hash = %(h)s",
             {"h": tracking_hash},
         )
         .mappings()
@@ -60,8 +64,8 @@ def report_by_tracking_hash(conn: Connection, tracking_hash: bytes) -> dict | No
     if row is None:
         return None
     history = (
-        conn.execute(
-            text("SELECT status, note, changed_at FROM status_history WHERE report_id = :id ORDER BY changed_at, id"),
+        conn.exec_driver_sql(
+            "SELECT status, note, changed_at FROM status_history WHERE report_id = %(id)s ORDER BY changed_at, id",
             {"id": row["id"]},
         )
         .mappings()
@@ -72,11 +76,9 @@ def report_by_tracking_hash(conn: Connection, tracking_hash: bytes) -> dict | No
 
 def count_reports(conn: Connection, layer_id: str | None = None, source: str | None = None) -> int:
     """Reports, optionally of one layer and/or from one source."""
-    return conn.execute(
-        text(
-            "SELECT count(*) FROM reports WHERE (CAST(:l AS text) IS NULL OR layer = :l) "
-            "AND (CAST(:s AS text) IS NULL OR source = :s)"
-        ),
+    return conn.exec_driver_sql(
+        "SELECT count(*) FROM reports WHERE (CAST(%(l)s AS text) IS NULL OR layer = %(l)s) "
+        "AND (CAST(%(s)s AS text) IS NULL OR source = %(s)s)",
         {"l": layer_id, "s": source},
     ).scalar_one()
 
@@ -84,20 +86,18 @@ def count_reports(conn: Connection, layer_id: str | None = None, source: str | N
 def sync_public_precision(conn: Connection, layer: Layer) -> int | None:
     """Re-generalise the stored public locations of ``layer`` if its declared precision changed since they
     were stored (or were never recorded); return the rows updated, or None when nothing had to change."""
-    stored = conn.execute(
-        text("SELECT precision_m FROM layer_public_precision WHERE layer = :l FOR UPDATE"), {"l": layer.id}
+    stored = conn.exec_driver_sql(
+        "SELECT precision_m FROM layer_public_precision WHERE layer = %(l)s FOR UPDATE", {"l": layer.id}
     ).scalar_one_or_none()
     if stored == layer.precision_m:
         return None
-    updated = conn.execute(
-        text("UPDATE reports SET public_precision_m = :p WHERE layer = :l AND public_precision_m <> :p"),
+    updated = conn.exec_driver_sql(
+        "UPDATE reports SET public_precision_m = %(p)s WHERE layer = %(l)s AND public_precision_m <> %(p)s",
         {"l": layer.id, "p": layer.precision_m},
     ).rowcount
-    conn.execute(
-        text(
-            "INSERT INTO layer_public_precision (layer, precision_m) VALUES (:l, :p) ON CONFLICT (layer) "
-            "DO UPDATE SET precision_m = EXCLUDED.precision_m, synced_at = now()"
-        ),
+    conn.exec_driver_sql(
+        "INSERT INTO layer_public_precision (layer, precision_m) VALUES (%(l)s, %(p)s) ON CONFLICT (layer) "
+        "DO UPDATE SET precision_m = EXCLUDED.precision_m, synced_at = now()",
         {"l": layer.id, "p": layer.precision_m},
     )
     return updated
@@ -112,11 +112,10 @@ PURGE_BATCH = 100
 
 def purge_idempotency_keys(conn: Connection, ttl_hours: float, batch: int = PURGE_BATCH) -> int:
     """Delete up to ``batch`` expired keys; return how many."""
-    return conn.execute(
-        text(
-            "DELETE FROM idempotency_keys WHERE key_hash IN (SELECT key_hash FROM idempotency_keys "
-            "WHERE created_at <= now() - :ttl * interval '1 hour' ORDER BY created_at LIMIT :n FOR UPDATE SKIP LOCKED)"
-        ),
+    return conn.exec_driver_sql(
+        "DELETE FROM idempotency_keys WHERE key_hash IN (SELECT key_hash FROM idempotency_keys "
+        "WHERE created_at <= now() - %(ttl)s * interval '1 hour' ORDER BY created_at LIMIT %(n)s "
+        "FOR UPDATE SKIP LOCKED)",
         {"ttl": ttl_hours, "n": batch},
     ).rowcount
 
@@ -124,12 +123,10 @@ def purge_idempotency_keys(conn: Connection, ttl_hours: float, batch: int = PURG
 def claim_idempotency_key(conn: Connection, key_hash: bytes, request_hash: bytes, ttl_hours: float) -> bool:
     """True when this transaction now owns the key (new, or its row had expired); a concurrent holder makes this
     wait for its commit, after which the key is that holder's."""
-    row = conn.execute(
-        text(
-            "INSERT INTO idempotency_keys AS k (key_hash, request_hash) VALUES (:k, :h) ON CONFLICT (key_hash) "
-            "DO UPDATE SET request_hash = EXCLUDED.request_hash, status_code = NULL, response_sealed = NULL, "
-            "created_at = now() WHERE k.created_at <= now() - :ttl * interval '1 hour' RETURNING key_hash"
-        ),
+    row = conn.exec_driver_sql(
+        "INSERT INTO idempotency_keys AS k (key_hash, request_hash) VALUES (%(k)s, %(h)s) ON CONFLICT (key_hash) "
+        "DO UPDATE SET request_hash = EXCLUDED.request_hash, status_code = NULL, response_sealed = NULL, "
+        "created_at = now() WHERE k.created_at <= now() - %(ttl)s * interval '1 hour' RETURNING key_hash",
         {"k": key_hash, "h": request_hash, "ttl": ttl_hours},
     ).one_or_none()
     return row is not None
@@ -137,8 +134,8 @@ def claim_idempotency_key(conn: Connection, key_hash: bytes, request_hash: bytes
 
 def idempotent_response(conn: Connection, key_hash: bytes) -> dict | None:
     return (
-        conn.execute(
-            text("SELECT request_hash, status_code, response_sealed FROM idempotency_keys WHERE key_hash = :k"),
+        conn.exec_driver_sql(
+            "SELECT request_hash, status_code, response_sealed FROM idempotency_keys WHERE key_hash = %(k)s",
             {"k": key_hash},
         )
         .mappings()
@@ -147,8 +144,8 @@ def idempotent_response(conn: Connection, key_hash: bytes) -> dict | None:
 
 
 def store_idempotent_response(conn: Connection, key_hash: bytes, status_code: int, sealed: bytes) -> None:
-    conn.execute(
-        text("UPDATE idempotency_keys SET status_code = :s, response_sealed = :r WHERE key_hash = :k"),
+    conn.exec_driver_sql(
+        "UPDATE idempotency_keys SET status_code = %(s)s, response_sealed = %(r)s WHERE key_hash = %(k)s",
         {"k": key_hash, "s": status_code, "r": sealed},
     )
 
@@ -162,8 +159,8 @@ def insert_token(conn: Connection, name: str, role: str, token_hash: bytes) -> i
 
 def role_for_token(conn: Connection, token_hash: bytes) -> str | None:
     """The role of a live token (and note its use), or None."""
-    return conn.execute(
-        text("UPDATE api_tokens SET last_used_at = now() WHERE token_hash = :h AND revoked_at IS NULL RETURNING role"),
+    return conn.exec_driver_sql(
+        "UPDATE api_tokens SET last_used_at = now() WHERE token_hash = %(h)s AND revoked_at IS NULL RETURNING role",
         {"h": token_hash},
     ).scalar_one_or_none()
 
@@ -185,7 +182,10 @@ REPORT_COPY_COLUMNS = (
 
 def insert_import(cursor, layer_id: str, filename: str) -> int:
     """Open an import record (on the DB-API cursor whose transaction carries the COPY)."""
-    cursor.execute("INSERT INTO imports (layer, filename) VALUES (%s, %s) RETURNING id", (layer_id, filename))
+    cursor.execute(
+        "INSERT INTO imports (layer, filename) VALUES (%(layer)s, %(filename)s) RETURNING id",
+        {"layer": layer_id, "filename": filename},
+    )
     return cursor.fetchone()[0]
 
 
@@ -196,8 +196,8 @@ def reserve_report_ids(cursor, n: int) -> list[int] | range:
         return range(0)
     cursor.execute(
         "SELECT min(v), max(v), CASE WHEN max(v) - min(v) + 1 <> count(*) THEN array_agg(v ORDER BY v) END "
-        "FROM (SELECT nextval('reports_id_seq') v FROM generate_series(1, %s)) s",
-        (n,),
+        "FROM (SELECT nextval('reports_id_seq') v FROM generate_series(1, %(n)s)) s",
+        {"n": n},
     )
     first, last, drawn = cursor.fetchone()
     return drawn if drawn is not None else range(first, last + 1)
@@ -205,39 +205,43 @@ def reserve_report_ids(cursor, n: int) -> list[int] | range:
 
 def copy_reports(cursor, stream) -> None:
     """COPY tab-separated rows (columns ``REPORT_COPY_COLUMNS``, geometry as hex EWKB) into reports."""
-    cursor.copy_expert(f"COPY reports ({', '.join(REPORT_COPY_COLUMNS)}) FROM STDIN", stream, size=1 << 20)
+    columns = sql.SQL(", ").join(map(name_ident, REPORT_COPY_COLUMNS))
+    cursor.copy_expert(sql.SQL("COPY reports ({}) FROM STDIN").format(columns).as_string(cursor), stream, size=1 << 20)
 
 
 def finish_import(cursor, import_id: int, skipped: int) -> int:
     """Write the imported reports' first history entry and the import's totals; return the row count."""
     cursor.execute(
         "INSERT INTO status_history (report_id, status, note, changed_by, changed_at) "
-        "SELECT id, status, 'Imported from file', 'import', created_at FROM reports WHERE import_id = %s",
-        (import_id,),
+        "SELECT id, status, 'Imported from file', 'import', created_at FROM reports WHERE import_id = %(import)s",
+        {"import": import_id},
     )
     rows = cursor.rowcount
-    cursor.execute("UPDATE imports SET row_count = %s, skipped = %s WHERE id = %s", (rows, skipped, import_id))
+    cursor.execute(
+        "UPDATE imports SET row_count = %(rows)s, skipped = %(skipped)s WHERE id = %(import)s",
+        {"rows": rows, "skipped": skipped, "import": import_id},
+    )
     return rows
 
 
 def delete_imports_from(conn: Connection, source: str) -> int:
     """Remove every report loaded from ``source`` (e.g. ``demo``) and their import records."""
     ids = (
-        conn.execute(
-            text("SELECT DISTINCT import_id FROM reports WHERE source = :s AND import_id IS NOT NULL"), {"s": source}
+        conn.exec_driver_sql(
+            "SELECT DISTINCT import_id FROM reports WHERE source = %(s)s AND import_id IS NOT NULL", {"s": source}
         )
         .scalars()
         .all()
     )
-    deleted = conn.execute(text("DELETE FROM reports WHERE source = :s"), {"s": source}).rowcount
-    conn.execute(text("DELETE FROM imports WHERE id = ANY(:ids)"), {"ids": list(ids)})
+    deleted = conn.exec_driver_sql("DELETE FROM reports WHERE source = %(s)s", {"s": source}).rowcount
+    conn.exec_driver_sql("DELETE FROM imports WHERE id = ANY(%(ids)s)", {"ids": list(ids)})
     return deleted
 
 
 def report_row(conn: Connection, report_id: int) -> dict | None:
     return (
-        conn.execute(
-            text("SELECT id, layer, status, properties, private FROM reports WHERE id = :i FOR UPDATE"),
+        conn.exec_driver_sql(
+            "SELECT id, layer, status, properties, private FROM reports WHERE id = %(i)s FOR UPDATE",
             {"i": report_id},
         )
         .mappings()
@@ -247,7 +251,7 @@ def report_row(conn: Connection, report_id: int) -> dict | None:
 
 def set_status(conn: Connection, report_id: int, status: str, note: str | None, changed_by: str) -> None:
     """Change a report's status and record it in its history."""
-    conn.execute(
-        text("UPDATE reports SET status = :s, updated_at = now() WHERE id = :i"), {"s": status, "i": report_id}
+    conn.exec_driver_sql(
+        "UPDATE reports SET status = %(s)s, updated_at = now() WHERE id = %(i)s", {"s": status, "i": report_id}
     )
     add_status(conn, report_id, status, note, changed_by)

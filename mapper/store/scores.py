@@ -1,45 +1,70 @@
-"""SQL for scoring: hexagon binning and per-group inputs computed in PostGIS, score runs and results."""
+"""SQL for scoring: hexagon binning and per-group inputs computed in PostGIS, score runs and results.
+
+Values and field names are bound through one ``Params`` per statement (``store.params``): ``layer_filter``
+starts it, the readers of a score copy and extend it; field names enter as SQL literals, column names as
+identifiers. The fields a score reads come from its method's declaration (``domain.score_methods``).
+"""
 
 from __future__ import annotations
 
 import json
 from contextlib import contextmanager
 
+from psycopg2 import sql
 from psycopg2.extras import execute_values
 
+from mapper.domain.layers import Field
 from mapper.domain.lifecycle import PUBLIC_HIDDEN_STATUSES
+from mapper.store.features import field_text
+from mapper.store.params import Params, name_ident
 
 
 @contextmanager
 def local_settings(cur, **settings):
     """The statements inside run with these planner settings; the session's own come back afterwards (an
     error rolls the transaction back, which undoes them too)."""
-    cur.execute("; ".join(f"SET LOCAL {name} = {value}" for name, value in settings.items()))
+    cur.execute(
+        sql.SQL("; ").join(
+            sql.SQL("SET LOCAL {} = {}").format(name_ident(name), sql.Literal(str(value)))
+            for name, value in settings.items()
+        )
+    )
     yield
-    cur.execute("; ".join(f"RESET {name}" for name in settings))
+    cur.execute(sql.SQL("; ").join(sql.SQL("RESET {}").format(name_ident(name)) for name in settings))
 
 
 def layer_filter(
-    layer_id: str, *, window_days: int | None = None, where_field: str | None = None, where_values=(), alias: str = ""
-) -> tuple[str, dict]:
-    """The reports a score reads: the layer's, not hidden, optionally recent and of some categories.
-    ``alias`` qualifies the columns (``"r."``) for queries that join reports to other tables."""
-    a = alias
-    sql = f"{a}layer = %(layer)s AND {a}status <> ALL(%(hidden)s)"
-    params = {"layer": layer_id, "hidden": list(PUBLIC_HIDDEN_STATUSES)}
+    layer_id: str,
+    *,
+    window_days: int | None = None,
+    where_field: Field | None = None,
+    where_values=(),
+    alias: str = "",
+) -> tuple[str, Params]:
+    """The reports a score reads: the layer's, not hidden, optionally recent and of some categories (values of
+    ``where_field``), and the ``Params`` the score's statements extend. ``alias`` qualifies the columns
+    (``"r."``) for queries that join reports to other tables."""
+    a, p = alias, Params()
+    where = f"{a}layer = {p.bind(layer_id)} AND {a}status <> ALL({p.bind(list(PUBLIC_HIDDEN_STATUSES))})"
     if window_days:
-        sql += f" AND {a}observed_at >= now() - make_interval(days => %(days)s)"
-        params["days"] = int(window_days)
-    if where_field:
-        sql += f" AND {a}properties ->> '{where_field}' = ANY(%(values)s)"  # field name checked by the registry
-        params["values"] = list(where_values)
-    return sql, params
+        where += f" AND {a}observed_at >= now() - make_interval(days => {p.bind(int(window_days))})"
+    if where_field is not None:
+        where += f" AND {p.part(field_text(where_field, a))} = ANY({p.bind(list(where_values))})"
+    return where, p
 
 
-def _inside(cur, polygon_sql: str, params: dict, *, geom: str, x: str, y: str) -> tuple[str, dict]:
+def field_value(p: Params, f: Field | None, cast: str = "", default: str = "NULL") -> str:
+    """SQL for a field's value (text, or with ``cast``), its SQL bound in ``p``; ``default`` when the layer
+    has no such field (an optional field of a score method)."""
+    return default if f is None else f"{p.part(field_text(f, alias=''))}{cast}"
+
+
+def _inside(cur, polygon_sql: str, params: Params, *, geom: str, x: str, y: str) -> tuple[str, str]:
     """SQL true for ``geom`` strictly inside the polygon ``polygon_sql`` (never when that is no polygon), and
-    its parameters (the polygon is ``in_k``). Points ``x``, ``y`` in a box inside the polygon (its bounding box
-    shrunk towards its centroid until the corners are inside) pass at once; the others meet ``ST_Contains``."""
+    the placeholder of that polygon (NULL when it is none); the values (the polygon, its inner box) are bound
+    in ``params``, which ``polygon_sql`` reads. Points ``x``, ``y`` in a box inside the polygon (its bounding
+    box shrunk towards its centroid until the corners are inside) pass at once; the others meet
+    ``ST_Contains``."""
     cur.execute(
         f"""
         WITH p AS (
@@ -54,15 +79,10 @@ def _inside(cur, polygon_sql: str, params: dict, *, geom: str, x: str, y: str) -
     )
     row = cur.fetchone()
     if row is None:
-        return "false", {"in_k": None}
-    box = (
-        f"({x}) > %(in_x0)s::float8 AND ({x}) < %(in_x1)s::float8 "
-        f"AND ({y}) > %(in_y0)s::float8 AND ({y}) < %(in_y1)s::float8"
-    )
-    return (
-        f"({box}) OR ST_Contains(%(in_k)s::geometry, {geom})",
-        dict(zip(("in_k", "in_x0", "in_x1", "in_y0", "in_y1"), (bytes(row[0]), *row[1:]), strict=True)),
-    )
+        return "false", params.bind(None)
+    k, x0, x1, y0, y1 = (params.bind(v) for v in (bytes(row[0]), *row[1:]))
+    box = f"({x}) > {x0}::float8 AND ({x}) < {x1}::float8 AND ({y}) > {y0}::float8 AND ({y}) < {y1}::float8"
+    return f"({box}) OR ST_Contains({k}::geometry, {geom})", k
 
 
 def study_area(cur, where: str, params: dict) -> dict:
@@ -70,8 +90,9 @@ def study_area(cur, where: str, params: dict) -> dict:
 
     The hull of a 1 % sample of the reports has reports for corners, so a report strictly inside it is no
     corner of the hull of all: only the others are collected for that hull."""
+    p = Params(params)
     sample = f"SELECT ST_ConvexHull(ST_Collect(geom)) FROM reports TABLESAMPLE SYSTEM (1) REPEATABLE (0) WHERE {where}"
-    inside, in_params = _inside(cur, sample, params, geom="geom", x="ST_X(geom)", y="ST_Y(geom)")
+    inside, _ = _inside(cur, sample, p, geom="geom", x="ST_X(geom)", y="ST_Y(geom)")
     # plain aggregates over the table, read by two parallel workers (ST_Union, unlike ST_Collect, combines)
     with local_settings(cur, max_parallel_workers_per_gather=2):
         cur.execute(
@@ -80,7 +101,7 @@ def study_area(cur, where: str, params: dict) -> dict:
             FROM (SELECT count(*) AS n, avg(ST_X(geom)) AS lon, avg(ST_Y(geom)) AS lat,
                          ST_ConvexHull(ST_Union(geom) FILTER (WHERE NOT ({inside}))) AS hull
                   FROM reports WHERE {where}) a""",
-            dict(params, **in_params),
+            p,
         )
         n, lon, lat, area, hull = cur.fetchone()
     return {"n": n, "lon": lon, "lat": lat, "area_m2": area or 0.0, "hull": bytes(hull) if hull else None}
@@ -99,28 +120,32 @@ def hexagon_bins(
 ) -> list:
     """Every hexagon (edge ``size`` m, in ``srid``) meeting the point reports' convex hull, with aggregates.
 
-    ``values`` are SQL expressions over a report's columns, computed as the reports are read; ``aggregates``
-    are SQL aggregates over those values (by name). Reports are binned arithmetically to the nearest hexagon
-    centre of PostGIS's ``ST_HexagonGrid`` layout (column i at x = 1.5·size·i, odd columns shifted up half a
-    height), so a million points cost one pass; empty hexagons inside the hull come back with zero
-    aggregates. ``inner`` (WKB, WGS 84) is a polygon with reports for corners (``study_area``'s hull): reports
-    strictly inside it are no corners of the hull, so they are not collected for it.
+    ``values`` are SQL expressions over a report's columns (their values bound in ``params``), computed as the
+    reports are read; ``aggregates`` are SQL aggregates over those values (by name). Reports are binned
+    arithmetically to the nearest hexagon centre of PostGIS's ``ST_HexagonGrid`` layout (column i at
+    x = 1.5·size·i, odd columns shifted up half a height), so a million points cost one pass; empty hexagons
+    inside the hull come back with zero aggregates. ``inner`` (WKB, WGS 84) is a polygon with reports for
+    corners (``study_area``'s hull): reports strictly inside it are no corners of the hull, so they are not
+    collected for it.
     Rows: i, j, centre x, centre y (metres), polygon WKB in WGS 84, then one value per aggregate.
     (``domain.hotspots.hexagon_centres`` gives the same centres exactly from i and j.)
     """
-    value_sql = "".join(f", {expr} AS {name}" for name, expr in values.items())
-    carry = "".join(f", {name}" for name in values)
-    agg_sql = ", ".join(f"{expr} AS {name}" for name, expr in aggregates.items())
-    out_sql = ", ".join(f"coalesce(b.{name}, 0)" for name in aggregates)
-    inside, in_params = _inside(
+    p = Params(params)
+    srid_, s_ = p.bind(int(srid)), p.bind(float(size))
+    names = {name: name_ident(name).as_string(cur) for name in {*values, *aggregates}}
+    value_sql = "".join(f", {expr} AS {names[name]}" for name, expr in values.items())
+    carry = "".join(f", {names[name]}" for name in values)
+    agg_sql = ", ".join(f"{expr} AS {names[name]}" for name, expr in aggregates.items())
+    out_sql = ", ".join(f"coalesce(b.{names[name]}, 0)" for name in aggregates)
+    inside, polygon = _inside(
         cur,
-        "SELECT ST_ConvexHull(ST_Transform(ST_GeomFromWKB(%(inner)s, 4326), %(srid)s))",
-        {"inner": inner, "srid": srid},
-        geom="ST_Point(x, y, %(srid)s)",
+        f"SELECT ST_ConvexHull(ST_Transform(ST_GeomFromWKB({p.bind(inner)}, 4326), {srid_}))",
+        p,
+        geom=f"ST_Point(x, y, {srid_})",
         x="x",
         y="y",
     )
-    c, h = "1.5 * %(s)s::float8", "%(h)s::float8"  # float8: a bare parameter is a numeric, which is slow
+    c, h = f"1.5 * {s_}::float8", f"{p.bind(size * 3**0.5)}::float8"  # float8: a bare parameter is a numeric (slow)
     # Each level is computed once per report: OFFSET 0 keeps the planner from inlining it into the next, which
     # would repeat the transformation for every use of x and y. A report goes to the nearer of the centres of
     # the nearest even column (de) and the nearest odd one (dodd); on a tie, to column floor(x / 1.5·size).
@@ -132,78 +157,149 @@ def hexagon_bins(
             WITH bins AS MATERIALIZED (
                 SELECT CASE WHEN de < dodd OR (de = dodd AND a = 0) THEN i0 + a ELSE i0 + 1 - a END AS i,
                        CASE WHEN de < dodd OR (de = dodd AND a = 0) THEN je ELSE jo END AS j, {agg_sql},
-                       ST_MemUnion(ST_Point(x, y, %(srid)s)) FILTER (WHERE NOT ({inside})) AS edge
+                       ST_MemUnion(ST_Point(x, y, {srid_})) FILTER (WHERE NOT ({inside})) AS edge
                 FROM (SELECT x, y, i0, i0 & 1 AS a, je, jo,
                              (x - {c} * (i0 + (i0 & 1))) ^ 2 + (y - {h} * je) ^ 2 AS de,
                              (x - {c} * (i0 + 1 - (i0 & 1))) ^ 2 + (y - {h} * jo - {h} / 2) ^ 2 AS dodd{carry}
                       FROM (SELECT p[0] AS x, p[1] AS y, floor(p[0] / ({c}))::int AS i0, round(p[1] / {h})::int AS je,
                                    round((p[1] - {h} / 2) / {h})::int AS jo{carry}
-                            FROM (SELECT point(ST_Transform(geom, %(srid)s)) AS p{value_sql}
+                            FROM (SELECT point(ST_Transform(geom, {srid_})) AS p{value_sql}
                                   FROM reports WHERE {where} OFFSET 0) r
                             OFFSET 0) u
                       OFFSET 0) v
                 GROUP BY 1, 2
             ), hull AS MATERIALIZED (
-                SELECT ST_ConvexHull(ST_Collect(ARRAY(SELECT edge FROM bins) || %(in_k)s::geometry)) AS h
+                SELECT ST_ConvexHull(ST_Collect(ARRAY(SELECT edge FROM bins) || {polygon}::geometry)) AS h
             ), cells AS (
-                SELECT hex.i, hex.j FROM hull, ST_HexagonGrid(%(s)s, hull.h) hex WHERE ST_Intersects(hex.geom, hull.h)
+                SELECT hex.i, hex.j FROM hull, ST_HexagonGrid({s_}, hull.h) hex WHERE ST_Intersects(hex.geom, hull.h)
                 UNION
                 SELECT i, j FROM bins
             ), grid AS (
-                SELECT i, j, ST_SetSRID(ST_Hexagon(%(s)s, i, j), %(srid)s) AS geom FROM cells
+                SELECT i, j, ST_SetSRID(ST_Hexagon({s_}, i, j), {srid_}) AS geom FROM cells
             )
             SELECT g.i, g.j, ST_X(ST_Centroid(g.geom)), ST_Y(ST_Centroid(g.geom)),
                    ST_AsBinary(ST_Transform(g.geom, 4326)), {out_sql}
             FROM grid g LEFT JOIN bins b ON b.i = g.i AND b.j = g.j
             ORDER BY g.i, g.j""",
-            dict(params, **in_params, srid=srid, s=size, h=size * 3**0.5),
+            p,
         )
         rows = cur.fetchall()
     return rows
 
 
-def group_inputs(cur, where: str, params: dict, key_sql: str) -> list:
-    """Reports grouped by ``key_sql`` (oldest first): key, ids, properties, private, statuses, times."""
+def hotspot_bins(cur, where: str, params: dict, *, srid: int, size: float, inner: bytes | None, weight: Field | None):
+    """``hexagon_bins`` for hot spots: per cell the reports, and their weights summed (field ``weight``, 1 when
+    absent or empty)."""
+    p = Params(params)
+    return hexagon_bins(
+        cur,
+        where,
+        p,
+        srid=srid,
+        size=size,
+        inner=inner,
+        values={"w": f"coalesce({field_value(p, weight, '::float8')}, 1)" if weight else "1::float8"},
+        aggregates={"reports": "count(*)", "weight": "sum(w)"},
+    )
+
+
+def livability_bins(
+    cur,
+    where: str,
+    params: dict,
+    *,
+    srid: int,
+    size: float,
+    inner: bytes | None,
+    sentiment: Field,
+    theme: Field | None,
+    positive: str,
+    negative: str,
+    safety: str,
+):
+    """``hexagon_bins`` for livability: per cell the reports whose ``sentiment`` is ``positive`` and
+    ``negative``, and among those whose ``theme`` is ``safety``, the positive ones and all."""
+    p = Params(params)
+    pos, neg, safe = p.bind(positive), p.bind(negative), p.bind(safety)
+    return hexagon_bins(
+        cur,
+        where,
+        p,
+        srid=srid,
+        size=size,
+        inner=inner,
+        values={"sentiment": field_value(p, sentiment), "theme": field_value(p, theme, default="NULL::text")},
+        aggregates={
+            "positive": f"count(*) FILTER (WHERE sentiment = {pos})",
+            "negative": f"count(*) FILTER (WHERE sentiment = {neg})",
+            "safety_pos": f"count(*) FILTER (WHERE theme = {safe} AND sentiment = {pos})",
+            "safety_n": f"count(*) FILTER (WHERE theme = {safe})",
+        },
+    )
+
+
+def group_inputs(cur, where: str, params: dict, *, name: Field | None, grid: float) -> list:
+    """Reports grouped by the value of field ``name``, else (no name, or none given) by location snapped to
+    ``grid`` degrees, oldest first: key, ids, properties, private, statuses, times, centroid."""
+    p = Params(params)
+    key = f"coalesce({field_value(p, name)}, ST_AsText(ST_SnapToGrid(geom, {p.bind(float(grid))})))"
     cur.execute(
         f"""
-        SELECT {key_sql} AS key, array_agg(id ORDER BY observed_at, id), array_agg(properties ORDER BY observed_at, id),
+        SELECT {key} AS key, array_agg(id ORDER BY observed_at, id), array_agg(properties ORDER BY observed_at, id),
                array_agg(private ORDER BY observed_at, id), array_agg(status ORDER BY observed_at, id),
                array_agg(observed_at ORDER BY observed_at, id), ST_AsBinary(ST_Centroid(ST_Collect(geom)))
         FROM reports WHERE {where} GROUP BY 1 ORDER BY 1""",
-        params,
+        p,
     )
     return cur.fetchall()
 
 
 def insert_run(cur, layer: str, method: str, version: str, params: dict, inputs: int) -> int:
     cur.execute(
-        "INSERT INTO score_runs (layer, method, method_version, params, inputs) VALUES (%s, %s, %s, %s, %s) "
-        "RETURNING id",
-        (layer, method, version, json.dumps(params, default=str), inputs),
+        "INSERT INTO score_runs (layer, method, method_version, params, inputs) "
+        "VALUES (%(layer)s, %(method)s, %(version)s, %(params)s, %(inputs)s) RETURNING id",
+        {
+            "layer": layer,
+            "method": method,
+            "version": version,
+            "params": json.dumps(params, default=str),
+            "inputs": inputs,
+        },
     )
     return cur.fetchone()[0]
 
 
 def insert_scores(cur, run_id: int, layer: str, rows: list[tuple[str, list[int], dict]]) -> None:
     """Per-subject results (subject key, the report ids it was computed from, result)."""
-    execute_values(
+    execute_values(  # VALUES %s is execute_values' own marker for the rows, each filled in by ``template``
         cur,
         "INSERT INTO scores (run_id, layer, subject, report_ids, result) VALUES %s",
-        [(run_id, layer, key, ids, json.dumps(result, default=str)) for key, ids, result in rows],
+        [
+            {"run": run_id, "layer": layer, "subject": key, "ids": ids, "result": json.dumps(result, default=str)}
+            for key, ids, result in rows
+        ],
+        template="(%(run)s, %(layer)s, %(subject)s, %(ids)s, %(result)s)",
     )
 
 
 def replace_derived(cur, collection: str, run_id: int, rows: list[tuple[bytes, dict, str, dict]]) -> None:
     """Publish a collection's new features (WKB, properties, status, private), replacing the previous run's."""
-    cur.execute("DELETE FROM derived_features WHERE layer = %s", (collection,))
+    cur.execute("DELETE FROM derived_features WHERE layer = %(layer)s", {"layer": collection})
     execute_values(
         cur,
         "INSERT INTO derived_features (layer, run_id, geom, properties, status, private) VALUES %s",
         [
-            (collection, run_id, geom, json.dumps(props, default=str), status, json.dumps(private))
+            {
+                "layer": collection,
+                "run": run_id,
+                "geom": geom,
+                "props": json.dumps(props, default=str),
+                "status": status,
+                "private": json.dumps(private),
+            }
             for geom, props, status, private in rows
         ],
-        template="(%s, %s, ST_SetSRID(ST_GeomFromWKB(%s), 4326), %s, %s, %s)",
+        template="(%(layer)s, %(run)s, ST_SetSRID(ST_GeomFromWKB(%(geom)s), 4326), %(props)s, %(status)s, %(private)s)",
         page_size=2000,
     )
 
@@ -221,14 +317,15 @@ def visible_sql(scope: list[str]) -> str:
 def latest_scores_for_report(cur, layer: str, report_id: int, scope: list[str], params: dict) -> list:
     """The newest score of each method that used this report and only reports meeting ``scope`` (a view's
     layer and visibility clauses, with ``params``): run facts and the result."""
+    p = Params(params)
     cur.execute(
         f"""
         SELECT DISTINCT ON (sr.method) sr.id, sr.method, sr.method_version, sr.params, sr.inputs, sr.computed_at,
                s.subject, s.report_ids, s.result
         FROM scores s JOIN score_runs sr ON sr.id = s.run_id
-        WHERE s.layer = %(score_layer)s AND %(report_id)s = ANY(s.report_ids) AND {visible_sql(scope)}
+        WHERE s.layer = {p.bind(layer)} AND {p.bind(int(report_id))} = ANY(s.report_ids) AND {visible_sql(scope)}
         ORDER BY sr.method, sr.computed_at DESC, sr.id DESC""",
-        dict(params, score_layer=layer, report_id=report_id),
+        p,
     )
     return cur.fetchall()
 
@@ -238,16 +335,17 @@ def latest_run_scores(cur, layer: str, method: str, scope: list[str], params: di
     view's layer and visibility clauses, with ``params``)."""
     cur.execute(
         "SELECT id, method, method_version, params, inputs, computed_at FROM score_runs "
-        "WHERE layer = %s AND method = %s ORDER BY computed_at DESC, id DESC LIMIT 1",
-        (layer, method),
+        "WHERE layer = %(layer)s AND method = %(method)s ORDER BY computed_at DESC, id DESC LIMIT 1",
+        {"layer": layer, "method": method},
     )
     run = cur.fetchone()
     if run is None:
         return None, []
+    p = Params(params)
     cur.execute(
-        f"SELECT subject, report_ids, result FROM scores s WHERE run_id = %(run)s AND {visible_sql(scope)} "
+        f"SELECT subject, report_ids, result FROM scores s WHERE run_id = {p.bind(run[0])} AND {visible_sql(scope)} "
         "ORDER BY subject",
-        dict(params, run=run[0]),
+        p,
     )
     return run, cur.fetchall()
 
@@ -255,42 +353,57 @@ def latest_run_scores(cur, layer: str, method: str, scope: list[str], params: di
 def derived_feature(cur, feature_id: int, scope: list[str], params: dict):
     """A derived feature meeting ``scope`` (a view's layer and visibility clauses over ``derived_features r``,
     with ``params``) with its run: properties, status, run facts."""
+    p = Params(params)
     cur.execute(
         f"""
         SELECT r.id, r.properties, r.status, sr.id, sr.method, sr.method_version, sr.params, sr.inputs,
                sr.computed_at
         FROM derived_features r LEFT JOIN score_runs sr ON sr.id = r.run_id
-        WHERE {" AND ".join(scope)} AND r.id = %(feature_id)s""",
-        dict(params, feature_id=feature_id),
+        WHERE {" AND ".join(scope)} AND r.id = {p.bind(int(feature_id))}""",
+        p,
     )
     return cur.fetchone()
 
 
 def run_count(cur, layer: str, method: str) -> int:
-    cur.execute("SELECT count(*) FROM score_runs WHERE layer = %s AND method = %s", (layer, method))
+    cur.execute(
+        "SELECT count(*) FROM score_runs WHERE layer = %(layer)s AND method = %(method)s",
+        {"layer": layer, "method": method},
+    )
     return cur.fetchone()[0]
 
 
-def district_land_use(cur, where: str, params: dict, public_classes: list[str]) -> list:
-    """Per district: name, WKB of the union, total area, public/green area, population, area by class (m²),
-    report ids."""
+def district_land_use(
+    cur,
+    where: str,
+    params: dict,
+    *,
+    land_class: Field,
+    district: Field | None,
+    population: Field | None,
+    public_classes: list[str],
+) -> list:
+    """Per district (the value of field ``district``, else ``unknown``): name, WKB of the union, total area,
+    public/green area (parcels whose ``land_class`` is one of ``public_classes``), population (the sum of
+    field ``population``), area by class (m²), report ids."""
+    p = Params(params)
     cur.execute(
         f"""
         WITH parcels AS (
-            SELECT id, coalesce(properties ->> 'district', 'unknown') AS district,
-                   properties ->> 'land_class' AS cls, ST_Area(geom::geography) AS area,
-                   (properties ->> 'population')::bigint AS population, geom
+            SELECT id, coalesce({field_value(p, district)}, 'unknown') AS district,
+                   {field_value(p, land_class)} AS cls, ST_Area(geom::geography) AS area,
+                   {field_value(p, population, "::bigint", default="NULL::bigint")} AS population, geom
             FROM reports WHERE {where}
         ), by_class AS (
             SELECT district, jsonb_object_agg(cls, area) AS classes
             FROM (SELECT district, cls, sum(area) AS area FROM parcels GROUP BY 1, 2) c GROUP BY 1
         )
         SELECT p.district, ST_AsBinary(ST_Multi(ST_Union(p.geom))), sum(p.area),
-               coalesce(sum(p.area) FILTER (WHERE p.cls = ANY(%(public)s)), 0), sum(p.population), c.classes,
-               array_agg(p.id ORDER BY p.id)
+               coalesce(sum(p.area) FILTER (WHERE p.cls = ANY({p.bind(list(public_classes))})), 0), sum(p.population),
+               c.classes, array_agg(p.id ORDER BY p.id)
         FROM parcels p JOIN by_class c USING (district)
         GROUP BY p.district, c.classes ORDER BY p.district""",
-        dict(params, public=public_classes),
+        p,
     )
     return cur.fetchall()
 
@@ -299,27 +412,30 @@ def transit_access(cur, where: str, params: dict, low_m: float, high_m: float) -
     """Per report: id, nearest transit stop (name, feed, metres) and departures per day at the stops within
     ``low_m`` (bus, tram…) or ``high_m`` (rail, metro, ferry) on geodesic distance, and how many such stops.
     ``where`` comes from ``layer_filter(..., alias="r.")``."""
+    p = Params(params)
+    stops, low, high = p.bind("transit_stops"), p.bind(float(low_m)), p.bind(float(high_m))
+    key = {name: p.literal(name) for name in ("stop_name", "feed", "service_date", "trips_per_day", "high_capacity")}
     cur.execute(
         f"""
         SELECT r.id, n.stop_name, n.feed, n.metres, coalesce(w.departures, 0), coalesce(w.stops, 0), n.service_date
         FROM reports r
         LEFT JOIN LATERAL (
-            SELECT d.properties ->> 'stop_name' AS stop_name, d.properties ->> 'feed' AS feed,
-                   d.properties ->> 'service_date' AS service_date,
+            SELECT d.properties ->> {key["stop_name"]} AS stop_name, d.properties ->> {key["feed"]} AS feed,
+                   d.properties ->> {key["service_date"]} AS service_date,
                    ST_Distance(d.geom::geography, ST_Centroid(r.geom)::geography) AS metres
-            FROM derived_features d WHERE d.layer = 'transit_stops'
+            FROM derived_features d WHERE d.layer = {stops}
             ORDER BY d.geom <-> ST_Centroid(r.geom) LIMIT 1
         ) n ON true
         LEFT JOIN LATERAL (
-            SELECT sum((d.properties ->> 'trips_per_day')::int) AS departures, count(*) AS stops
+            SELECT sum((d.properties ->> {key["trips_per_day"]})::int) AS departures, count(*) AS stops
             FROM derived_features d
-            WHERE d.layer = 'transit_stops'
-              AND ST_DWithin(d.geom::geography, ST_Centroid(r.geom)::geography, %(high)s)
+            WHERE d.layer = {stops}
+              AND ST_DWithin(d.geom::geography, ST_Centroid(r.geom)::geography, {high})
               AND ST_DWithin(d.geom::geography, ST_Centroid(r.geom)::geography,
-                             CASE WHEN (d.properties ->> 'high_capacity')::boolean THEN %(high)s ELSE %(low)s END)
+                             CASE WHEN (d.properties ->> {key["high_capacity"]})::boolean THEN {high} ELSE {low} END)
         ) w ON true
         WHERE {where}
         ORDER BY r.id""",
-        dict(params, low=low_m, high=high_m),
+        p,
     )
     return cur.fetchall()
