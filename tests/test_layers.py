@@ -73,6 +73,7 @@ BAD = [
     ("min = 0", 'min = "zero"', "fields[0] (level_db).min", "must be of type float"),
     ("min = 0", "min = 200", "fields[0] (level_db).min", "greater than max"),
     ('name = "level_db"', 'name = "geometry"', "fields[0] (geometry).name", "must match"),
+    ('name = "level_db"', 'name = "limit"', "fields[0] (limit).name", "must match"),  # a query parameter
     ('title = "Noise"', 'title = "Noise"\ncolour = "red"', "colour", "unknown key"),
     ('type = "number"', 'type = "enum"', "fields[0] (level_db).values", "non-empty list"),
     ('title = "Noise"', 'title = "Noise"\ntime_field = "level_db"', "time_field", "date or datetime"),
@@ -184,3 +185,24 @@ def test_a_changed_precision_is_applied_by_db_upgrade(tmp_path, database_url, cl
             text("SELECT ST_Equals(public_geom, mapper_public_point(geom, 1000)) FROM reports")
         ).scalar()
     assert items(app) == []  # the old 250 m setting now sees nothing either
+
+
+def test_no_field_can_take_the_name_of_a_query_parameter(app):
+    """A field named like a parameter of the feeds, tiles or exports would be read as both (``?limit=``)."""
+    from mapper.domain.layers import NAME_RE, RESERVED
+    from mapper.services.feeds import STANDARD_PARAMS
+    from mapper.web.openapi import document
+
+    registry = app.extensions["mapper.registry"]
+    doc = document(registry.collections(), "http://localhost")
+    documented = {
+        p["name"]
+        for route, path in doc["paths"].items()
+        if route.startswith(("/ogc/collections/", "/tiles/", "/export/"))  # where fields are parameters too
+        for op in path.values()
+        for p in op.get("parameters", [])
+        if isinstance(p, dict) and p.get("in") == "query"
+    }
+    fields = {f.name for layer in registry.collections() for f in layer.fields}
+    parameters = {n for n in STANDARD_PARAMS | (documented - fields) if NAME_RE.match(n)}
+    assert parameters and parameters <= RESERVED, parameters - RESERVED

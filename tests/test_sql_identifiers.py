@@ -147,7 +147,7 @@ type = "datetime"
 name = "order"
 type = "integer"
 [[fields]]
-name = "limit"
+name = "offset"
 type = "number"
 [[fields]]
 name = "group"
@@ -176,11 +176,11 @@ type = "text"
 public = false
 """
 ODD_REPORTS = [
-    {"from": "2026-01-0{}T10:00:00Z", "order": 1, "limit": 1.5, "group": "a b", "user": ["x"], "end": True,
+    {"from": "2026-01-0{}T10:00:00Z", "order": 1, "offset": 1.5, "group": "a b", "user": ["x"], "end": True,
      "properties": "one", "r": "2026-02-01", LONG: "long 1", "p0": "secret 1"},
-    {"from": "2026-01-0{}T10:00:00Z", "order": 2, "limit": 2.5, "group": "it's", "user": ["x", "y"], "end": False,
+    {"from": "2026-01-0{}T10:00:00Z", "order": 2, "offset": 2.5, "group": "it's", "user": ["x", "y"], "end": False,
      "properties": "two", "r": "2026-02-02", LONG: "long 2", "p0": "secret 2"},
-    {"from": "2026-01-0{}T10:00:00Z", "order": 3, "limit": 3.5, "group": "it's", "user": ["y"], "end": True,
+    {"from": "2026-01-0{}T10:00:00Z", "order": 3, "offset": 3.5, "group": "it's", "user": ["y"], "end": True,
      "properties": "three", "r": "2026-02-03", LONG: "long 3", "p0": "secret 3"},
 ]  # fmt: skip
 PUBLIC = [k for k in ODD_REPORTS[0] if k != "p0"]
@@ -239,9 +239,9 @@ def test_a_layer_named_with_sql_words_works_in_items_and_filters(odd):
         ({"end": "true"}, [ids[0], ids[2]]),
         ({"properties": "three"}, ids[2:]),
         ({LONG: "long 2"}, ids[1:2]),
-        ({"filter": "r >= DATE('2026-02-02') AND \"limit\" < 3"}, ids[1:2]),
+        ({"filter": "r >= DATE('2026-02-02') AND \"offset\" < 3"}, ids[1:2]),
         ({"datetime": "2026-01-02T00:00:00Z/.."}, ids[1:]),
-        ({"cursor": f"a{ids[0]}"}, ids[1:]),  # (?limit= is the page size and, here, a filter on the field too)
+        ({"cursor": f"a{ids[0]}"}, ids[1:]),
     ]:
         got = [f["id"] for f in features_of(client, "/ogc/collections/select/items", query_string=query)]
         assert got == expected, query
@@ -261,7 +261,7 @@ def test_a_layer_named_with_sql_words_works_in_tiles_and_exports(odd, tmp_path):
         assert r.status_code == 200
         (tmp_path / name).write_bytes(r.data)
         df = pyogrio.read_dataframe(tmp_path / name, layer="select", X=x, Y=y, Z=z).sort_values("order")
-        assert df["order"].tolist() == [1, 2, 3] and df["limit"].tolist() == [1.5, 2.5, 3.5]
+        assert df["order"].tolist() == [1, 2, 3] and df["offset"].tolist() == [1.5, 2.5, 3.5]
         assert df["user"].tolist() == ["x", "x;y", "y"] and df["group"].tolist() == ["a b", "it's", "it's"]
         assert df[LONG].tolist() == ["long 1", "long 2", "long 3"] and df["properties"].tolist() == [
             "one",
