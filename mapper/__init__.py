@@ -7,7 +7,7 @@ import gc
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
-from mapper.config import database_url, load_settings
+from mapper.config import database_url, load_settings, secret_key
 from mapper.domain.layers import load_registry
 
 
@@ -24,6 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.url_map.converters["int"] = AsciiIntegerConverter  # before any route is added: every <int:…> uses it
     settings = load_settings(test_config)
     app.config.update(settings)
+    app.config["SECRET_KEY"] = secret_key(settings)
     app.extensions["mapper.registry"] = load_registry(settings["LAYERS_DIR"])
 
     from mapper import db

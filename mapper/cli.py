@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from werkzeug.serving import WSGIRequestHandler
 
-from mapper.config import database_url, load_settings
+from mapper.config import ConfigurationError, database_url, load_settings
 from mapper.domain.errors import LayerDefinitionError, MapperError
 from mapper.domain.policy import ROLES
 
@@ -30,6 +30,8 @@ def _app():
         return create_app()
     except LayerDefinitionError as e:
         raise click.ClickException(f"bad layer definition: {e}") from None
+    except ConfigurationError as e:
+        raise click.ClickException(str(e)) from None
 
 
 @click.group()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tomllib
 from pathlib import Path
 
@@ -10,7 +11,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULTS = {
     "DATABASE_URL": "",
-    "SECRET_KEY": "dev-only-change-me",
+    "SECRET_KEY": "",
     "LAYERS_DIR": "layers",
     "VAR_DIR": "var",
     "TILES_URL": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
@@ -67,6 +68,34 @@ def load_settings(test_config: dict | None = None) -> dict:
     for key in ("LAYERS_DIR", "VAR_DIR"):
         settings[key] = str((base / settings[key]).resolve())
     return settings
+
+
+class ConfigurationError(ValueError):
+    """A setting the platform cannot start with; the message says which and what to do."""
+
+
+# Secrets shipped in examples: never accepted as a server's secret.
+PLACEHOLDER_SECRETS = ("", "dev-only-change-me", "change-me")
+
+
+def secret_key(settings: dict) -> str:
+    """``SECRET_KEY`` (it signs sessions and CSRF tokens, and seals idempotency records). Unset on the embedded
+    default, a random one is made once and kept in ``VAR_DIR/secret_key`` (mode 600); with a database of your
+    own (``DATABASE_URL``) it must be set."""
+    key = str(settings.get("SECRET_KEY") or "")
+    if key not in PLACEHOLDER_SECRETS:
+        return key
+    if settings.get("DATABASE_URL"):
+        raise ConfigurationError(
+            "SECRET_KEY is not set: set MAPPER_SECRET_KEY to a long random value (e.g. `openssl rand -hex 32`)."
+        )
+    path = Path(settings["VAR_DIR"]) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
 
 
 def database_url(settings: dict) -> str:

@@ -18,6 +18,8 @@ from mapper.embedded_db import EmbeddedCluster
 from tests.servers import SUITE_LIMITS, granian
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+# A server with a database of its own must be given a secret; the tests' apps, servers and commands get this one.
+os.environ.setdefault("MAPPER_SECRET_KEY", "test-only-secret")
 
 
 def _new_database(cluster: EmbeddedCluster) -> tuple[str, str]:

@@ -14,7 +14,8 @@ from flask import Blueprint, Flask
 from sqlalchemy import text
 
 from mapper import create_app, db
-from mapper.web import problems, rate_limits
+from mapper.services.tokens import create_api_token
+from mapper.web import access, problems, rate_limits
 from mapper.web.rate_limits import DatabaseStorage, client_address, limited
 from tests.conftest import count
 from tests.servers import granian
@@ -175,6 +176,12 @@ def login_probe_app(database_url: str, late: bool = False) -> Flask:
     def sign_in_token():
         return "token"
 
+    @bp.post("/staff-only")
+    @access.staff  # a marker outside the limit, as on every route of the app
+    @limited("login")
+    def staff_only():
+        return "staff"
+
     if late:
         rate_limits.init_app(app)
         app.register_blueprint(bp)
@@ -190,6 +197,12 @@ def test_the_login_limit_is_one_line_per_route_and_shared_by_them(database_url, 
     r = client.post("/sign-in/token")
     assert r.status_code == 429 and r.content_type == "application/problem+json" and "Retry-After" in r.headers
     assert "(login)" in r.get_json()["errors"][0]["reason"]
+
+
+def test_a_limit_under_an_access_marker_counts(database_url, counters, engine):
+    client = login_probe_app(database_url).test_client()
+    police = {"Authorization": f"Bearer {create_api_token(engine, 'police', 'probe')}"}
+    assert [client.post("/staff-only", headers=police).status_code for _ in range(3)] == [200, 200, 429]
 
 
 def test_a_limited_route_registered_too_late_refuses_to_run_unlimited(database_url, counters, caplog):

@@ -225,3 +225,16 @@ def test_every_error_is_problem_json_and_names_nothing_of_the_code(app, reports)
             doc = r.get_json()
             assert doc["status"] == r.status_code and doc["title"] and doc["detail"], (method, url)
     assert checked > 60
+
+
+# --- the secret ---------------------------------------------------------------------------------------------
+def test_a_server_with_its_own_database_needs_a_secret_and_the_embedded_default_makes_one(database_url, tmp_path):
+    from mapper.config import ConfigurationError, load_settings, secret_key
+
+    for placeholder in ("", "dev-only-change-me", "change-me"):
+        with pytest.raises(ConfigurationError, match="MAPPER_SECRET_KEY"):
+            create_app({"DATABASE_URL": database_url, "SECRET_KEY": placeholder})
+    embedded = load_settings({"DATABASE_URL": "", "SECRET_KEY": "", "VAR_DIR": str(tmp_path / "var")})
+    first = secret_key(embedded)
+    assert len(first) == 64 and secret_key(embedded) == first  # made once, then kept
+    assert (tmp_path / "var" / "secret_key").stat().st_mode & 0o777 == 0o600

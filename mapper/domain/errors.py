@@ -52,6 +52,12 @@ class PayloadTooLarge(MapperError):
     title = "Payload too large"
 
 
+class UnsupportedMediaType(MapperError):
+    """The body's Content-Type is not one the route reads."""
+
+    title = "Unsupported media type"
+
+
 class Unauthorized(MapperError):
     title = "Authentication required"
 

@@ -155,7 +155,7 @@ def equality_filter(view: View, name: str, raw: str) -> dict:
 
 
 def parse_cursor(raw: str) -> tuple[int | None, int | None]:
-    m = re.fullmatch(r"([ab])(\d{1,18})", raw or "")
+    m = re.fullmatch(r"([ab])([0-9]{1,18})", raw or "")  # ASCII digits (\d matches any script's)
     if not m:
         raise bad("cursor", "not a cursor from a next/prev link")
     return (int(m[2]), None) if m[1] == "a" else (None, int(m[2]))

@@ -147,9 +147,6 @@ class Params(dict):
         """The placeholder of SQL composed with psycopg2.sql (a ``Quoted``, or a composable to wrap in one)."""
         return self.bind(part if isinstance(part, Quoted) else Quoted(part))
 
-    def copy(self) -> Params:
-        return Params(self, self.prefix)
-
 
 # values compared by type and value (1, 1.0 and True differ); a Quoted by identity
 _SCALARS = frozenset({str, int, float, bool, bytes, Quoted, type(None)})

@@ -12,17 +12,10 @@ from __future__ import annotations
 from flask import Flask, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from mapper.domain.errors import FieldProblem, MapperError, PayloadTooLarge
-from mapper.web.problems import problem
+from mapper.domain.errors import FieldProblem, PayloadTooLarge, UnsupportedMediaType
 
 JSON_TYPES = ("application/json", "application/geo+json")
 COPY_CHUNK = 1 << 20
-
-
-class UnsupportedMediaType(MapperError):
-    """The body's Content-Type is not one the route reads (415)."""
-
-    title = "Unsupported media type"
 
 
 def too_large(limit: int) -> PayloadTooLarge:
@@ -93,9 +86,5 @@ def require_type(types: tuple[str, ...]) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Every route's default body limit is the intake limit; 415 is rendered as problem+json."""
+    """Every route's default body limit is the intake limit."""
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_BODY_BYTES"])
-
-    @app.errorhandler(UnsupportedMediaType)
-    def unsupported_media_type(e: UnsupportedMediaType):
-        return problem(415, e.title, e.detail, e.problems)

@@ -33,6 +33,8 @@ class FastItems:
     def __init__(self, app: Flask):
         self.app, self.next = app, app.wsgi_app
         self.answered = 0  # requests answered here (the rest went to Flask)
+        # the security headers of an items page are those the Flask view gets (they depend on nothing per request)
+        self.security_headers = response_headers(ogc.GEOJSON, app.config, view=app.view_functions["ogc.items"])
 
     def __call__(self, environ, start_response):
         try:
@@ -85,6 +87,6 @@ class FastItems:
             ("Content-Length", str(len(body))),
             *validator_headers(etag, reader.changed_at),
             *CORS_HEADERS,
-            *response_headers(ogc.GEOJSON, self.app.config, view=self.app.view_functions["ogc.items"]),
+            *self.security_headers,
         ]
         return headers, body

@@ -21,6 +21,7 @@ from mapper.domain.errors import (
     NotFound,
     PayloadTooLarge,
     Unauthorized,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 from mapper.web.ogc import wants_html
@@ -32,6 +33,7 @@ STATUS = {
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
     Unauthorized: 401,
     Forbidden: 403,
 }
@@ -92,7 +94,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected_error(e: Exception):
         """A failure nobody foresaw: logged with its traceback; the client learns only that it happened."""
-        current_app.logger.error("unexpected error on %s %s", request.method, request.path, exc_info=e)
+        # the route's rule, not the path: a path may hold a secret (a tracking token)
+        route = request.url_rule.rule if request.url_rule else "(no route)"
+        current_app.logger.error("unexpected error on %s %s", request.method, route, exc_info=e)
         if not _wants_problem():
             return InternalServerError()
         return problem(500, "Internal Server Error", "The server could not complete the request; the error was logged.")

@@ -51,7 +51,8 @@ def embeddable(view):
 
 
 def secret_url(view):
-    """Mark a page whose own URL is a secret (it holds a tracking token): it sends no Referer at all."""
+    """Mark a page whose own URL is a secret (it holds a tracking token): it sends no Referer at all, and no
+    cache keeps its answer."""
     view.secret_url = True
     return view
 
@@ -78,7 +79,10 @@ def response_headers(content_type: str, config, *, nonce: str | None = None, vie
     """The security headers of one response (both response paths call this); ``view`` is the view function
     that answered, read for its ``embeddable`` and ``secret_url`` marks."""
     embeddable_page = getattr(view, "embeddable", False)
-    headers = [NOSNIFF, ("Referrer-Policy", "no-referrer") if getattr(view, "secret_url", False) else REFERRER]
+    secret = getattr(view, "secret_url", False)
+    headers = [NOSNIFF, ("Referrer-Policy", "no-referrer") if secret else REFERRER]
+    if secret:  # what it answers is as secret as its URL: kept by no cache
+        headers.append(("Cache-Control", "no-store"))
     if content_type.startswith("text/html"):
         ancestors = config["FRAME_ANCESTORS"] if embeddable_page else "'none'"
         csp = html_csp(nonce or secrets.token_urlsafe(16), ancestors, tile_origin(config["TILES_URL"]))
