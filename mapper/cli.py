@@ -257,6 +257,7 @@ def score(layers, window_days, where, weight, cell_size, scale):
     """Recompute the scores of LAYERS (default: every layer that declares scores or hot spots)."""
     import dataclasses
 
+    from mapper.domain import score_methods
     from mapper.domain.layers import HotspotSettings
     from mapper.services.scoring import ScoreRefused, run_hotspots, score_all
 
@@ -273,12 +274,14 @@ def score(layers, window_days, where, weight, cell_size, scale):
         changes = {k: v for k, v in {"window_days": window_days, "weight_field": weight}.items() if v is not None}
         if where:
             field, _, values = where.partition("=")
-            f = layer.field(field)
-            if f is None or f.type != "enum" or not values or set(values.split(",")) - set(f.values):
-                raise click.ClickException(f"--where needs an enum field of {layer.id} and some of its values")
-            changes.update(where_field=field, where_values=tuple(values.split(",")))
-        if weight and (layer.field(weight) is None or layer.field(weight).type not in ("integer", "number")):
-            raise click.ClickException(f"--weight needs an integer or number field of {layer.id}")
+            changes.update(where_field=field, where_values=tuple(values.split(",")) if values else ())
+        settings = dataclasses.replace(settings, **changes)
+        options = {"hotspots.weight_field": "--weight", "hotspots.where_field": "--where"}
+        if found := score_methods.problems("hotspots", layer.fields, settings):  # what the layer loader checks
+            key, reason = found[0]
+            raise click.ClickException(f"{options.get(key, key)} ({layer.id}): {reason}")
+        if where and (not settings.where_values or set(settings.where_values) - set(layer.field(field).values)):
+            raise click.ClickException(f"--where needs an enum field of {layer.id} and some of its values")
         chosen = None
         if scale:
             kind, _, value = scale.partition(":")
@@ -289,7 +292,7 @@ def score(layers, window_days, where, weight, cell_size, scale):
             s = run_hotspots(
                 app.extensions["mapper.engine"],
                 layer,
-                dataclasses.replace(settings, **changes),
+                settings,
                 cell_size_m=cell_size,
                 scale=chosen,
             )

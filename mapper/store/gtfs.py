@@ -28,22 +28,26 @@ def staging_table(name: str) -> str:
     return "stg_" + name.removesuffix(".txt")
 
 
-def seconds_sql(col: str) -> str:
+def staging_ident(name: str) -> pgsql.Identifier:
+    """The staging table of GTFS file ``name`` as an SQL identifier."""
+    return pgsql.Identifier(staging_table(name))
+
+
+def seconds_sql(col: str) -> pgsql.Composable:
     """H:MM:SS (hours may pass 24) → seconds."""
-    return (
-        f"(split_part(trim({col}), ':', 1)::int * 3600 + split_part(trim({col}), ':', 2)::int * 60 "
-        f"+ split_part(trim({col}), ':', 3)::int)"
-    )
+    return pgsql.SQL(
+        "(split_part(trim({c}), ':', 1)::int * 3600 + split_part(trim({c}), ':', 2)::int * 60 "
+        "+ split_part(trim({c}), ':', 3)::int)"
+    ).format(c=pgsql.Identifier(col))
 
 
-def valid_date_sql(col: str) -> str:
+def valid_date_sql(col: str) -> pgsql.Composable:
     """True for a real YYYYMMDD date (to_date would raise on 20260231, so check month and day first)."""
-    c = f'trim("{col}")'
-    return (
-        f"(CASE WHEN {c} ~ '^[0-9]{{8}}$' AND substr({c}, 5, 2)::int BETWEEN 1 AND 12 "
-        f"THEN substr({c}, 7, 2)::int BETWEEN 1 AND extract(day FROM make_date(substr({c}, 1, 4)::int, "
-        f"substr({c}, 5, 2)::int, 1) + interval '1 month - 1 day')::int ELSE false END)"
-    )
+    return pgsql.SQL(
+        "(CASE WHEN {c} ~ '^[0-9]{{8}}$' AND substr({c}, 5, 2)::int BETWEEN 1 AND 12 "
+        "THEN substr({c}, 7, 2)::int BETWEEN 1 AND extract(day FROM make_date(substr({c}, 1, 4)::int, "
+        "substr({c}, 5, 2)::int, 1) + interval '1 month - 1 day')::int ELSE false END)"
+    ).format(c=pgsql.SQL("trim({})").format(pgsql.Identifier(col)))
 
 
 def read_header(stream) -> list[str]:
@@ -106,41 +110,53 @@ def copy_error_line(message: str) -> int | None:
 
 
 def row_count(cur, name: str) -> int:
-    cur.execute(pgsql.SQL("SELECT count(*) FROM {}").format(pgsql.Identifier(staging_table(name))))
+    cur.execute(pgsql.SQL("SELECT count(*) FROM {}").format(staging_ident(name)))
     return cur.fetchone()[0]
 
 
 # --- checks: each yields (code, file, field, [(row, value)...], total) --------------------------------------
-def _examples(cur, query: str, params: dict | None = None) -> tuple[list, int]:
-    cur.execute(f"SELECT *, count(*) OVER () FROM ({query}) q ORDER BY 1 LIMIT {EXAMPLES_PER_CHECK}", params or {})
+def _examples(cur, query: pgsql.Composable, params: dict | None = None) -> tuple[list, int]:
+    cur.execute(
+        pgsql.SQL("SELECT *, count(*) OVER () FROM ({}) q ORDER BY 1 LIMIT {}").format(
+            query, pgsql.Literal(EXAMPLES_PER_CHECK)
+        ),
+        params or {},
+    )
     rows = cur.fetchall()
     return [(r[0], r[1]) for r in rows], (rows[0][-1] if rows else 0)
 
 
 def check_file(cur, spec: FileSpec, present: set[str]):
     """Field-level checks of one staged file."""
-    t = f'"{staging_table(spec.name)}"'
+    t = staging_ident(spec.name)
     for col in spec.required:
         yield (
             "missing_required_field",
             spec.name,
             col,
-            *_examples(cur, f"SELECT _row, \"{col}\" FROM {t} WHERE coalesce(trim(\"{col}\"), '') = ''"),
+            *_examples(
+                cur,
+                pgsql.SQL("SELECT _row, {c} FROM {t} WHERE coalesce(trim({c}), '') = ''").format(
+                    c=pgsql.Identifier(col), t=t
+                ),
+            ),
         )
     if spec.key:
-        key = ", ".join(f'trim("{c}")' for c in spec.key)
-        cols = ", ".join(f'"{c}"' for c in spec.key)
-        present_key = " AND ".join(f"coalesce(trim(\"{c}\"), '') <> ''" for c in spec.key)
+        key = pgsql.SQL(", ").join(pgsql.SQL("trim({})").format(pgsql.Identifier(c)) for c in spec.key)
+        cols = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in spec.key)
+        present_key = pgsql.SQL(" AND ").join(
+            pgsql.SQL("coalesce(trim({}), '') <> ''").format(pgsql.Identifier(c)) for c in spec.key
+        )
         yield (
             "duplicate_key",
             spec.name,
             ",".join(spec.key),
             *_examples(
                 cur,
-                f"""
+                pgsql.SQL("""
             SELECT _row, concat_ws(',', {key}) FROM (
                 SELECT _row, {cols}, row_number() OVER (PARTITION BY {key} ORDER BY _row) AS n FROM {t}
-                WHERE {present_key}) d WHERE n > 1""",
+                WHERE {present_key}) d WHERE n > 1""").format(key=key, cols=cols, t=t, present_key=present_key),
             ),
         )
     for kind, cols, regex in (
@@ -156,7 +172,9 @@ def check_file(cur, spec: FileSpec, present: set[str]):
                 col,
                 *_examples(
                     cur,
-                    f'SELECT _row, "{col}" FROM {t} WHERE coalesce(trim("{col}"), \'\') <> \'\' AND "{col}" !~ %(re)s',
+                    pgsql.SQL("SELECT _row, {c} FROM {t} WHERE coalesce(trim({c}), '') <> '' AND {c} !~ %(re)s").format(
+                        c=pgsql.Identifier(col), t=t
+                    ),
                     {"re": regex},
                 ),
             )
@@ -167,8 +185,10 @@ def check_file(cur, spec: FileSpec, present: set[str]):
             col,
             *_examples(
                 cur,
-                f"""
-            SELECT _row, "{col}" FROM {t} WHERE coalesce(trim("{col}"), '') <> '' AND NOT {valid_date_sql(col)}""",
+                pgsql.SQL("""
+            SELECT _row, {c} FROM {t} WHERE coalesce(trim({c}), '') <> '' AND NOT {valid}""").format(
+                    c=pgsql.Identifier(col), t=t, valid=valid_date_sql(col)
+                ),
             ),
         )
     for col, (lo, hi) in spec.ranges.items():
@@ -179,9 +199,11 @@ def check_file(cur, spec: FileSpec, present: set[str]):
             col,
             *_examples(
                 cur,
-                f"""
-            SELECT _row, "{col}" FROM {t} WHERE "{col}" ~ %(re)s AND NOT "{col}"::float8 BETWEEN {lo} AND {hi}""",
-                {"re": regex},
+                pgsql.SQL("""
+            SELECT _row, {c} FROM {t} WHERE {c} ~ %(re)s AND NOT {c}::float8 BETWEEN %(lo)s AND %(hi)s""").format(
+                    c=pgsql.Identifier(col), t=t
+                ),
+                {"re": regex, "lo": lo, "hi": hi},
             ),
         )
     if spec.name == "stops.txt":
@@ -191,9 +213,9 @@ def check_file(cur, spec: FileSpec, present: set[str]):
             "stop_lat,stop_lon",
             *_examples(
                 cur,
-                f"""
+                pgsql.SQL("""
             SELECT _row, stop_lat || ',' || stop_lon FROM {t} WHERE stop_lat ~ %(re)s AND stop_lon ~ %(re)s
-              AND abs(stop_lat::float8) <= 1 AND abs(stop_lon::float8) <= 1""",
+              AND abs(stop_lat::float8) <= 1 AND abs(stop_lon::float8) <= 1""").format(t=t),
                 {"re": FLOAT_RE},
             ),
         )
@@ -204,9 +226,9 @@ def check_file(cur, spec: FileSpec, present: set[str]):
                 col,
                 *_examples(
                     cur,
-                    f"""
-                SELECT _row, "{col}" FROM {t} WHERE coalesce(trim(location_type), '') IN ('', '0', '1', '2')
-                  AND coalesce(trim("{col}"), '') = ''""",
+                    pgsql.SQL("""
+                SELECT _row, {c} FROM {t} WHERE coalesce(trim(location_type), '') IN ('', '0', '1', '2')
+                  AND coalesce(trim({c}), '') = ''""").format(c=pgsql.Identifier(col), t=t),
                 ),
             )
     if spec.name == "routes.txt":
@@ -216,8 +238,10 @@ def check_file(cur, spec: FileSpec, present: set[str]):
             "route_short_name,route_long_name",
             *_examples(
                 cur,
-                f"SELECT _row, route_id FROM {t} WHERE coalesce(trim(route_short_name), '') = '' "
-                "AND coalesce(trim(route_long_name), '') = ''",
+                pgsql.SQL(
+                    "SELECT _row, route_id FROM {t} WHERE coalesce(trim(route_short_name), '') = '' "
+                    "AND coalesce(trim(route_long_name), '') = ''"
+                ).format(t=t),
             ),
         )
     if spec.name == "calendar.txt":
@@ -227,9 +251,9 @@ def check_file(cur, spec: FileSpec, present: set[str]):
             "start_date,end_date",
             *_examples(
                 cur,
-                f"""
+                pgsql.SQL("""
             SELECT _row, start_date || '>' || end_date FROM {t} WHERE start_date ~ '^[0-9]{{8}}$'
-              AND end_date ~ '^[0-9]{{8}}$' AND start_date > end_date""",
+              AND end_date ~ '^[0-9]{{8}}$' AND start_date > end_date""").format(t=t),
             ),
         )
 
@@ -238,24 +262,28 @@ def check_foreign_keys(cur, present: set[str]):
     for child, col, parent, pcol in FOREIGN_KEYS:
         if child not in present or parent not in present:
             continue
-        c, p = f'"{staging_table(child)}"', f'"{staging_table(parent)}"'
         yield (
             "foreign_key_violation",
             child,
             col,
             *_examples(
                 cur,
-                f"""
-            SELECT c._row, c."{col}" FROM {c} c WHERE coalesce(trim(c."{col}"), '') <> ''
-              AND NOT EXISTS (SELECT 1 FROM {p} p WHERE trim(p."{pcol}") = trim(c."{col}"))""",
+                pgsql.SQL("""
+            SELECT c._row, c.{c} FROM {child} c WHERE coalesce(trim(c.{c}), '') <> ''
+              AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE trim(p.{pc}) = trim(c.{c}))""").format(
+                    c=pgsql.Identifier(col),
+                    child=staging_ident(child),
+                    parent=staging_ident(parent),
+                    pc=pgsql.Identifier(pcol),
+                ),
             ),
         )
     if "trips.txt" in present:
-        services = " UNION ".join(
-            f'SELECT trim(service_id) AS s FROM "{staging_table(f)}"'
+        services = [
+            pgsql.SQL("SELECT trim(service_id) AS s FROM {}").format(staging_ident(f))
             for f in ("calendar.txt", "calendar_dates.txt")
             if f in present
-        )
+        ]
         if services:
             yield (
                 "foreign_key_violation",
@@ -263,15 +291,18 @@ def check_foreign_keys(cur, present: set[str]):
                 "service_id",
                 *_examples(
                     cur,
-                    f"""
-                SELECT _row, service_id FROM stg_trips t WHERE coalesce(trim(service_id), '') <> ''
-                  AND NOT EXISTS (SELECT 1 FROM ({services}) s WHERE s.s = trim(t.service_id))""",
+                    pgsql.SQL("""
+                SELECT _row, service_id FROM {trips} t WHERE coalesce(trim(service_id), '') <> ''
+                  AND NOT EXISTS (SELECT 1 FROM ({services}) s WHERE s.s = trim(t.service_id))""").format(
+                        trips=staging_ident("trips.txt"), services=pgsql.SQL(" UNION ").join(services)
+                    ),
                 ),
             )
 
 
 def check_usage(cur, present: set[str]):
     """Warnings: stops no trip serves, trips with no stop time, shapes no trip uses."""
+    stg = {n: staging_ident(n) for n in ("stops.txt", "stop_times.txt", "trips.txt", "shapes.txt")}
     if {"stops.txt", "stop_times.txt"} <= present:
         yield (
             "stop_without_stop_time",
@@ -279,9 +310,11 @@ def check_usage(cur, present: set[str]):
             "stop_id",
             *_examples(
                 cur,
-                """
-            SELECT _row, stop_id FROM stg_stops s WHERE coalesce(trim(location_type), '') IN ('', '0')
-              AND NOT EXISTS (SELECT 1 FROM stg_stop_times st WHERE trim(st.stop_id) = trim(s.stop_id))""",
+                pgsql.SQL("""
+            SELECT _row, stop_id FROM {stops} s WHERE coalesce(trim(location_type), '') IN ('', '0')
+              AND NOT EXISTS (SELECT 1 FROM {stop_times} st WHERE trim(st.stop_id) = trim(s.stop_id))""").format(
+                    stops=stg["stops.txt"], stop_times=stg["stop_times.txt"]
+                ),
             ),
         )
         yield (
@@ -290,9 +323,11 @@ def check_usage(cur, present: set[str]):
             "trip_id",
             *_examples(
                 cur,
-                """
-            SELECT _row, trip_id FROM stg_trips t
-            WHERE NOT EXISTS (SELECT 1 FROM stg_stop_times st WHERE trim(st.trip_id) = trim(t.trip_id))""",
+                pgsql.SQL("""
+            SELECT _row, trip_id FROM {trips} t
+            WHERE NOT EXISTS (SELECT 1 FROM {stop_times} st WHERE trim(st.trip_id) = trim(t.trip_id))""").format(
+                    trips=stg["trips.txt"], stop_times=stg["stop_times.txt"]
+                ),
             ),
         )
     if {"shapes.txt", "trips.txt"} <= present:
@@ -302,26 +337,26 @@ def check_usage(cur, present: set[str]):
             "shape_id",
             *_examples(
                 cur,
-                """
-            SELECT min(_row), shape_id FROM stg_shapes s
-            WHERE NOT EXISTS (SELECT 1 FROM stg_trips t WHERE trim(t.shape_id) = trim(s.shape_id))
-            GROUP BY shape_id""",
+                pgsql.SQL("""
+            SELECT min(_row), shape_id FROM {shapes} s
+            WHERE NOT EXISTS (SELECT 1 FROM {trips} t WHERE trim(t.shape_id) = trim(s.shape_id))
+            GROUP BY shape_id""").format(shapes=stg["shapes.txt"], trips=stg["trips.txt"]),
             ),
         )
 
 
 # --- loading ---------------------------------------------------------------------------------------------
-def _n(col: str) -> str:
-    return f"nullif(trim({col}), '')"
+def _n(col: str) -> pgsql.Composable:
+    return pgsql.SQL("nullif(trim({}), '')").format(pgsql.Identifier(col))
 
 
 def insert_feed(cur, name: str, stats: dict, notices: list) -> int:
     # gtfs_stop_times has no foreign key (a per-row check cost 60 % of its load): delete its rows here
-    cur.execute("DELETE FROM gtfs_stop_times WHERE feed_id IN (SELECT id FROM gtfs_feeds WHERE name = %s)", (name,))
-    cur.execute("DELETE FROM gtfs_feeds WHERE name = %s", (name,))
+    p = {"name": name, "stats": json.dumps(stats), "notices": json.dumps(notices)}
+    cur.execute("DELETE FROM gtfs_stop_times WHERE feed_id IN (SELECT id FROM gtfs_feeds WHERE name = %(name)s)", p)
+    cur.execute("DELETE FROM gtfs_feeds WHERE name = %(name)s", p)
     cur.execute(
-        "INSERT INTO gtfs_feeds (name, stats, notices) VALUES (%s, %s, %s) RETURNING id",
-        (name, json.dumps(stats), json.dumps(notices)),
+        "INSERT INTO gtfs_feeds (name, stats, notices) VALUES (%(name)s, %(stats)s, %(notices)s) RETURNING id", p
     )
     return cur.fetchone()[0]
 
@@ -329,100 +364,117 @@ def insert_feed(cur, name: str, stats: dict, notices: list) -> int:
 def load_typed(cur, feed_id: int, present: set[str]) -> None:
     """Staged text → typed tables for one feed."""
     p = {"f": feed_id}
+    n = {c: _n(c) for c in ("stop_name", "location_type", "parent_station", "stop_lat", "stop_lon")}
     cur.execute(
-        f"""
+        pgsql.SQL("""
         INSERT INTO gtfs_stops (feed_id, stop_id, stop_name, location_type, parent_station, geom)
-        SELECT %(f)s, trim(stop_id), {_n("stop_name")}, coalesce({_n("location_type")}::int, 0), {_n("parent_station")},
-               CASE WHEN {_n("stop_lat")} IS NOT NULL AND {_n("stop_lon")} IS NOT NULL
+        SELECT %(f)s, trim(stop_id), {stop_name}, coalesce({location_type}::int, 0), {parent_station},
+               CASE WHEN {stop_lat} IS NOT NULL AND {stop_lon} IS NOT NULL
                     THEN ST_SetSRID(ST_MakePoint(stop_lon::float8, stop_lat::float8), 4326) END
-        FROM stg_stops""",
+        FROM {stg}""").format(stg=staging_ident("stops.txt"), **n),
         p,
     )
+    n = {c: _n(c) for c in ("agency_id", "route_short_name", "route_long_name", "route_color", "route_text_color")}
     cur.execute(
-        f"""
+        pgsql.SQL("""
         INSERT INTO gtfs_routes (feed_id, route_id, agency_id, route_short_name, route_long_name, route_type,
                                  route_color, route_text_color)
-        SELECT %(f)s, trim(route_id), {_n("agency_id")}, {_n("route_short_name")}, {_n("route_long_name")},
-               route_type::int, upper({_n("route_color")}), upper({_n("route_text_color")}) FROM stg_routes""",
+        SELECT %(f)s, trim(route_id), {agency_id}, {route_short_name}, {route_long_name},
+               route_type::int, upper({route_color}), upper({route_text_color}) FROM {stg}""").format(
+            stg=staging_ident("routes.txt"), **n
+        ),
         p,
     )
     cur.execute(
-        f"""
+        pgsql.SQL("""
         INSERT INTO gtfs_trips (feed_id, trip_id, route_id, service_id, direction_id, shape_id)
-        SELECT %(f)s, trim(trip_id), trim(route_id), trim(service_id), {_n("direction_id")}::int, {_n("shape_id")}
-        FROM stg_trips""",
+        SELECT %(f)s, trim(trip_id), trim(route_id), trim(service_id), {direction_id}::int, {shape_id}
+        FROM {stg}""").format(stg=staging_ident("trips.txt"), direction_id=_n("direction_id"), shape_id=_n("shape_id")),
         p,
     )
     cur.execute(
-        f"""
+        pgsql.SQL("""
         INSERT INTO gtfs_stop_times (feed_id, trip_id, stop_sequence, stop_id, arrival_s, departure_s)
         SELECT %(f)s, trim(trip_id), stop_sequence::int, trim(stop_id),
-               CASE WHEN {_n("arrival_time")} IS NOT NULL THEN {seconds_sql("arrival_time")} END,
-               CASE WHEN {_n("departure_time")} IS NOT NULL THEN {seconds_sql("departure_time")} END
-        FROM stg_stop_times""",
+               CASE WHEN {arrival} IS NOT NULL THEN {arrival_s} END,
+               CASE WHEN {departure} IS NOT NULL THEN {departure_s} END
+        FROM {stg}""").format(
+            stg=staging_ident("stop_times.txt"),
+            arrival=_n("arrival_time"),
+            arrival_s=seconds_sql("arrival_time"),
+            departure=_n("departure_time"),
+            departure_s=seconds_sql("departure_time"),
+        ),
         p,
     )
     if "calendar.txt" in present:
         cur.execute(
-            """
+            pgsql.SQL("""
             INSERT INTO gtfs_calendar (feed_id, service_id, days, start_date, end_date)
             SELECT %(f)s, trim(service_id),
                    ARRAY[monday, tuesday, wednesday, thursday, friday, saturday, sunday]::int[],
-                   to_date(trim(start_date), 'YYYYMMDD'), to_date(trim(end_date), 'YYYYMMDD') FROM stg_calendar""",
+                   to_date(trim(start_date), 'YYYYMMDD'), to_date(trim(end_date), 'YYYYMMDD') FROM {stg}""").format(
+                stg=staging_ident("calendar.txt")
+            ),
             p,
         )
     if "calendar_dates.txt" in present:
         cur.execute(
-            """
+            pgsql.SQL("""
             INSERT INTO gtfs_calendar_dates (feed_id, service_id, date, exception_type)
             SELECT %(f)s, trim(service_id), to_date(trim(date), 'YYYYMMDD'), exception_type::int
-            FROM stg_calendar_dates""",
+            FROM {stg}""").format(stg=staging_ident("calendar_dates.txt")),
             p,
         )
     if "frequencies.txt" in present:
         cur.execute(
-            f"""
+            pgsql.SQL("""
             INSERT INTO gtfs_frequencies (feed_id, trip_id, start_s, end_s, headway_s)
-            SELECT %(f)s, trim(trip_id), {seconds_sql("start_time")}, {seconds_sql("end_time")}, headway_secs::int
-            FROM stg_frequencies""",
+            SELECT %(f)s, trim(trip_id), {start_s}, {end_s}, headway_secs::int
+            FROM {stg}""").format(
+                stg=staging_ident("frequencies.txt"),
+                start_s=seconds_sql("start_time"),
+                end_s=seconds_sql("end_time"),
+            ),
             p,
         )
     if "shapes.txt" in present:
         cur.execute(
-            """
+            pgsql.SQL("""
             INSERT INTO gtfs_shapes (feed_id, shape_id, geom)
             SELECT %(f)s, trim(shape_id),
                    ST_MakeLine(ST_SetSRID(ST_MakePoint(shape_pt_lon::float8, shape_pt_lat::float8), 4326)
                                ORDER BY shape_pt_sequence::int)
-            FROM stg_shapes GROUP BY trim(shape_id) HAVING count(*) >= 2""",
+            FROM {stg} GROUP BY trim(shape_id) HAVING count(*) >= 2""").format(stg=staging_ident("shapes.txt")),
             p,
         )
     # Fresh statistics, or the planner expects one stop and re-runs per-stop aggregates once per stop.
     for table in ("gtfs_stops", "gtfs_routes", "gtfs_trips", "gtfs_stop_times", "gtfs_frequencies"):
-        cur.execute(f"ANALYZE {table}")
+        cur.execute(pgsql.SQL("ANALYZE {}").format(pgsql.Identifier(table)))
 
 
-ACTIVE_SERVICES = """
+# The services running on day {d} (a placeholder, or a column) of feed %(f)s.
+ACTIVE_SERVICES = pgsql.SQL("""
     SELECT service_id FROM gtfs_calendar
-    WHERE feed_id = %(f)s AND %(d)s::date BETWEEN start_date AND end_date
-      AND days[extract(isodow FROM %(d)s::date)::int] = 1
+    WHERE feed_id = %(f)s AND {d}::date BETWEEN start_date AND end_date
+      AND days[extract(isodow FROM {d}::date)::int] = 1
     UNION
-    SELECT service_id FROM gtfs_calendar_dates WHERE feed_id = %(f)s AND date = %(d)s::date AND exception_type = 1
+    SELECT service_id FROM gtfs_calendar_dates WHERE feed_id = %(f)s AND date = {d}::date AND exception_type = 1
     EXCEPT
-    SELECT service_id FROM gtfs_calendar_dates WHERE feed_id = %(f)s AND date = %(d)s::date AND exception_type = 2"""
+    SELECT service_id FROM gtfs_calendar_dates WHERE feed_id = %(f)s AND date = {d}::date AND exception_type = 2""")
 
 
 def busiest_first_week_date(cur, feed_id: int):
     """The date with the most trips among the first seven days of the feed's service."""
     cur.execute(
-        f"""
+        pgsql.SQL("""
         WITH bounds AS (
             SELECT least((SELECT min(start_date) FROM gtfs_calendar WHERE feed_id = %(f)s),
                          (SELECT min(date) FROM gtfs_calendar_dates WHERE feed_id = %(f)s)) AS first
         ), days AS (SELECT (first + k)::date AS d FROM bounds, generate_series(0, 6) k)
         SELECT d FROM days ORDER BY (
             SELECT count(*) FROM gtfs_trips t WHERE t.feed_id = %(f)s AND t.service_id IN (
-                {ACTIVE_SERVICES.replace("%(d)s", "days.d")})) DESC, d LIMIT 1""",
+                {active})) DESC, d LIMIT 1""").format(active=ACTIVE_SERVICES.format(d=pgsql.SQL("days.d"))),
         {"f": feed_id},
     )
     row = cur.fetchone()
@@ -435,11 +487,11 @@ def build_runs(cur, feed_id: int, day) -> None:
     p = {"f": feed_id, "d": day}
     cur.execute("DROP TABLE IF EXISTS trip_runs, stop_deps")
     cur.execute(
-        f"""
+        pgsql.SQL("""
         CREATE TEMP TABLE trip_runs ON COMMIT DROP AS
         WITH t AS (
             SELECT trip_id, route_id, direction_id FROM gtfs_trips
-            WHERE feed_id = %(f)s AND service_id IN ({ACTIVE_SERVICES})
+            WHERE feed_id = %(f)s AND service_id IN ({active})
         ), first_dep AS (
             SELECT st.trip_id, min(st.departure_s) AS t0
             FROM gtfs_stop_times st JOIN t USING (trip_id) WHERE st.feed_id = %(f)s GROUP BY st.trip_id
@@ -451,7 +503,9 @@ def build_runs(cur, feed_id: int, day) -> None:
         SELECT t.trip_id, t.route_id, t.direction_id, g - fd.t0, g
         FROM t JOIN first_dep fd USING (trip_id)
         JOIN gtfs_frequencies fr ON fr.feed_id = %(f)s AND fr.trip_id = t.trip_id,
-        generate_series(fr.start_s, fr.end_s - 1, fr.headway_s) g""",
+        generate_series(fr.start_s, fr.end_s - 1, fr.headway_s) g""").format(
+            active=ACTIVE_SERVICES.format(d=pgsql.Placeholder("d"))
+        ),
         p,
     )
     cur.execute(
@@ -570,4 +624,7 @@ def list_feeds(cur) -> list:
 
 def finish_feed(cur, feed_id: int, day, counts: dict) -> None:
     """Record the feed's service date and counts."""
-    cur.execute("UPDATE gtfs_feeds SET service_date = %s, stats = %s WHERE id = %s", (day, json.dumps(counts), feed_id))
+    cur.execute(
+        "UPDATE gtfs_feeds SET service_date = %(d)s, stats = %(stats)s WHERE id = %(f)s",
+        {"d": day, "stats": json.dumps(counts), "f": feed_id},
+    )
