@@ -40,7 +40,10 @@ class Server:
         while todo:
             pid = todo.pop()
             for task in Path(f"/proc/{pid}/task").iterdir():
-                children = [int(c) for c in (task / "children").read_text().split()]
+                try:
+                    children = [int(c) for c in (task / "children").read_text().split()]
+                except FileNotFoundError:  # the thread ended while we looked
+                    continue
                 found += children
                 todo += children
         return found

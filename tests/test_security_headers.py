@@ -12,6 +12,7 @@ import time
 
 import pytest
 import requests
+from flask import request
 from sqlalchemy import text
 
 from mapper import create_app
@@ -150,6 +151,9 @@ def test_public_url_decides_every_link_and_the_etag(database_url, reports):
         links = [link["href"] for link in items.get_json()["links"]]
         assert links and all(h.startswith("https://map.city.example/ogc/") for h in links), links
         assert b"evil.example" not in items.data and b"localhost" not in items.data
+    with client:  # a view asking for the host (Flask checks it against TRUSTED_HOSTS) gets the public one
+        assert client.get("/healthz", headers={"Host": "evil.example"}).status_code == 200
+        assert request.host == "map.city.example"
     local = reports.get("/ogc/collections/crime/items")  # the same page for another root URL
     assert local.headers["ETag"] != items.headers["ETag"]
     assert all(h.startswith("http://localhost/") for h in [link["href"] for link in local.get_json()["links"]])

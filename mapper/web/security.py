@@ -82,7 +82,7 @@ def response_headers(content_type: str, config, *, nonce: str | None = None, vie
     secret = getattr(view, "secret_url", False)
     headers = [NOSNIFF, ("Referrer-Policy", "no-referrer") if secret else REFERRER]
     if secret:  # what it answers is as secret as its URL: kept by no cache
-        headers.append(("Cache-Control", "no-store"))
+        headers.append(("Cache-Control", "private, no-store"))
     if content_type.startswith("text/html"):
         ancestors = config["FRAME_ANCESTORS"] if embeddable_page else "'none'"
         csp = html_csp(nonce or secrets.token_urlsafe(16), ancestors, tile_origin(config["TILES_URL"]))
@@ -147,5 +147,9 @@ def init_app(app: Flask) -> None:
 
 
 def wrap(app: Flask) -> None:
-    """Put ``HostGuard`` outermost (after every other WSGI middleware is installed)."""
+    """Put ``HostGuard`` outermost (after every other WSGI middleware is installed). Flask reads the same
+    ``TRUSTED_HOSTS`` setting when a view asks for ``request.host``: with ``PUBLIC_URL`` set, the one host
+    requests arrive with is the public one."""
+    if app.config["PUBLIC_URL"]:
+        app.config["TRUSTED_HOSTS"] = [urlsplit(app.config["PUBLIC_URL"]).hostname]
     app.wsgi_app = HostGuard(app.wsgi_app, app.config["PUBLIC_URL"], list(app.config["TRUSTED_HOSTS"]))
