@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         access,
         assets,
         bodies,
+        csrf,
         exports,
         fast_items,
         gtfs,
@@ -44,6 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         scores,
         security,
         sessions,
+        signin,
         tiles,
     )
 
@@ -57,6 +59,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp, gtfs.bp):
         app.register_blueprint(blueprint)
+    signin.init_app(app)  # staff sign-in: Flask-Login, the session cookie's flags, /staff…
+    csrf.init_app(app)  # every unsafe request needs the session's CSRF token, but the JSON API's (web.csrf.EXEMPT)
     access.init_app(app)  # every route declares who may call it; credentialed responses stay private
     rate_limits.init_app(app)  # after the blueprints (it attaches the limits to their views), before middleware
     app.wsgi_app = app.extensions["mapper.fast_items"] = fast_items.FastItems(app)  # in front of Flask

@@ -1,4 +1,4 @@
-"""The ``mapper`` command: database, server, imports, demo data, tokens."""
+"""The ``mapper`` command: database, server, imports, demo data, tokens, staff accounts."""
 
 from __future__ import annotations
 
@@ -373,6 +373,62 @@ def token_create(role, name):
 
     app = _app()
     click.echo(create_api_token(app.extensions["mapper.engine"], role, name or role))
+
+
+# --- staff accounts ----------------------------------------------------------------------------------------
+@main.group()
+def user():
+    """Staff accounts for the browser sign-in (/staff/login)."""
+
+
+def _mapper_error(e: MapperError) -> click.ClickException:
+    return click.ClickException(" ".join([e.detail, *(str(p) for p in e.problems)]))
+
+
+@user.command("create")
+@click.option("--email", required=True)
+@click.option("--role", required=True, help=f"One of {', '.join(ROLES)}.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (one line).")
+def user_create(email, role, password_stdin):
+    """Create a staff account (the password is asked for, or read from stdin)."""
+    from mapper.services.staff import create_user
+
+    if role not in ROLES:  # before asking for a password
+        raise click.ClickException(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    app = _app()
+    try:
+        create_user(app.extensions["mapper.engine"], email, role, password)
+    except MapperError as e:
+        raise _mapper_error(e) from None
+    click.echo(f"created {email} ({role})")
+
+
+@user.command("list")
+def user_list():
+    """List the staff accounts."""
+    from mapper.services.staff import list_users
+
+    for u in list_users(_app().extensions["mapper.engine"]):
+        state = f"disabled {u['disabled_at']:%Y-%m-%d %H:%M}" if u["disabled_at"] else "active"
+        last = f"{u['last_login_at']:%Y-%m-%d %H:%M}" if u["last_login_at"] else "never"
+        click.echo(f"{u['email']:32} {u['role']:10} {state:24} last sign-in: {last}")
+
+
+@user.command("disable")
+@click.argument("email")
+def user_disable(email):
+    """Disable a staff account: it can no longer sign in, and its open sessions stop working."""
+    from mapper.services.staff import disable_user
+
+    try:
+        done = disable_user(_app().extensions["mapper.engine"], email)
+    except MapperError as e:
+        raise _mapper_error(e) from None
+    click.echo(f"disabled {email}" if done else f"{email} was already disabled")
 
 
 @main.command()

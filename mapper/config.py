@@ -33,6 +33,8 @@ DEFAULTS = {
     "RATELIMIT_TRACKING": "30 per minute; 300 per hour",
     "RATELIMIT_LOGIN": "5 per minute; 20 per hour",
     "TRUSTED_PROXIES": 0,
+    "SESSION_COOKIE_SECURE": "auto",
+    "SESSION_COOKIE_SAMESITE": "Lax",
 }
 
 

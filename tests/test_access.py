@@ -133,7 +133,6 @@ def test_views_follow_the_policy(registry):
     for layer in registry.collections():
         assert view_for(layer, "admin").exact
         assert not view_for(layer, None).exact
-        assert not view_for(layer, "moderator").exact  # not a role (yet): nothing more than the public
         for role in policy.ROLES:
             assert view_for(layer, role).exact == (role == "admin" or role in layer.exact_audiences)
     assert view_for(registry.get("water_quality"), "utility").exact
@@ -142,17 +141,20 @@ def test_views_follow_the_policy(registry):
 
 
 def test_the_database_accepts_exactly_the_policys_roles(engine, clean):
-    """Migration 0001's CHECK on api_tokens.role is the database's copy of the role list."""
-    with engine.connect() as conn:
-        checks = conn.execute(
-            text(
-                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = 'api_tokens'::regclass AND contype = 'c'"
-            )
-        ).scalars()
-        role_checks = [c for c in checks if "role" in c]
-    assert len(role_checks) == 1
-    assert sorted(re.findall(r"'([^']*)'::text", role_checks[0])) == sorted(policy.ROLES)
+    """The CHECKs on api_tokens.role and staff_users.role (migration 0011) are the database's copies of the role
+    list."""
+    for table in ("api_tokens", "staff_users"):
+        with engine.connect() as conn:
+            checks = conn.execute(
+                text(
+                    "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE conrelid = CAST(:t AS regclass) AND contype = 'c'"
+                ),
+                {"t": table},
+            ).scalars()
+            role_checks = [c for c in checks if "role" in c]
+        assert len(role_checks) == 1, table
+        assert sorted(re.findall(r"'([^']*)'::text", role_checks[0])) == sorted(policy.ROLES), table
     for role in policy.ROLES:
         create_api_token(engine, role, "db-check")
     with pytest.raises(IntegrityError), engine.begin() as conn:

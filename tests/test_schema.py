@@ -22,8 +22,9 @@ TABLES = {
     "layer_public_precision",
     "public_cells",
     "rate_limits",
+    "staff_users",
 }
-HEAD = "0010"
+HEAD = "0011"
 
 
 def test_upgrade_downgrade_upgrade_round_trip(scratch_database):

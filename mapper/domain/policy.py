@@ -10,8 +10,9 @@ roles hold what is granted to them:
 
 ``may`` answers every question; ``domain.privacy.view_for``, the web layer's route markers
 (``web.access``), the layer loader and the CLI all read this module and write no role list of their own.
-The database keeps its own copy of ``ROLES`` (the CHECK on ``api_tokens.role``, migration 0001): a test
-reads that constraint and compares it with ``ROLES``, so a new role here needs a migration there.
+The database keeps its own copies of ``ROLES`` (the CHECKs on ``api_tokens.role`` and ``staff_users.role``, last
+set by migration 0011): a test reads those constraints and compares them with ``ROLES``, so a new role here needs
+a migration there.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from mapper.domain.layers import Layer
 
 ADMIN = "admin"
-ROLES = (ADMIN, "police", "utility", "health", "planner")
+ROLES = (ADMIN, "police", "utility", "health", "planner", "moderator")
 
 SEE_EXACT = "see_exact"
 # Permissions a layer file grants, with what they allow (the [access] table's keys, plus see_exact).

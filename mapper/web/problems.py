@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, redirect, request, url_for
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from mapper.domain.errors import (
@@ -71,18 +71,32 @@ def is_json_route() -> bool:
     return False
 
 
-def _wants_problem() -> bool:
+def wants_problem() -> bool:
     return is_json_route() or request.accept_mimetypes.best in ("application/json", "application/problem+json")
+
+
+def browser_page() -> bool:
+    """A browser asking for a page (GET, HTML preferred, no Authorization): a page that needs a staff role sends
+    it to the sign-in form rather than answering 401."""
+    return (
+        request.method in ("GET", "HEAD")
+        and not is_json_route()
+        and not request.headers.get("Authorization")
+        and request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+        and "html" in request.headers.get("Accept", "")
+    )
 
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(MapperError)
     def mapper_error(e: MapperError):
+        if isinstance(e, Unauthorized) and browser_page() and "signin.login" in current_app.view_functions:
+            return redirect(url_for("signin.login", next=request.full_path.rstrip("?")), 303)
         return problem(status_of(e), e.title, e.detail, e.problems)
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):
-        if not _wants_problem():
+        if not wants_problem():
             return e
         problems = [FieldProblem("body", "too large")] if e.code == 413 else []
         resp = problem(e.code or 500, e.name, e.description or e.name, problems)
@@ -97,6 +111,6 @@ def init_app(app: Flask) -> None:
         # the route's rule, not the path: a path may hold a secret (a tracking token)
         route = request.url_rule.rule if request.url_rule else "(no route)"
         current_app.logger.error("unexpected error on %s %s", request.method, route, exc_info=e)
-        if not _wants_problem():
+        if not wants_problem():
             return InternalServerError()
         return problem(500, "Internal Server Error", "The server could not complete the request; the error was logged.")

@@ -1,0 +1,61 @@
+"""CSRF protection, decided in one place: every unsafe request (POST, PUT, PATCH, DELETE) must carry this
+session's token (Flask-WTF's ``CSRFProtect``: the ``csrf_token`` form field, or an ``X-CSRFToken`` header)
+unless its blueprint is listed in ``EXEMPT`` with the reason.
+
+The exempt blueprints are the JSON API's: their callers authenticate with ``Authorization: Bearer …``, which a
+browser never adds to a cross-site request by itself, and their bodies are JSON, which a cross-site form cannot
+send. Because a cookie *is* sent cross-site, an unsafe request to an exempt route gets no role from a browser
+session (``web.auth.current_role``): there, only a Bearer token counts. tests/test_signin.py walks every route
+taking an unsafe method and checks it is either refused without the token or listed here.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from mapper.domain.errors import BadRequest, FieldProblem
+
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+EXEMPT = {
+    "intake": "the JSON API: report intake takes JSON bodies only (415 otherwise); staff send a Bearer token",
+    "scores": "the JSON API: score runs and alert decisions are authorised by a Bearer token only",
+    "gtfs": "the JSON API: feed uploads are authorised by a Bearer token only",
+}
+
+
+def exempt_endpoint(endpoint: str | None) -> bool:
+    """Whether unsafe requests to ``endpoint`` skip the CSRF check (and so take no role from a session)."""
+    return bool(endpoint) and "." in endpoint and endpoint.split(".", 1)[0] in EXEMPT
+
+
+def session_may_act() -> bool:
+    """Whether a browser session may lend its role to the current request: always for safe methods, and for
+    unsafe ones only where the CSRF token was checked."""
+    return request.method not in UNSAFE_METHODS or not exempt_endpoint(request.endpoint)
+
+
+def refused(e: CSRFError):
+    """400, as problem+json for API clients, else a page: the form's token was missing, wrong or expired."""
+    from mapper.web.problems import problem, wants_problem
+
+    error = BadRequest(
+        "The form was refused: it did not carry this session's CSRF token (reload the page and try again).",
+        [FieldProblem("csrf_token", e.description)],
+    )
+    if wants_problem():
+        return problem(400, error.title, error.detail, error.problems)
+    return render_template("refused.html", error=error), 400
+
+
+def init_app(app: Flask) -> CSRFProtect:
+    """Protect every unsafe request but those of ``EXEMPT`` (call it once the blueprints are registered)."""
+    missing = set(EXEMPT) - set(app.blueprints)
+    if missing:
+        raise RuntimeError(f"CSRF exemptions for unknown blueprints: {', '.join(sorted(missing))}")
+    app.config["WTF_CSRF_METHODS"] = list(UNSAFE_METHODS)
+    csrf = CSRFProtect(app)
+    for name in EXEMPT:
+        csrf.exempt(app.blueprints[name])
+    app.register_error_handler(CSRFError, refused)
+    return csrf
