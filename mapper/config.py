@@ -32,6 +32,8 @@ DEFAULTS = {
     "RATELIMIT_TRACKING": "30 per minute; 300 per hour",
     "RATELIMIT_LOGIN": "5 per minute; 20 per hour",
     "TRUSTED_PROXIES": 0,
+    "SCORE_REFRESH_S": 60,
+    "WORKER_POLL_S": 5,
 }
 
 
