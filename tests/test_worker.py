@@ -107,7 +107,8 @@ def test_the_worker_recomputes_a_changed_layer_once(cli_env, engine, clean, regi
         seen = conn.execute(text("SELECT params FROM score_runs WHERE method = 'hotspots' ORDER BY id DESC")).scalar()
     assert seen["data_versions"] == {"crime": version(engine, "crime")}
     total = all_runs(engine)
-    assert finished(worker_once(cli_env, SCORE_REFRESH_S=0)).strip() == "" and all_runs(engine) == total
+    out = finished(worker_once(cli_env, SCORE_REFRESH_S=0))  # a refused score (empty layers) may be retried
+    assert "crime" not in out and "(run " not in out and all_runs(engine) == total
 
 
 def test_two_workers_on_one_changed_layer_make_one_run(cli_env, engine, clean, registry):
