@@ -1,5 +1,6 @@
 # The two commands of the README:
 #   make run    bootstrap, start the embedded PostGIS, migrate, load demo data, serve on http://127.0.0.1:5000
+#               (with a scores worker in the background, stopped when the server stops)
 #   make test   bootstrap, then the test suite against a fresh throwaway database
 PORT ?= 5000
 MAPPER = .venv/bin/mapper
@@ -12,7 +13,8 @@ run: bootstrap
 	@$(MAPPER) db start
 	@$(MAPPER) db upgrade
 	@$(MAPPER) demo
-	@$(MAPPER) serve --port $(PORT)
+	@$(MAPPER) worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	$(MAPPER) serve --port $(PORT)
 
 test:
 	@scripts/bootstrap.sh --browser

@@ -304,6 +304,28 @@ def score(layers, window_days, where, weight, cell_size, scale):
         click.echo(f"{s.layer} {s.method}: {s.detail}" + (f" (run {s.run_id})" if s.run_id else ""))
 
 
+@main.command()
+@click.option("--once", is_flag=True, help="Run one pass and exit (tests, cron).")
+def worker(once):
+    """Keep area and hot spot scores current: recompute them when their layer's data changed, at most every
+    SCORE_REFRESH_S seconds per layer (several workers may run; a lock per layer makes one do each run)."""
+    from mapper.services.worker import Worker, stop_on_signals
+
+    app = _app()
+    w = Worker(app.extensions["mapper.engine"], app.extensions["mapper.registry"], float(app.config["SCORE_REFRESH_S"]))
+    if once:
+        for s in w.run_once():
+            click.echo(f"{s.layer} {s.method}: {s.detail}" + (f" (run {s.run_id})" if s.run_id else ""))
+        return
+    stop = stop_on_signals()
+    click.echo(
+        f"scores worker: every {app.config['WORKER_POLL_S']} s, each layer at most every "
+        f"{app.config['SCORE_REFRESH_S']} s"
+    )
+    w.run_forever(float(app.config["WORKER_POLL_S"]), stop, report=lambda line: click.echo(line))
+    click.echo("scores worker stopped")
+
+
 def _rescore(app, layer_id: str) -> None:
     """Recompute a layer's scores after its data changed (imports, demo data)."""
     from mapper.services.scoring import score_layer

@@ -35,6 +35,8 @@ DEFAULTS = {
     "TRUSTED_PROXIES": 0,
     "SESSION_COOKIE_SECURE": "auto",
     "SESSION_COOKIE_SAMESITE": "Lax",
+    "SCORE_REFRESH_S": 60,
+    "WORKER_POLL_S": 5,
 }
 
 

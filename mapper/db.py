@@ -9,7 +9,7 @@ import psycopg2
 from alembic import command
 from alembic.config import Config
 from flask import Flask, current_app
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 
 from mapper.config import PROJECT_ROOT
 
@@ -91,3 +91,14 @@ def cursor(engine: Engine, *, commit: bool = False, name: str | None = None):
         raise
     finally:
         raw.close()
+
+
+@contextmanager
+def cursor_in(conn: Connection):
+    """A DB-API cursor in the transaction of SQLAlchemy's ``conn`` (for work written against cursors, such as
+    ``services.scoring``, that must commit or roll back with the caller's statements)."""
+    cur = conn.connection.cursor()
+    try:
+        yield cur
+    finally:
+        cur.close()

@@ -35,11 +35,16 @@ class Reads:
 @dataclass(frozen=True)
 class Method:
     """A score method and the fields it reads; ``table``: where a layer file declares it (``scores`` lists
-    methods, ``hotspots`` is a table of its own)."""
+    methods, ``hotspots`` is a table of its own). ``kept_by`` says who keeps its results current: ``"writer"``,
+    every writer of the layer's reports in its own transaction (``services.scoring.after_change``), or
+    ``"worker"``, ``mapper worker`` once the data it reads has changed (``services.worker``). ``also_reads``:
+    collections besides the layer whose changes make its results stale."""
 
     name: str
     reads: tuple[Reads, ...]
     table: str = "scores"
+    kept_by: str = "worker"
+    also_reads: tuple[str, ...] = ()
 
     def reading(self, role: str) -> Reads:
         return next(r for r in self.reads if r.role == role)
@@ -62,6 +67,7 @@ def _water_quality() -> Method:
                 "point", "the water point's name (samples are grouped by it)", ("text",), "point_name", required=False
             ),
         ),
+        kept_by="writer",  # a citizen's sample or alert is scored by the time its POST returns
     )
 
 
@@ -128,7 +134,8 @@ METHODS: dict[str, Method] = {
                 ),
             ),
         ),
-        Method("transit_access", ()),  # reads the report's location and the transit layers only
+        # reads the report's location and the transit stops only
+        Method("transit_access", (), also_reads=("transit_stops",)),
     )
 }
 SCORES = tuple(name for name, m in METHODS.items() if m.table == "scores")  # what ``scores = [...]`` may list

@@ -28,6 +28,7 @@ from mapper.domain.geometry import array_problems, transform_to_wgs84
 from mapper.domain.layers import Layer, Registry
 from mapper.domain.lifecycle import SUBMITTED
 from mapper.domain.values import validate_frame
+from mapper.services import scoring
 from mapper.services.streams import ChunkReader
 from mapper.store import reports as repository
 
@@ -243,6 +244,7 @@ def import_frame(
 
         repository.copy_reports(cur, ChunkReader(chunks()))
         rows = repository.finish_import(cur, import_id, int(bad.sum()))
+        scoring.after_change(cur, layer)  # once for the whole load, in its transaction
     return ImportResult(
         import_id, rows, int(bad.sum()), time.perf_counter() - started, problems if skip_invalid else []
     )

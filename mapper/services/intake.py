@@ -9,12 +9,13 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
+from mapper import db
 from mapper.domain.errors import Conflict, FieldProblem, NotFound, PayloadTooLarge, ValidationFailed
 from mapper.domain.geometry import GeometryProblem, parse_crs, parse_geojson_geometry
 from mapper.domain.layers import Layer, Registry
 from mapper.domain.lifecycle import SUBMITTED
 from mapper.domain.values import check_json_types, split_public_private, validate_frame
-from mapper.services import idempotency
+from mapper.services import idempotency, scoring
 from mapper.services.tokens import digest as token_digest
 from mapper.services.tokens import new_tracking_token
 from mapper.store import reports as repository
@@ -145,6 +146,8 @@ def submit_report(
         row = repository.insert_report(
             conn, layer, geom, public, private, observed_at(layer, public, private), source, token_hash, SUBMITTED
         )
+        with db.cursor_in(conn) as cur:
+            scoring.after_change(cur, layer)
         response = {
             "id": row["id"],
             "layer": layer.id,

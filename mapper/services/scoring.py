@@ -1,5 +1,6 @@
 """Score runs: read inputs from PostGIS, compute with the domain methods, store results with the method,
-its version and the parameters used. Each method runs in one transaction; old runs are kept. The fields a
+its version and the parameters used. Each method runs in one transaction — its own (called with an Engine) or
+the caller's (with a DB-API cursor); old runs are kept. The fields a
 method reads are those its declaration names (``domain.score_methods.fields_for``), checked at start-up."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from psycopg2.extensions import cursor as Cursor
 from sqlalchemy import Engine
 
 from mapper import db
@@ -37,12 +39,22 @@ class RunSummary:
     detail: str
 
 
-def _transaction(engine: Engine, work):
-    with db.cursor(engine, commit=True) as cur:
-        # JIT compiling the binning query costs 0.7–1.2 s and saves nothing on one-pass aggregates;
-        # hash aggregation of the bins needs more than the default 4 MB (else the planner sorts on disk).
-        cur.execute("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
-        return work(cur)
+def reads(layer: Layer, method: str) -> list[str]:
+    """The collections whose data a method's results on ``layer`` are computed from."""
+    return [layer.id, *DECLARED[method].also_reads]
+
+
+def _transaction(target, layer: Layer, method: str, work):
+    """Run ``work(cur, seen)`` in its own transaction (``target`` an Engine) or in the caller's (a DB-API
+    cursor); ``seen``: the data versions of what the method reads, taken before it reads them (so a change
+    committed meanwhile makes the run stale rather than look current)."""
+    if isinstance(target, Engine):
+        with db.cursor(target, commit=True) as cur:
+            return _transaction(cur, layer, method, work)
+    # JIT compiling the binning query costs 0.7–1.2 s and saves nothing on one-pass aggregates;
+    # hash aggregation of the bins needs more than the default 4 MB (else the planner sorts on disk).
+    target.execute("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
+    return work(target, store.data_versions(target, reads(layer, method)))
 
 
 def utm_srid(lon: float, lat: float) -> int:
@@ -59,7 +71,7 @@ def auto_cell_size(n: int, area_m2: float) -> float:
 
 # --- hot spots -----------------------------------------------------------------------------------------------
 def run_hotspots(
-    engine: Engine,
+    engine: Engine | Cursor,
     layer: Layer,
     settings: HotspotSettings | None = None,
     *,
@@ -73,7 +85,7 @@ def run_hotspots(
         layer.id, window_days=settings.window_days, where_field=fields["where"], where_values=settings.where_values
     )
 
-    def work(cur):
+    def work(cur, seen):
         area = store.study_area(cur, where, params)
         if area["n"] < hs.MIN_INCIDENTS:
             raise ScoreRefused(
@@ -113,7 +125,7 @@ def run_hotspots(
             "min_count_published": settings.min_count,
             "reference": hs.REFERENCE,
         }
-        run_id = store.insert_run(cur, layer.id, "hotspots", f"{hs.METHOD}/{hs.VERSION}", run_params, area["n"])
+        run_id = store.insert_run(cur, layer.id, "hotspots", f"{hs.METHOD}/{hs.VERSION}", run_params, area["n"], seen)
         features = []
         for k, row in enumerate(rows):
             props = {
@@ -141,7 +153,7 @@ def run_hotspots(
             f"{hot} hot, {cold} cold, {int(hidden.sum())} suppressed (< {settings.min_count} reports)",
         )
 
-    return _transaction(engine, work)
+    return _transaction(engine, layer, "hotspots", work)
 
 
 # --- water quality -------------------------------------------------------------------------------------------
@@ -155,14 +167,14 @@ ALERT_STATES = {
 }
 
 
-def run_water_quality(engine: Engine, layer: Layer) -> RunSummary:
+def run_water_quality(engine: Engine | Cursor, layer: Layer) -> RunSummary:
     """Score every water point (its samples grouped by name, else by location)."""
     objectives, meta = water.load_guidelines()
     fields = fields_for(layer, "water_quality")
     alert, point = fields["alert"], fields["point"]
     where, params = store.layer_filter(layer.id)
 
-    def work(cur):
+    def work(cur, seen):
         groups = store.group_inputs(cur, where, params, name=point, grid=POINT_GRID)
         run_params = {
             "guidelines": {k: {"lower": o.lower, "upper": o.upper, "note": o.note} for k, o in objectives.items()},
@@ -181,6 +193,7 @@ def run_water_quality(engine: Engine, layer: Layer) -> RunSummary:
             f"who-jmp-ccme/{meta['method_version']}",
             run_params,
             sum(len(g[1]) for g in groups),
+            seen,
         )
         rows = []
         for key, ids, props, _private, statuses, times, _centre in groups:
@@ -195,14 +208,14 @@ def run_water_quality(engine: Engine, layer: Layer) -> RunSummary:
         unsafe = sum(1 for _, _, r in rows if r["safety"] == "unsafe")
         return RunSummary(layer.id, "water_quality", run_id, len(rows), f"{len(rows)} water points, {unsafe} unsafe")
 
-    return _transaction(engine, work)
+    return _transaction(engine, layer, "water_quality", work)
 
 
 # --- health centre ratings -----------------------------------------------------------------------------------
 CENTRE_GRID = 0.0001  # degrees: ratings of a centre with no name are grouped by location to ~10 m
 
 
-def run_ratings(engine: Engine, layer: Layer) -> RunSummary:
+def run_ratings(engine: Engine | Cursor, layer: Layer) -> RunSummary:
     """Bayesian-average ratings, complaint counts per month and services, per centre (by name)."""
     fields = fields_for(layer, "ratings")
     rating, services_field, complaint = fields["rating"], fields["services"], fields["complaint"]
@@ -212,7 +225,7 @@ def run_ratings(engine: Engine, layer: Layer) -> RunSummary:
         """The value of field ``f`` in a report, from its public or its private properties."""
         return None if f is None else (public if f.public else private).get(f.name)
 
-    def work(cur):
+    def work(cur, seen):
         groups = store.group_inputs(cur, where, params, name=fields["centre"], grid=CENTRE_GRID)
         all_ratings = [
             v for g in groups for p, q in zip(g[2], g[3], strict=True) if (v := value(rating, p, q)) is not None
@@ -230,6 +243,7 @@ def run_ratings(engine: Engine, layer: Layer) -> RunSummary:
                 "reference": ratings.REFERENCE,
             },
             len(all_ratings),
+            seen,
         )
         rows = []
         for key, ids, props, private, _statuses, times, _centre in groups:
@@ -258,18 +272,18 @@ def run_ratings(engine: Engine, layer: Layer) -> RunSummary:
         store.insert_scores(cur, run_id, layer.id, rows)
         return RunSummary(layer.id, "ratings", run_id, len(all_ratings), f"{len(rows)} centres")
 
-    return _transaction(engine, work)
+    return _transaction(engine, layer, "ratings", work)
 
 
 # --- urban life: livability by area --------------------------------------------------------------------------
-def run_livability(engine: Engine, layer: Layer, cell_size_m: float = LIVABILITY_CELL_M) -> RunSummary:
+def run_livability(engine: Engine | Cursor, layer: Layer, cell_size_m: float = LIVABILITY_CELL_M) -> RunSummary:
     """Positive/negative report shares per hexagon, with Wilson 95 % intervals, as ``{layer}-areas``."""
     fields = fields_for(layer, "livability")
     positive, negative = DECLARED["livability"].reading("sentiment").values
     (safety,) = DECLARED["livability"].reading("theme").values
     where, params = store.layer_filter(layer.id)
 
-    def work(cur):
+    def work(cur, seen):
         area = store.study_area(cur, where, params)
         if area["n"] == 0:
             raise ScoreRefused(f"{layer.id}: no reports to score")
@@ -298,6 +312,7 @@ def run_livability(engine: Engine, layer: Layer, cell_size_m: float = LIVABILITY
                 "reference": ratings.WILSON_REFERENCE,
             },
             area["n"],
+            seen,
         )
         features = []
         for row in rows:
@@ -326,17 +341,17 @@ def run_livability(engine: Engine, layer: Layer, cell_size_m: float = LIVABILITY
         store.replace_derived(cur, f"{layer.id}-areas", run_id, features)
         return RunSummary(layer.id, "livability", run_id, area["n"], f"{len(features)} areas of {cell_size_m:g} m")
 
-    return _transaction(engine, work)
+    return _transaction(engine, layer, "livability", work)
 
 
 # --- land use by district ------------------------------------------------------------------------------------
-def run_land_use(engine: Engine, layer: Layer) -> RunSummary:
+def run_land_use(engine: Engine | Cursor, layer: Layer) -> RunSummary:
     """Area by class, public space share and public space per resident, per district."""
     fields = fields_for(layer, "land_use")
     public_classes = list(DECLARED["land_use"].reading("land_class").values)
     where, params = store.layer_filter(layer.id)
 
-    def work(cur):
+    def work(cur, seen):
         rows = store.district_land_use(
             cur,
             where,
@@ -353,6 +368,7 @@ def run_land_use(engine: Engine, layer: Layer) -> RunSummary:
             "district-areas/1.0",
             {"public_space_classes": public_classes, "area": "geodesic (PostGIS geography, WGS 84 ellipsoid)"},
             len(rows),
+            seen,
         )
         features, results = [], []
         for district, wkb, area, public, population, classes, ids in rows:
@@ -372,7 +388,7 @@ def run_land_use(engine: Engine, layer: Layer) -> RunSummary:
         store.insert_scores(cur, run_id, layer.id, results)
         return RunSummary(layer.id, "land_use", run_id, len(rows), f"{len(rows)} districts")
 
-    return _transaction(engine, work)
+    return _transaction(engine, layer, "land_use", work)
 
 
 # --- transit access -----------------------------------------------------------------------------------------
@@ -383,11 +399,11 @@ ACCESS_REFERENCE = (
 )
 
 
-def run_transit_access(engine: Engine, layer: Layer) -> RunSummary:
+def run_transit_access(engine: Engine | Cursor, layer: Layer) -> RunSummary:
     """Distance to the nearest transit stop and departures per day within reach, per report."""
     where, params = store.layer_filter(layer.id, alias="r.")
 
-    def work(cur):
+    def work(cur, seen):
         rows = store.transit_access(cur, where, params, ACCESS_LOW_M, ACCESS_HIGH_M)
         run_id = store.insert_run(
             cur,
@@ -403,6 +419,7 @@ def run_transit_access(engine: Engine, layer: Layer) -> RunSummary:
                 "reference": ACCESS_REFERENCE,
             },
             len(rows),
+            seen,
         )
         results = []
         for rid, stop, feed, metres, departures, stops, day in rows:
@@ -427,7 +444,7 @@ def run_transit_access(engine: Engine, layer: Layer) -> RunSummary:
             layer.id, "transit_access", run_id, len(rows), f"{served} of {len(rows)} within reach of a stop"
         )
 
-    return _transaction(engine, work)
+    return _transaction(engine, layer, "transit_access", work)
 
 
 METHODS = {
@@ -455,3 +472,31 @@ def score_layer(engine: Engine, layer: Layer) -> list[RunSummary]:
 
 def score_all(engine: Engine, registry: Registry, layer_ids: list[str] | None = None) -> list[RunSummary]:
     return [s for layer in registry if not layer_ids or layer.id in layer_ids for s in score_layer(engine, layer)]
+
+
+# --- keeping scores current ------------------------------------------------------------------------------------
+WRITE_LOCK = "write"  # serialises the runs writers make in their transactions, per layer
+
+
+def methods_of(layer: Layer, kept_by: str) -> list[str]:
+    """The score methods of ``layer`` (hot spots first) kept current by ``kept_by`` (``"writer"`` or
+    ``"worker"``, from ``domain.score_methods``)."""
+    return [m for m in (["hotspots"] if layer.hotspots else []) + list(layer.scores) if DECLARED[m].kept_by == kept_by]
+
+
+def run_method(target: Engine | Cursor, layer: Layer, method: str) -> RunSummary:
+    """One run of a method as the layer declares it (may raise ScoreRefused)."""
+    return (run_hotspots if method == "hotspots" else METHODS[method])(target, layer)
+
+
+def after_change(cur: Cursor, layer: Layer) -> list[RunSummary]:
+    """The one rule for every writer of a layer's reports (intake, alert decisions, imports): after changing
+    them, in the same transaction (``cur``), recompute the layer's per-report scores, so they are current
+    when it commits. Concurrent writers of a layer take turns here (an advisory lock held to their commit),
+    so each run reads the reports the one before it wrote and the newest run has them all. Area and hot spot
+    scores are left to ``mapper worker`` (``services.worker``), which sees the layer's data version change."""
+    methods = methods_of(layer, "writer")
+    if not methods:
+        return []
+    store.lock_layer(cur, WRITE_LOCK, layer.id)
+    return [run_method(cur, layer, m) for m in methods]

@@ -254,19 +254,75 @@ def group_inputs(cur, where: str, params: dict, *, name: Field | None, grid: flo
     return cur.fetchall()
 
 
-def insert_run(cur, layer: str, method: str, version: str, params: dict, inputs: int) -> int:
+def insert_run(cur, layer: str, method: str, version: str, params: dict, inputs: int, seen: dict[str, int]) -> int:
+    """A run, its parameters and ``seen``: the data versions of the collections it read (``data_versions``,
+    taken before reading them), kept as ``params.data_versions``. ``computed_at`` is the clock's time, not the
+    transaction's start, so runs serialised by ``lock_layer`` are ordered as they were computed."""
     cur.execute(
-        "INSERT INTO score_runs (layer, method, method_version, params, inputs) "
-        "VALUES (%(layer)s, %(method)s, %(version)s, %(params)s, %(inputs)s) RETURNING id",
+        "INSERT INTO score_runs (layer, method, method_version, params, inputs, computed_at) "
+        "VALUES (%(layer)s, %(method)s, %(version)s, %(params)s, %(inputs)s, clock_timestamp()) RETURNING id",
         {
             "layer": layer,
             "method": method,
             "version": version,
-            "params": json.dumps(params, default=str),
+            "params": json.dumps({**params, "data_versions": seen}, default=str),
             "inputs": inputs,
         },
     )
     return cur.fetchone()[0]
+
+
+def data_versions(cur, collections: list[str]) -> dict[str, int]:
+    """The data version of each collection (``layer_versions``, bumped by triggers; 0 when it never had data)."""
+    cur.execute(
+        "SELECT c, coalesce(v.version, 0) FROM unnest(%(c)s::text[]) c LEFT JOIN layer_versions v ON v.layer = c",
+        {"c": list(collections)},
+    )
+    return dict(cur.fetchall())
+
+
+def _lock_key(purpose: str, layer: str) -> dict:
+    return {"purpose": f"mapper.scores.{purpose}", "layer": layer}
+
+
+def lock_layer(cur, purpose: str, layer: str) -> None:
+    """Wait for, then hold until the transaction ends, the advisory lock on ``layer``'s runs for ``purpose``."""
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%(purpose)s), hashtext(%(layer)s))", _lock_key(purpose, layer))
+
+
+def try_lock_layer(cur, purpose: str, layer: str) -> bool:
+    """Take ``lock_layer``'s lock if nobody holds it (held until the transaction ends); False when taken."""
+    cur.execute(
+        "SELECT pg_try_advisory_xact_lock(hashtext(%(purpose)s), hashtext(%(layer)s))", _lock_key(purpose, layer)
+    )
+    return cur.fetchone()[0]
+
+
+def stale_runs(cur, wanted: list[tuple[str, str, list[str]]], refresh_s: float) -> list[tuple[str, str]]:
+    """Of ``wanted`` (layer, method, collections it reads), those whose newest run saw other data versions than
+    the collections have now (no run: versions 0, so a collection that never had data asks for none), and that
+    ran at least ``refresh_s`` seconds ago. One statement: the newest run of each by the (layer, method,
+    computed_at) index, the versions by their primary key."""
+    if not wanted:
+        return []
+    cur.execute(
+        """
+        SELECT w.layer, w.method
+        FROM jsonb_to_recordset(%(wanted)s::jsonb) AS w(layer text, method text, reads text[])
+        LEFT JOIN LATERAL (
+            SELECT coalesce(r.params->'data_versions', '{}'::jsonb) AS seen, r.computed_at FROM score_runs r
+            WHERE r.layer = w.layer AND r.method = w.method ORDER BY r.computed_at DESC, r.id DESC LIMIT 1
+        ) last ON true
+        WHERE (last.computed_at IS NULL OR last.computed_at <= now() - make_interval(secs => %(refresh)s))
+          AND EXISTS (SELECT 1 FROM unnest(w.reads) c LEFT JOIN layer_versions v ON v.layer = c
+                      WHERE coalesce(v.version, 0) <> coalesce((last.seen->>c)::bigint, 0))
+        ORDER BY 1, 2""",
+        {
+            "wanted": json.dumps([{"layer": lid, "method": m, "reads": list(r)} for lid, m, r in wanted]),
+            "refresh": float(refresh_s),
+        },
+    )
+    return [tuple(row) for row in cur.fetchall()]
 
 
 def insert_scores(cur, run_id: int, layer: str, rows: list[tuple[str, list[int], dict]]) -> None:

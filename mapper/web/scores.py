@@ -62,7 +62,6 @@ def alert_decision(report_id: int):
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ValidationFailed("The body must be a JSON object.", [FieldProblem("body", "not a JSON object")])
-    result = alerts.decide_alert(get_engine(), report_id, body.get("decision"), body.get("note"), current_role())
     layer = current_app.extensions["mapper.registry"].report_layer(alerts.LAYER)
-    scoring.run_water_quality(get_engine(), layer)
+    result = alerts.decide_alert(get_engine(), layer, report_id, body.get("decision"), body.get("note"), current_role())
     return jsonify(result)
