@@ -22,6 +22,9 @@ SERVED = (
     "@fortawesome/fontawesome-free/webfonts/",
     "leaflet.awesome-markers/dist/",
     "leaflet.markercluster/dist/",
+    "leaflet.fullscreen/",
+    "leaflet.locatecontrol/dist/",
+    "leaflet.heat/dist/",
 )
 V = "/vendor/"
 FOLIUM_JS = [
@@ -44,6 +47,19 @@ MARKERCLUSTER_CSS = [
     ("markerclusterdefaultcss", V + "leaflet.markercluster/dist/MarkerCluster.Default.css"),
 ]
 
+FULLSCREEN_JS = [("Control.Fullscreen.js", V + "leaflet.fullscreen/Control.FullScreen.js")]
+FULLSCREEN_CSS = [("Control.FullScreen.css", V + "leaflet.fullscreen/Control.FullScreen.css")]
+LOCATE_JS = [("Control_locate_min_js", V + "leaflet.locatecontrol/dist/L.Control.Locate.min.js")]
+LOCATE_CSS = [("Control_locate_min_css", V + "leaflet.locatecontrol/dist/L.Control.Locate.min.css")]
+HEAT_JS = [("leaflet-heat.js", V + "leaflet.heat/dist/leaflet-heat.js")]
+PLUGIN_ASSETS = {
+    "MarkerCluster": (MARKERCLUSTER_JS, MARKERCLUSTER_CSS),
+    "FastMarkerCluster": (MARKERCLUSTER_JS, MARKERCLUSTER_CSS),
+    "Fullscreen": (FULLSCREEN_JS, FULLSCREEN_CSS),
+    "LocateControl": (LOCATE_JS, LOCATE_CSS),
+    "HeatMap": (HEAT_JS, []),
+}
+
 bp = Blueprint("assets", __name__)
 
 
@@ -51,16 +67,15 @@ def use_local_assets() -> None:
     """Point Folium's default JS/CSS (and the plugins we use) at the app's own copies."""
     folium.Map.default_js = list(FOLIUM_JS)
     folium.Map.default_css = list(FOLIUM_CSS)
-    for plugin in (folium.plugins.MarkerCluster, folium.plugins.FastMarkerCluster):
-        plugin.default_js = list(MARKERCLUSTER_JS)
-        plugin.default_css = list(MARKERCLUSTER_CSS)
+    for name, (js, css) in PLUGIN_ASSETS.items():
+        plugin = getattr(folium.plugins, name)
+        plugin.default_js, plugin.default_css = list(js), list(css)
 
 
 def missing_assets() -> list[str]:
     """Asset files the pages reference that are not installed (run ``npm ci``)."""
-    paths = [
-        url[len(V) :] for _, url in FOLIUM_JS + FOLIUM_CSS + MARKERCLUSTER_JS + MARKERCLUSTER_CSS if url.startswith(V)
-    ]
+    assets = FOLIUM_JS + FOLIUM_CSS + [a for js, css in PLUGIN_ASSETS.values() for a in js + css]
+    paths = [url[len(V) :] for _, url in assets if url.startswith(V)]
     return [p for p in paths if not (NODE_MODULES / p).exists()]
 
 
