@@ -36,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         exports,
         fast_items,
         gtfs,
+        i18n,
         intake_api,
         ogc,
         openapi,
@@ -55,6 +56,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app)
     bodies.init_app(app)  # every body is bounded by MAX_BODY_BYTES unless its route raises that for itself
     assets.init_app(app)
+    i18n.init_app(app)  # the interface language of HTML pages (Flask-Babel)
     app.register_blueprint(intake_api.bp)
     app.register_blueprint(pages.bp)
     for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp, gtfs.bp):
