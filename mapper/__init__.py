@@ -38,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         gtfs,
         i18n,
         intake_api,
+        maps,
         ogc,
         openapi,
         pages,
@@ -59,6 +60,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     i18n.init_app(app)  # the interface language of HTML pages (Flask-Babel)
     app.register_blueprint(intake_api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(maps.bp)
     for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp, gtfs.bp):
         app.register_blueprint(blueprint)
     signin.init_app(app)  # staff sign-in: Flask-Login, the session cookie's flags, /staff…

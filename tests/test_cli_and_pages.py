@@ -100,8 +100,8 @@ def test_demo_loads_every_layer_and_the_map_shows_them(cli_env, client, engine):
 def map_and_its_feeds(client) -> tuple[str, dict]:
     """The public map page, and the feeds its browser reads ({layer: FeatureCollection})."""
     html = client.get("/map").get_data(as_text=True)
-    urls = re.findall(r'fetch\(("/ogc/collections/(\w+)/items\?[^"]*")', html)
-    return html, {layer: client.get(json.loads(url)).get_json() for url, layer in urls}  # a JS string
+    config = json.loads(re.search(r'<script[^>]* id="civic-map-config">(.*?)</script>', html, re.S)[1])
+    return html, {spec["id"]: client.get(spec["feed"] + "?limit=2000").get_json() for spec in config["layers"]}
 
 
 def test_public_map_hides_private_fields_and_exact_sensitive_locations(client, engine):

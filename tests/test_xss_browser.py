@@ -98,25 +98,20 @@ def assert_clean(page, where: str) -> None:
     assert page.watch.problems() == [], where
 
 
-COUNT_FEATURES = """
-Object.values(window).filter(v => v instanceof L.GeoJSON).reduce((n, g) => n + g.getLayers().length, 0)
-"""
+SHOW_EVERY_LAYER = "() => window.civicMap.layers.forEach(l => window.civicMap.map.addLayer(l.group))"
+COUNT_FEATURES = "window.civicMap.layers.reduce((n, l) => n + l.data.getLayers().length, 0)"
 OPEN_EVERY_POPUP = """
 () => {
-    // Click every feature of every layer with a popup, as a visitor would, and read the popup that opens.
-    const map = Object.values(window).find(v => v instanceof L.Map);
-    const out = [];
-    map.eachLayer(group => {
-        if (!(group instanceof L.GeoJSON) || !group.getPopup()) return;
-        group.eachLayer(feature => {
-            feature.fire("click", {latlng: feature.getLatLng ? feature.getLatLng() : feature.getCenter()}, true);
-            const node = group.getPopup().getElement().querySelector(".leaflet-popup-content");
-            out.push({id: feature.feature.id, text: node.innerText,
-                      injected: node.querySelectorAll("%s").length,
-                      links: [...node.querySelectorAll("a")].map(a => a.getAttribute("href"))});
-            map.closePopup();
-        });
-    });
+    // Open the popup of every feature of every layer, as a visitor clicking each would, and read it.
+    const map = window.civicMap.map, out = [];
+    window.civicMap.layers.forEach(layer => layer.data.eachLayer(feature => {
+        feature.openPopup(feature.getLatLng ? feature.getLatLng() : feature.getBounds().getCenter());
+        const node = feature.getPopup().getElement().querySelector(".leaflet-popup-content");
+        out.push({id: feature.feature.id, text: node.innerText,
+                  injected: node.querySelectorAll("%s").length,
+                  links: [...node.querySelectorAll("a")].map(a => a.getAttribute("href"))});
+        map.closePopup();
+    }));
     return out;
 }
 """
@@ -125,7 +120,8 @@ OPEN_EVERY_POPUP = """
 def test_the_public_map_shows_payloads_as_text(page, hostile_reports, registry):
     page.goto("/map", wait_until="networkidle")
     expected = sum(len(ids) for ids in hostile_reports.values())
-    page.wait_for_function(COUNT_FEATURES + f" >= {expected}")
+    page.evaluate(SHOW_EVERY_LAYER)
+    page.wait_for_function(f"() => {COUNT_FEATURES} >= {expected}")
     popups = page.evaluate(OPEN_EVERY_POPUP.replace("%s", INJECTED))
     assert len(popups) >= expected
     shown = "\n".join(p["text"] for p in popups)

@@ -29,7 +29,7 @@ COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 # Reserved names: they are report columns or GeoJSON members, not layer properties.
 # Names no field may take: the members of every published feature, and the query parameters of the feeds,
 # tiles and exports (a field named `limit` would be both the page size and a filter in `?limit=`).
-QUERY_PARAMETERS = {"limit", "bbox", "crs", "datetime", "filter", "cursor", "f", "aoi"}
+QUERY_PARAMETERS = {"limit", "bbox", "crs", "datetime", "filter", "cursor", "f", "aoi", "zoom"}
 RESERVED = {"id", "geometry", "geom", "status", "layer", "created_at", "updated_at", "type"} | QUERY_PARAMETERS
 
 

@@ -326,3 +326,43 @@ def batched(texts, size: int = 1 << 16):
             buf, n = [], 0
     if buf:
         yield "".join(buf)
+
+
+# --- counts for maps -------------------------------------------------------------------------------------
+CELL_PX = 64  # the side of a count square on screen, in pixels
+MAX_MAP_ZOOM = 22
+EQUATOR_M_PER_PX = 156543.03392804097  # Web Mercator metres per pixel at zoom 0 (256 px tiles)
+
+
+def parse_zoom(raw: str | None) -> int:
+    if raw is None or not re.fullmatch(r"[0-9]{1,2}", raw) or int(raw) > MAX_MAP_ZOOM:
+        raise bad("zoom", f"must be a whole number from 0 to {MAX_MAP_ZOOM}")
+    return int(raw)
+
+
+def cell_size_m(view: View, zoom: int) -> float:
+    """The count squares' side at ``zoom``: CELL_PX on screen, never finer than the view's published grid."""
+    return max(EQUATOR_M_PER_PX / 2**zoom * CELL_PX, float(view.precision_m))
+
+
+@dataclass
+class Counts:
+    matched: int
+    cell_m: float
+    features: str  # GeoJSON Features joined by commas
+
+
+def data_version(engine: Engine, view: View) -> tuple[int, object]:
+    """(version, changed_at) of the view's layer, for validators."""
+    with db.cursor(engine) as cur:
+        return store.layer_version(cur, view.layer.id)
+
+
+def count_cells(engine: Engine, q: FeedQuery, zoom: int) -> Counts:
+    """How many reports of ``q`` there are, and how many per square of ``cell_size_m`` (PostGIS counts)."""
+    cell_m = cell_size_m(q.view, zoom)
+    sql, params = store.counts_sql(q.view, q.where(), cell_m)
+    with db.cursor(engine) as cur:
+        cur.execute(sql, params)
+        matched, features = cur.fetchone()
+    return Counts(matched, cell_m, features)

@@ -500,3 +500,29 @@ def wkb_rows_sql(view: View, where: Where) -> tuple[str, Params]:
                (jsonb_build_object('id', r.id) || {properties_sql(view, p)})::text
         FROM {where.relation} r WHERE {where.sql} ORDER BY r.id"""
     return sql, p
+
+
+def counts_sql(view: View, where: Where, cell_m: float) -> tuple[str, Params]:
+    """Reports per square of ``cell_m`` metres (Web Mercator) in ``where``: one GeoJSON point per square at
+    the mean position of what it counts, with ``report_count``; and the total. Read from ``public_cells``
+    when that counts the selection exactly (``where.cells``), else from the reports (polygons by a point
+    on their surface)."""
+    p = Params(where.params)
+    size = p.bind(float(cell_m))
+    if where.cells is not None:
+        rows = f"SELECT ST_Transform(c.geom, 3857) g, c.reports n FROM public_cells c WHERE {where.cells.sql}"
+    else:
+        rows = (
+            f"SELECT ST_Transform(ST_PointOnSurface({geometry_sql(view)}), 3857) g, 1 n "
+            f"FROM {where.relation} r WHERE {where.sql}"
+        )
+    sql = f"""
+        WITH p AS ({rows}), s AS (
+            SELECT sum(n)::bigint n, sum(ST_X(g) * n) / sum(n) x, sum(ST_Y(g) * n) / sum(n) y FROM p
+            GROUP BY floor(ST_X(g) / {size}), floor(ST_Y(g) / {size}))
+        SELECT coalesce(sum(n), 0)::bigint,
+               coalesce(string_agg(json_build_object('type', 'Feature', 'geometry',
+                   ST_AsGeoJSON(ST_Transform(ST_SetSRID(ST_MakePoint(x, y), 3857), 4326), 5)::json,
+                   'properties', json_build_object('report_count', n))::text, ','), '')
+        FROM s"""
+    return sql, p

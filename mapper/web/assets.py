@@ -25,6 +25,7 @@ SERVED = (
     "leaflet.fullscreen/",
     "leaflet.locatecontrol/dist/",
     "leaflet.heat/dist/",
+    "leaflet-groupedlayercontrol/dist/",
 )
 V = "/vendor/"
 FOLIUM_JS = [
@@ -51,6 +52,12 @@ FULLSCREEN_JS = [("Control.Fullscreen.js", V + "leaflet.fullscreen/Control.FullS
 FULLSCREEN_CSS = [("Control.FullScreen.css", V + "leaflet.fullscreen/Control.FullScreen.css")]
 LOCATE_JS = [("Control_locate_min_js", V + "leaflet.locatecontrol/dist/L.Control.Locate.min.js")]
 LOCATE_CSS = [("Control_locate_min_css", V + "leaflet.locatecontrol/dist/L.Control.Locate.min.css")]
+GROUPED_JS = [
+    ("leaflet.groupedlayercontrol.min.js", V + "leaflet-groupedlayercontrol/dist/leaflet.groupedlayercontrol.min.js")
+]
+GROUPED_CSS = [
+    ("leaflet.groupedlayercontrol.min.css", V + "leaflet-groupedlayercontrol/dist/leaflet.groupedlayercontrol.min.css")
+]
 HEAT_JS = [("leaflet-heat.js", V + "leaflet.heat/dist/leaflet-heat.js")]
 PLUGIN_ASSETS = {
     "MarkerCluster": (MARKERCLUSTER_JS, MARKERCLUSTER_CSS),
@@ -58,6 +65,7 @@ PLUGIN_ASSETS = {
     "Fullscreen": (FULLSCREEN_JS, FULLSCREEN_CSS),
     "LocateControl": (LOCATE_JS, LOCATE_CSS),
     "HeatMap": (HEAT_JS, []),
+    "GroupedLayerControl": (GROUPED_JS, GROUPED_CSS),
 }
 
 bp = Blueprint("assets", __name__)

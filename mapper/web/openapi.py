@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, request
 from mapper.domain import policy
 from mapper.domain.layers import Layer
 from mapper.services.exports import FORMATS as EXPORT_FORMATS
-from mapper.services.feeds import CRS84, DEFAULT_LIMIT, FORMATS, MAX_LIMIT
+from mapper.services.feeds import CRS84, DEFAULT_LIMIT, FORMATS, MAX_LIMIT, MAX_MAP_ZOOM
 from mapper.store.cql import LANGUAGES
 from mapper.web import access
 from mapper.web.field_schema import field_schema
@@ -430,6 +430,35 @@ def document(layers: list[Layer], server: str) -> dict:
                         },
                     },
                     "204": {"description": "No feature in this tile"},
+                    "400": PROBLEM,
+                    "404": PROBLEM,
+                },
+            }
+        }
+        paths[f"/api/maps/{lid}/counts"] = {
+            "get": {
+                "summary": f"{layer.title}: reports per square of the screen (for maps)",
+                "operationId": f"mapCounts_{lid}",
+                "tags": ["Maps"],
+                "parameters": [
+                    _param("zoom", "query", {"type": "integer", "minimum": 0, "maximum": MAX_MAP_ZOOM}, required=True)
+                ]
+                + [p for p in FEED_PARAMS if p["name"] in ("bbox", "limit", "datetime", "filter", "filter-lang")]
+                + layer_params(layer),
+                "responses": {
+                    "200": geo(
+                        "Counts per square (features only when numberMatched exceeds limit)",
+                        {
+                            "type": "object",
+                            "required": ["type", "numberMatched", "cellSize", "features"],
+                            "properties": {
+                                "type": {"type": "string", "enum": ["FeatureCollection"]},
+                                "numberMatched": {"type": "integer", "minimum": 0},
+                                "cellSize": {"type": "number"},
+                                "features": {"type": "array"},
+                            },
+                        },
+                    ),
                     "400": PROBLEM,
                     "404": PROBLEM,
                 },

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, render_template
+from flask import Blueprint, Response, current_app, jsonify, render_template, url_for
+from flask_babel import gettext as _
 from sqlalchemy import text
 
 from mapper.db import get_engine
-from mapper.services.public_map import build_public_map
+from mapper.services import map_pages
+from mapper.services.public_map import public_layers
 from mapper.web import access
+from mapper.web.auth import current_role
 from mapper.web.security import embeddable, with_nonce
 
 bp = Blueprint("pages", __name__)
@@ -45,8 +48,27 @@ def report_form():
 @embeddable
 def public_map():
     """The public map of every layer (generalised locations for sensitive layers)."""
-    m = build_public_map(list(registry()), tiles_settings())
-    return Response(with_nonce(m.get_root().render()), mimetype="text/html")
+    layers = public_layers(registry(), current_role(), int(current_app.config["MAP_DETAIL_LIMIT"]))
+    return map_page(_("Map of reports"), layers, list_layers=[ml for ml in layers if ml.layer.table == "reports"])
+
+
+def map_page(title: str, layers: list, *, list_layers=(), intro: str = "", template: str = "map_page.html", **extra):
+    """A Folium map page in the site's layout: the map, its filters, legend and list of reports in view."""
+    m = map_pages.build_map(tiles_settings(), layers)
+    html = render_template(
+        template,
+        title=title,
+        intro=intro,
+        folium=map_pages.page_parts(m),
+        config=map_pages.client_config(layers),
+        legends=[(ml, map_pages.legend_entries(ml)) for ml in layers],
+        filters=[(ml, c) for ml in layers if (c := map_pages.filter_choices(ml))],
+        time_filter=any(map_pages.client_spec(ml)["timeFilter"] for ml in layers),
+        list_layers=list(list_layers),
+        report_url=url_for("pages.report_form"),
+        **extra,
+    )
+    return Response(with_nonce(html), mimetype="text/html")
 
 
 @bp.get("/favicon.ico")
