@@ -49,6 +49,7 @@
       td.textContent = displayValue(spec, name, value);
     });
     box.appendChild(table);
+    hooks.popup.forEach(hook => hook(spec, feature, box));
     if (spec.scoreUrl && Number.isInteger(feature.id)) {
       const link = text("a", spec.strings.how);
       link.href = spec.scoreUrl + encodeURIComponent(feature.id);
@@ -60,14 +61,26 @@
   function styleFor(spec, feature) {
     const props = (feature && feature.properties) || {};
     let color = spec.color;
-    if (spec.classes) {
+    if (spec.colorField && /^#?[0-9a-fA-F]{6}$/.test(props[spec.colorField] || "")) {
+      color = "#" + String(props[spec.colorField]).replace("#", "");
+    }
+    if (spec.classes) {  // items: {value} or a range {min, max}, a colour and a label each
       const value = props[spec.classes.field];
-      const hit = spec.classes.items.find(c => c.value === value);
+      const hit = spec.classes.items.find(c => ("value" in c) ? c.value === value
+        : (typeof value === "number" && (c.min === undefined || value >= c.min) && (c.max === undefined || value < c.max)));
       if (hit) color = hit.color;
     }
     return {color: color, fillColor: color, weight: spec.geometry === "polygon" ? 1 : 1.5,
             fillOpacity: spec.geometry === "polygon" ? 0.45 : 0.8};
   }
+
+  function radiusFor(spec, feature) {  // radiusField: area proportional to the value (stops by departures)
+    const v = spec.radiusField ? Number((feature.properties || {})[spec.radiusField]) : NaN;
+    return Number.isFinite(v) && v > 0 ? Math.min(24, 3 + Math.sqrt(v) * (spec.radiusScale || 0.5)) : (spec.radius || 7);
+  }
+
+  // Page scripts of their own (static/maps-*.js) extend popups: hooks.popup.push((spec, feature, box) => …)
+  const hooks = {popup: [], ready: []};
 
   function bboxOf(map) {
     const b = map.getBounds();
@@ -112,7 +125,7 @@
   CivicMap.prototype.makeLayer = function (spec, group) {
     spec.strings = this.strings;
     const data = L.geoJSON(null, {
-      pointToLayer: (feature, latlng) => L.circleMarker(latlng, {radius: spec.radius || 7, ...styleFor(spec, feature)}),
+      pointToLayer: (feature, latlng) => L.circleMarker(latlng, {radius: radiusFor(spec, feature), ...styleFor(spec, feature)}),
       style: feature => styleFor(spec, feature),
       onEachFeature: (feature, layer) => layer.bindPopup(() => popupContent(spec, feature), {maxWidth: 320}),
     });
@@ -285,9 +298,13 @@
   };
 
   window.CivicMap = {
+    hooks: hooks,
+    text: text,
+    getJSON: getJSON,
     attach: function (map, groups) {
       const config = JSON.parse(document.getElementById("civic-map-config").textContent);
       window.civicMap = new CivicMap(map, groups, config);
+      hooks.ready.forEach(hook => hook(window.civicMap));
       return window.civicMap;
     },
   };

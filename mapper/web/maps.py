@@ -1,18 +1,57 @@
-"""What the map pages read besides the feeds: report counts per square of the screen, for zooms at which a
-layer holds too many reports to draw each one."""
+"""Map pages in the site's layout (``map_page``), and what they read besides the feeds: report counts per
+square of the screen, for zooms at which a layer holds too many reports to draw each one."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from mapper.db import get_engine
-from mapper.services import feeds
+from mapper.services import feeds, map_pages
 from mapper.web import access
 from mapper.web.http_cache import etag_for, not_modified, set_validators
 from mapper.web.ogc import layer_view
+from mapper.web.security import with_nonce
 
 bp = Blueprint("maps", __name__)
 GEOJSON = "application/geo+json"
+
+
+def tiles_settings() -> dict:
+    return {
+        "url": current_app.config["TILES_URL"],
+        "attribution": current_app.config["TILES_ATTRIBUTION"],
+        "center": current_app.config["MAP_CENTER"],
+        "zoom": current_app.config["MAP_ZOOM"],
+    }
+
+
+def map_page(
+    title: str,
+    layers: list,
+    *,
+    list_layers=(),
+    intro: str = "",
+    template: str = "map_page.html",
+    page_scripts=(),
+    **extra,
+):
+    """A Folium map page in the site's layout: the map, its filters, legend and list of reports in view."""
+    m = map_pages.build_map(tiles_settings(), layers)
+    html = render_template(
+        template,
+        title=title,
+        intro=intro,
+        folium=map_pages.page_parts(m),
+        config=map_pages.client_config(layers),
+        legends=[(ml, map_pages.legend_entries(ml)) for ml in layers],
+        filters=[(ml, c) for ml in layers if (c := map_pages.filter_choices(ml))],
+        time_filter=any(map_pages.client_spec(ml)["timeFilter"] for ml in layers),
+        list_layers=list(list_layers),
+        report_url=url_for("pages.report_form"),
+        page_scripts=list(page_scripts),  # static/maps-*.js of this page, run before the map is attached
+        **extra,
+    )
+    return Response(with_nonce(html), mimetype="text/html")
 
 
 @bp.get("/api/maps/<layer_id>/counts")
