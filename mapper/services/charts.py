@@ -155,6 +155,50 @@ def _table(caption: str, headers: tuple[str, str], rows: list[tuple[str, str]]) 
     return out
 
 
+def _rows(chart_id, css, items, refs, axis, title, desc, value_label, headers, row) -> Markup:
+    """A chart of one row per item above a value axis (``row(axis, item, y)`` draws one), with reference lines
+    across the rows and the table of the same numbers after it."""
+    top = _top(refs)
+    bottom = top + ROW * len(items)
+    out = _open(chart_id, bottom + AXIS_H + 4, title, desc, css)
+    out += [row(axis, b, top + k * ROW) for k, b in enumerate(items)]
+    out += [_ref_line(axis, r, top, bottom, k, _levels(refs)) for k, r in enumerate(refs)]
+    out += _x_axis(axis, bottom, value_label)
+    out.append("</svg>")
+    rows = [(b.label, number(b.value)) for b in items] + [(r.label, number(r.value)) for r in refs]
+    return Markup("".join(out + _table(title, headers, rows)))
+
+
+def _row_label(b: Bar, y: float) -> str:
+    return (
+        f'<text x="{LABEL_W - 8}" y="{y + 4}" text-anchor="end" font-size="12" fill="#1b1b1b">{escape(b.label)}</text>'
+    )
+
+
+def _bar(axis: Axis, b: Bar, y: float) -> str:
+    base = axis.x(max(axis.lo, 0.0))
+    x = axis.x(b.value)
+    left, width = min(base, x), abs(x - base)
+    return (
+        f'<g class="bar-row {escape(b.css)}">{_row_label(b, y + ROW / 2)}'
+        f'<rect class="bar" data-value="{b.value!r}" x="{left}" y="{y + 5}" width="{width:.2f}" '
+        f'height="{ROW - 10}" fill="#1f6feb"/>'
+        f'<text x="{max(left + width, base) + 4}" y="{y + ROW / 2 + 4}" font-size="12" fill="#1b1b1b">'
+        f"{escape(number(b.value))}</text></g>"
+    )
+
+
+def _dot(axis: Axis, b: Bar, y: float) -> str:
+    y, x = y + ROW / 2, axis.x(b.value)
+    return (
+        f'<g class="dot-row {escape(b.css)}">{_row_label(b, y)}'
+        f'<line x1="{axis.x0}" x2="{axis.x1}" y1="{y}" y2="{y}" stroke="#ddd"/>'
+        f'<circle class="dot" data-value="{b.value!r}" cx="{x}" cy="{y}" r="6" fill="#0b3d91"/>'
+        f'<text x="{x}" y="{y - 9}" text-anchor="middle" font-size="11" fill="#1b1b1b">'
+        f"{escape(number(b.value))}</text></g>"
+    )
+
+
 def bars(
     chart_id: str,
     items: list[Bar],
@@ -171,28 +215,7 @@ def bars(
     values = [b.value for b in items] + [r.value for r in refs]
     lo, hi = domain or (min(0.0, *values), max(0.0, *values))
     axis = Axis(lo, hi, LABEL_W, WIDTH - RIGHT, log=log)
-    top = _top(refs)
-    height = top + ROW * len(items) + AXIS_H + 4
-    out = _open(chart_id, height, title, desc, "bars")
-    base = axis.x(max(axis.lo, 0.0))
-    for k, b in enumerate(items):
-        y = top + k * ROW
-        x = axis.x(b.value)
-        left, width = min(base, x), abs(x - base)
-        out.append(
-            f'<g class="bar-row {escape(b.css)}"><text x="{LABEL_W - 8}" y="{y + ROW / 2 + 4}" text-anchor="end" '
-            f'font-size="12" fill="#1b1b1b">{escape(b.label)}</text>'
-            f'<rect class="bar" data-value="{b.value!r}" x="{left}" y="{y + 5}" width="{width:.2f}" '
-            f'height="{ROW - 10}" fill="#1f6feb"/>'
-            f'<text x="{max(left + width, base) + 4}" y="{y + ROW / 2 + 4}" font-size="12" fill="#1b1b1b">'
-            f"{escape(number(b.value))}</text></g>"
-        )
-    bottom = top + ROW * len(items)
-    out += [_ref_line(axis, r, top, bottom, k, _levels(refs)) for k, r in enumerate(refs)]
-    out += _x_axis(axis, bottom, value_label)
-    out.append("</svg>")
-    rows = [(b.label, number(b.value)) for b in items] + [(r.label, number(r.value)) for r in refs]
-    return Markup("".join(out + _table(title, headers, rows)))
+    return _rows(chart_id, "bars", items, refs, axis, title, desc, value_label, headers, _bar)
 
 
 def curve(
@@ -270,22 +293,4 @@ def dots(
     values = [b.value for b in items] + [r.value for r in refs]
     lo, hi = domain or (min(values), max(values))
     axis = Axis(lo, hi, LABEL_W, WIDTH - RIGHT)
-    top = _top(refs)
-    height = top + ROW * len(items) + AXIS_H + 4
-    out = _open(chart_id, height, title, desc, "dots")
-    for k, b in enumerate(items):
-        y = top + k * ROW + ROW / 2
-        out.append(
-            f'<g class="dot-row {escape(b.css)}"><text x="{LABEL_W - 8}" y="{y + 4}" text-anchor="end" '
-            f'font-size="12" fill="#1b1b1b">{escape(b.label)}</text>'
-            f'<line x1="{axis.x0}" x2="{axis.x1}" y1="{y}" y2="{y}" stroke="#ddd"/>'
-            f'<circle class="dot" data-value="{b.value!r}" cx="{axis.x(b.value)}" cy="{y}" r="6" fill="#0b3d91"/>'
-            f'<text x="{axis.x(b.value)}" y="{y - 9}" text-anchor="middle" font-size="11" fill="#1b1b1b">'
-            f"{escape(number(b.value))}</text></g>"
-        )
-    bottom = top + ROW * len(items)
-    out += [_ref_line(axis, r, top, bottom, k, _levels(refs)) for k, r in enumerate(refs)]
-    out += _x_axis(axis, bottom, value_label)
-    out.append("</svg>")
-    rows = [(b.label, number(b.value)) for b in items] + [(r.label, number(r.value)) for r in refs]
-    return Markup("".join(out + _table(title, headers, rows)))
+    return _rows(chart_id, "dots", items, refs, axis, title, desc, value_label, headers, _dot)
