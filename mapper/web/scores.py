@@ -2,23 +2,57 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from mapper.db import get_engine
-from mapper.domain.errors import FieldProblem, NotFound, ValidationFailed
-from mapper.services import alerts, explain, scoring
+from mapper.domain.errors import BadRequest, FieldProblem, MapperError, NotFound, ValidationFailed
+from mapper.services import alerts, charts, explain, scoring
 from mapper.web import access
 from mapper.web.auth import current_role
-from mapper.web.ogc import layer_view
+from mapper.web.ogc import layer_view, wants_html
+from mapper.web.problems import status_of
 
 bp = Blueprint("scores", __name__, url_prefix="/api")
+FORMATS = ("html", "json")
+NEGOTIATED = ("scores.explain_score", "scores.layer_scores")
+
+
+def negotiated(build, template: str, layer_id: str):
+    """The document ``build()`` makes, as JSON or — for browsers (HTML preferred, or ``?f=html``) — as a page
+    of ``template``; an error is a problem+json for clients and a readable page for browsers. ``?f=json``
+    forces JSON. Either way the response varies on Accept."""
+    registry = current_app.extensions["mapper.registry"]
+    f = request.args.get("f")
+    if f is not None and f not in FORMATS:
+        raise BadRequest("Unknown format.", [FieldProblem("f", f"must be one of {', '.join(FORMATS)}")])
+    if not wants_html():
+        resp = jsonify(build())
+    else:
+        try:
+            html, status = render_template(template, doc=build(), charts=charts, layer=registry.get(layer_id)), 200
+        except MapperError as e:
+            status = status_of(e)
+            html = render_template("explain_missing.html", error=e, status=status)
+        resp = Response(html, status=status, mimetype="text/html")
+    return resp
+
+
+@bp.after_request
+def vary_on_accept(resp: Response) -> Response:
+    """Both forms of a negotiated URL (problem+json errors included) vary on Accept, for caches."""
+    if request.endpoint in NEGOTIATED:
+        resp.vary.add("Accept")
+    return resp
 
 
 @bp.get("/scores/<collection>/<int:subject_id>")
 @access.public
 def explain_score(collection: str, subject_id: int):
-    """How the score of a report (or of a hot spot cell / area) was computed, in JSON and plain words."""
-    return jsonify(explain.explain(get_engine(), layer_view(collection), subject_id))
+    """How the score of a report (or of a hot spot cell / area) was computed, in JSON and plain words (a page
+    for browsers)."""
+    return negotiated(
+        lambda: explain.explain(get_engine(), layer_view(collection), subject_id), "explain.html", collection
+    )
 
 
 @bp.get("/scores/<layer_id>")
@@ -26,7 +60,11 @@ def explain_score(collection: str, subject_id: int):
 def layer_scores(layer_id: str):
     """The newest results of every score of a layer, computed from reports the caller may all see. Health
     centres are ranked by Bayesian average and can be filtered by a service
-    (``?service=sexual_reproductive_health``)."""
+    (``?service=sexual_reproductive_health``). A page for browsers."""
+    return negotiated(lambda: _layer_scores(layer_id), "explain_layer.html", layer_id)
+
+
+def _layer_scores(layer_id: str) -> dict:
     view = layer_view(layer_id)
     layer = view.layer
     methods = (["hotspots"] if layer.hotspots else []) + list(layer.scores)
@@ -43,7 +81,7 @@ def layer_scores(layer_id: str):
         service = request.args.get("service")
         results = [r for r in ratings["results"] if not service or service in r["services"]]
         ratings["results"] = sorted(results, key=lambda r: -r["bayesian_average"])
-    return jsonify({"layer": layer_id, "scores": out})
+    return {"layer": layer_id, "scores": out}
 
 
 @bp.post("/scores/<layer_id>/run")
