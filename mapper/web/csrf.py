@@ -5,14 +5,16 @@ unless its blueprint is listed in ``EXEMPT`` with the reason.
 The exempt blueprints are the JSON API's: their callers authenticate with ``Authorization: Bearer …``, which a
 browser never adds to a cross-site request by itself, and their bodies are JSON, which a cross-site form cannot
 send. Because a cookie *is* sent cross-site, an unsafe request to an exempt route gets no role from a browser
-session (``web.auth.current_role``): there, only a Bearer token counts. tests/test_signin.py walks every route
+session (``web.auth.current_role``): there, only a Bearer token counts, or a session whose request carries
+its CSRF token in the ``X-CSRFToken`` header (``session_may_act``). tests/test_signin.py walks every route
 taking an unsafe method and checks it is either refused without the token or listed here.
 """
 
 from __future__ import annotations
 
 from flask import Flask, render_template, request
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect, validate_csrf
+from wtforms import ValidationError
 
 from mapper.domain.errors import BadRequest, FieldProblem
 
@@ -31,8 +33,18 @@ def exempt_endpoint(endpoint: str | None) -> bool:
 
 def session_may_act() -> bool:
     """Whether a browser session may lend its role to the current request: always for safe methods, and for
-    unsafe ones only where the CSRF token was checked."""
-    return request.method not in UNSAFE_METHODS or not exempt_endpoint(request.endpoint)
+    unsafe ones only where the CSRF token was checked — by ``CSRFProtect`` outside ``EXEMPT``, and on the
+    exempt API when the request carries this session's token in ``X-CSRFToken`` (the map pages' buttons)."""
+    if request.method not in UNSAFE_METHODS or not exempt_endpoint(request.endpoint):
+        return True
+    token = request.headers.get("X-CSRFToken")
+    if not token:
+        return False
+    try:
+        validate_csrf(token)
+    except ValidationError:
+        return False
+    return True
 
 
 def refused(e: CSRFError):

@@ -4,13 +4,16 @@ square of the screen, for zooms at which a layer holds too many reports to draw 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask_babel import gettext as _
 
 from mapper.db import get_engine
-from mapper.services import feeds, map_pages
+from mapper.domain import policy
+from mapper.services import audience_maps, feeds, map_pages
 from mapper.web import access
+from mapper.web.auth import current_role
 from mapper.web.http_cache import etag_for, not_modified, set_validators
 from mapper.web.ogc import layer_view
-from mapper.web.security import with_nonce
+from mapper.web.security import embeddable, with_nonce
 
 bp = Blueprint("maps", __name__)
 GEOJSON = "application/geo+json"
@@ -76,3 +79,43 @@ def counts(layer_id: str):
         f'"features":[{features}]}}'
     )
     return set_validators(Response(text, mimetype=GEOJSON), etag, changed_at, max_age=60)
+
+
+def _registry():
+    return current_app.extensions["mapper.registry"]
+
+
+@bp.get("/maps/water")
+@access.public
+@embeddable
+def water_map():
+    """Water points by E. coli risk band, citizens' alerts, measurements against WHO values; staff who may
+    decide alerts verify or dismiss them from the popup (their requests carry the session's CSRF token)."""
+    role = current_role()
+    layers = audience_maps.water_layers(_registry(), role, int(current_app.config["MAP_DETAIL_LIMIT"]))
+    return map_page(
+        _("Water points and their safety"),
+        layers,
+        list_layers=layers,
+        intro=_("Each point is coloured by the E. coli risk band of its latest sample (WHO/JMP)."),
+        template="map_water.html",
+        page_scripts=[url_for("static", filename="maps-water.js")],
+        may_decide=policy.may(role, "decide_alerts", layers[0].layer),
+        decision_url="/api/reports/{id}/alert-decision",
+    )
+
+
+@bp.get("/maps/health")
+@access.public
+@embeddable
+def health_map():
+    """Health centres filtered by service, with their Bayesian rating and n, complaints per month (counts
+    only), the nearest transit stop and its departures per day."""
+    layers = audience_maps.health_layers(_registry(), current_role(), int(current_app.config["MAP_DETAIL_LIMIT"]))
+    return map_page(
+        _("Health centres"),
+        layers,
+        list_layers=layers,
+        intro=_("Choose a service to see the centres offering it; open a centre for its rating and transit."),
+        page_scripts=[url_for("static", filename="maps-health.js")],
+    )
