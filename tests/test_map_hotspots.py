@@ -57,3 +57,31 @@ def test_exact_crime_points_only_for_police(browser, live_server, clean):
         context.close()
     assert (x, y) not in seen[None] and (x, y) not in seen["wat@example.org"]
     assert (x, y) in seen["pol@example.org"]
+
+
+def test_cells_drawn_and_the_run_stated_after_a_score_run(browser, live_server, clean, registry):
+    from mapper.services.scoring import score_layer
+    from tests.test_maps_browser import CENTRE
+
+    x, y = CENTRE
+    with clean.begin() as conn:
+        conn.exec_driver_sql(
+            f"""INSERT INTO reports (layer, geom, properties, private, status, observed_at, source)
+               SELECT 'crime', ST_SetSRID(ST_MakePoint({x} + (g %% 20) * 0.002 + (g %% 3) * 0.0002,
+                                                      {y} + (g / 20) * 0.002), 4326),
+                      jsonb_build_object('category', 'theft', 'severity', 1 + (g %% 5 = 0)::int * 4,
+                                         'occurred_at', now()::text, 'reported_to_police', false),
+                      '{{}}'::jsonb, 'submitted', now(), 'import'
+               FROM generate_series(1, 400) g"""
+        )
+    score_layer(clean, registry.get("crime"))
+    page = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900}).new_page()
+    watch = Watch(page)
+    page.goto("/maps/hotspots/crime")
+    settle(page)
+    expect(page.locator("#hotspot-run")).to_contain_text("from 400 reports")
+    cells = page.evaluate(
+        "() => window.civicMap.layers.find(l => l.spec.id === 'crime-hotspots').data.getLayers().length"
+    )
+    assert cells > 0
+    assert not watch.problems(), watch.problems()

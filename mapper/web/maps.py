@@ -91,7 +91,7 @@ def hotspots(layer_id: str):
     )
     window = hotspot_map.parse_window(request.args.get("window"))
     try:
-        run = explain.latest(get_engine(), layers[0].view, "hotspots")
+        run = explain.latest(get_engine(), layers[1].view, "hotspots")
     except NotFound:
         run = None
     layers[1].extra["windowFrom"] = hotspot_map.window_start(window)
