@@ -8,7 +8,8 @@ from flask_babel import gettext as _
 
 from mapper.db import get_engine
 from mapper.domain import policy
-from mapper.services import audience_maps, feeds, map_pages
+from mapper.domain.errors import NotFound
+from mapper.services import audience_maps, explain, feeds, hotspot_map, map_pages, transit_map
 from mapper.web import access
 from mapper.web.auth import current_role
 from mapper.web.http_cache import etag_for, not_modified, set_validators
@@ -118,4 +119,44 @@ def health_map():
         list_layers=layers,
         intro=_("Choose a service to see the centres offering it; open a centre for its rating and transit."),
         page_scripts=[url_for("static", filename="maps-health.js")],
+    )
+
+
+@bp.get("/maps/hotspots/<layer_id>")
+@access.public
+@embeddable
+def hotspots(layer_id: str):
+    """Hot and cold spots of a layer (Gi* cells by confidence), its reports in a chosen window, a heat map."""
+    layers = hotspot_map.hotspot_layers(
+        current_app.extensions["mapper.registry"], layer_id, current_role(), int(current_app.config["MAP_DETAIL_LIMIT"])
+    )
+    window = hotspot_map.parse_window(request.args.get("window"))
+    try:
+        run = explain.latest(get_engine(), layers[1].view, "hotspots")
+    except NotFound:
+        run = None
+    layers[1].extra["windowFrom"] = hotspot_map.window_start(window)
+    return map_page(
+        _("Hot spots: %(layer)s", layer=_(layers[1].layer.title)),
+        layers,
+        list_layers=[layers[1]],
+        template="map_hotspots.html",
+        page_scripts=["/vendor/leaflet.heat/dist/leaflet-heat.js", url_for("static", filename="maps-hotspots.js")],
+        window=window,
+        windows=hotspot_map.window_labels(),
+        run=hotspot_map.run_summary(run),
+    )
+
+
+@bp.get("/maps/transit")
+@access.public
+@embeddable
+def transit():
+    """Transit routes in their GTFS colours, stops sized by departures per day."""
+    layers = transit_map.transit_layers(current_app.extensions["mapper.registry"], current_role())
+    return map_page(
+        _("Transit"),
+        layers,
+        template="map_transit.html",
+        page_scripts=[url_for("static", filename="maps-transit.js")],
     )
