@@ -245,7 +245,12 @@ def table(rows: list[Row]) -> str:
     )
     body = []
     for r in rows:
-        m = {k: median(getattr(load, k) for load in r.loads) for k in PageLoad.__dataclass_fields__ if k != "signal"}
+        if all(load.first_ms is None for load in r.loads):
+            undrawn = f"not drawn in {FIRST_DRAW_TIMEOUT_MS / 1000:.0f} s"
+            body.append((r.page, "—", "—", "—", "—", undrawn, "—", "—", "—", "none"))
+            continue
+        drawn = [load for load in r.loads if load.first_ms is not None]
+        m = {k: median(getattr(load, k) for load in drawn) for k in PageLoad.__dataclass_fields__ if k != "signal"}
         body.append(
             (
                 r.page,
