@@ -197,7 +197,16 @@ def test_the_development_server_sends_no_version(cli_env):
 LEAK = re.compile(
     r"Traceback|File \"|psycopg|sqlalchemy|\b[A-Z][a-z]+(?:[A-Z][a-z]+)*(?:Error|Exception)\b|SELECT |INSERT "
 )
-HTML_ROUTES = ("pages.", "signin.", "assets.", "static", "maps.water_map", "maps.health_map")  # map pages: HTML
+HTML_ROUTES = (
+    "pages.",
+    "signin.",
+    "assets.",
+    "static",
+    "maps.water_map",
+    "maps.health_map",
+    "maps.hotspots",
+    "maps.transit",
+)  # map pages: HTML
 
 
 def error_requests(app):
