@@ -128,7 +128,7 @@ def health_map():
 def hotspots(layer_id: str):
     """Hot and cold spots of a layer (Gi* cells by confidence), its reports in a chosen window, a heat map."""
     layers = hotspot_map.hotspot_layers(
-        current_app.extensions["mapper.registry"], layer_id, current_role(), int(current_app.config["MAP_DETAIL_LIMIT"])
+        _registry(), layer_id, current_role(), int(current_app.config["MAP_DETAIL_LIMIT"])
     )
     window = hotspot_map.parse_window(request.args.get("window"))
     try:
@@ -153,7 +153,7 @@ def hotspots(layer_id: str):
 @embeddable
 def transit():
     """Transit routes in their GTFS colours, stops sized by departures per day."""
-    layers = transit_map.transit_layers(current_app.extensions["mapper.registry"], current_role())
+    layers = transit_map.transit_layers(_registry(), current_role())
     return map_page(
         _("Transit"),
         layers,
