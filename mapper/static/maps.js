@@ -212,8 +212,8 @@
     if (form) {
       form.addEventListener("submit", event => {
         event.preventDefault();
-        this.filters.from = form.elements.from.value;
-        this.filters.to = form.elements.to.value;
+        this.filters.from = form.elements.from ? form.elements.from.value : "";  // no dates without a time field
+        this.filters.to = form.elements.to ? form.elements.to.value : "";
         this.layers.forEach(layer => {
           const select = form.elements["value-" + layer.spec.id];
           this.filters.values[layer.spec.id] = select ? select.value : "";

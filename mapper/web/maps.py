@@ -4,13 +4,15 @@ square of the screen, for zooms at which a layer holds too many reports to draw 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask_babel import gettext as _
 
 from mapper.db import get_engine
-from mapper.services import feeds, map_pages
+from mapper.services import feeds, map_pages, planning_map
 from mapper.web import access
+from mapper.web.auth import current_role
 from mapper.web.http_cache import etag_for, not_modified, set_validators
 from mapper.web.ogc import layer_view
-from mapper.web.security import with_nonce
+from mapper.web.security import embeddable, with_nonce
 
 bp = Blueprint("maps", __name__)
 GEOJSON = "application/geo+json"
@@ -76,3 +78,20 @@ def counts(layer_id: str):
         f'"features":[{features}]}}'
     )
     return set_validators(Response(text, mimetype=GEOJSON), etag, changed_at, max_age=60)
+
+
+@bp.get("/maps/planning")
+@access.public
+@embeddable
+def planning():
+    """Land use by class, public-space share per district, and "export this view" (the /export endpoints)."""
+    layers = planning_map.planning_layers(current_app.extensions["mapper.registry"], current_role())
+    return map_page(
+        _("Land use and planning"),
+        layers,
+        list_layers=[ml for ml in layers if ml.layer.table == "reports"],
+        intro=_("Land parcels by class and each district's share of public space. Export what the map shows."),
+        template="map_planning.html",
+        page_scripts=[url_for("static", filename="maps-planning.js")],
+        export_formats=planning_map.format_choices(),
+    )
