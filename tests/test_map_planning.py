@@ -83,10 +83,19 @@ def open_page(browser, server: str):
     return context, page, Watch(page)
 
 
-def test_land_use_by_class_and_districts_by_public_space_share(browser, live_server, parcels):
+@pytest.fixture
+def planning(browser, live_server, parcels):
+    """The planning page, opened and settled; at the end nothing went wrong in it."""
     context, page, watch = open_page(browser, live_server)
     page.goto("/maps/planning")
     settle(page)
+    yield page
+    assert not watch.problems(), watch.problems()
+    context.close()
+
+
+def test_land_use_by_class_and_districts_by_public_space_share(planning):
+    page = planning
     colours = drawn(page)
     c = planning_map.CLASS_COLORS
     assert sorted(colours["land_use"]) == sorted([c["residential"], c["green_space"], c["public_space"]])
@@ -107,14 +116,10 @@ def test_land_use_by_class_and_districts_by_public_space_share(browser, live_ser
     ranges = page.locator("#legend-land_use-districts li")
     assert ranges.all_text_contents()[0].strip() == "0–10 %"
     assert ranges.all_text_contents()[-1].strip() == "50 % or more"
-    assert not watch.problems(), watch.problems()
-    context.close()
 
 
-def test_export_this_view_downloads_what_the_map_shows(browser, live_server, parcels, tmp_path):
-    context, page, watch = open_page(browser, live_server)
-    page.goto("/maps/planning")
-    settle(page)
+def test_export_this_view_downloads_what_the_map_shows(planning, tmp_path):
+    page = planning
     for fmt in ("gpkg", "csv", "geojson"):
         path, _ = download(page, fmt, tmp_path)
         assert refs(path) == ["IN-1", "IN-2", "IN-3"], fmt
@@ -139,14 +144,10 @@ def test_export_this_view_downloads_what_the_map_shows(browser, live_server, par
     settle(page)
     path, _ = download(page, "gpkg", tmp_path)
     assert refs(path) == ["OUT-1", "OUT-2"]
-    assert not watch.problems(), watch.problems()
-    context.close()
 
 
-def test_export_link_is_reached_and_used_with_the_keyboard(browser, live_server, parcels, tmp_path):
-    context, page, watch = open_page(browser, live_server)
-    page.goto("/maps/planning")
-    settle(page)
+def test_export_link_is_reached_and_used_with_the_keyboard(planning, tmp_path):
+    page = planning
     page.locator("#export-format").focus()
     page.keyboard.press("Tab")
     assert page.evaluate("() => document.activeElement.id") == "export-link"
@@ -154,8 +155,6 @@ def test_export_link_is_reached_and_used_with_the_keyboard(browser, live_server,
         page.keyboard.press("Enter")
     info.value.save_as(tmp_path / "kbd.gpkg")
     assert refs(tmp_path / "kbd.gpkg") == ["IN-1", "IN-2", "IN-3"]
-    assert not watch.problems(), watch.problems()
-    context.close()
 
 
 def test_private_fields_reach_the_planner_only(browser, live_server, parcels, tmp_path):

@@ -3,12 +3,6 @@
  * the file holds what the map shows. The link is a plain <a download>: keyboard reachable, no script to click. */
 (function () {
   "use strict";
-  function bboxOf(map) {
-    const b = map.getBounds(), clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
-    return [clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -90, 90),
-            clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90)].map(v => v.toFixed(6)).join(",");
-  }
-
   CivicMap.hooks.ready.push(function (civicMap) {
     const link = document.getElementById("export-link");
     const chooseLayer = document.getElementById("export-layer"), chooseFormat = document.getElementById("export-format");
@@ -19,7 +13,7 @@
       const name = layer.spec.id + "." + chooseFormat.value;
       const url = new URL(link.href, window.location.href);
       url.pathname = url.pathname.replace(/[^/]*$/, encodeURIComponent(name));
-      url.search = civicMap.query(layer, {bbox: bboxOf(civicMap.map)});
+      url.search = civicMap.query(layer, {bbox: CivicMap.bbox(civicMap.map)});
       link.href = url.pathname + url.search;
       link.download = name;
     }

@@ -301,6 +301,7 @@
     hooks: hooks,
     text: text,
     getJSON: getJSON,
+    bbox: bboxOf,  // the map's bounds as a feed's bbox parameter
     attach: function (map, groups) {
       const config = JSON.parse(document.getElementById("civic-map-config").textContent);
       window.civicMap = new CivicMap(map, groups, config);
