@@ -206,6 +206,7 @@ HTML_ROUTES = (
     "maps.health_map",
     "maps.hotspots",
     "maps.transit",
+    "maps.planning",
 )  # map pages: HTML
 
 

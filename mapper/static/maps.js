@@ -212,8 +212,8 @@
     if (form) {
       form.addEventListener("submit", event => {
         event.preventDefault();
-        this.filters.from = form.elements.from.value;
-        this.filters.to = form.elements.to.value;
+        this.filters.from = form.elements.from ? form.elements.from.value : "";  // no dates without a time field
+        this.filters.to = form.elements.to ? form.elements.to.value : "";
         this.layers.forEach(layer => {
           const select = form.elements["value-" + layer.spec.id];
           this.filters.values[layer.spec.id] = select ? select.value : "";
@@ -301,6 +301,7 @@
     hooks: hooks,
     text: text,
     getJSON: getJSON,
+    bbox: bboxOf,  // the map's bounds as a feed's bbox parameter
     attach: function (map, groups) {
       const config = JSON.parse(document.getElementById("civic-map-config").textContent);
       window.civicMap = new CivicMap(map, groups, config);

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from mapper.db import get_engine
 from mapper.domain import policy
 from mapper.domain.errors import NotFound
-from mapper.services import audience_maps, explain, feeds, hotspot_map, map_pages, transit_map
+from mapper.services import audience_maps, explain, feeds, hotspot_map, map_pages, planning_map, transit_map
 from mapper.web import access
 from mapper.web.auth import current_role
 from mapper.web.http_cache import etag_for, not_modified, set_validators
@@ -159,4 +159,21 @@ def transit():
         layers,
         template="map_transit.html",
         page_scripts=[url_for("static", filename="maps-transit.js")],
+    )
+
+
+@bp.get("/maps/planning")
+@access.public
+@embeddable
+def planning():
+    """Land use by class, public-space share per district, and "export this view" (the /export endpoints)."""
+    layers = planning_map.planning_layers(_registry(), current_role())
+    return map_page(
+        _("Land use and planning"),
+        layers,
+        list_layers=[ml for ml in layers if ml.layer.table == "reports"],
+        intro=_("Land parcels by class and each district's share of public space. Export what the map shows."),
+        template="map_planning.html",
+        page_scripts=[url_for("static", filename="maps-planning.js")],
+        export_formats=planning_map.format_choices(),
     )
