@@ -35,8 +35,9 @@
     if (vertices.length) outline = L.polygon(vertices.map(v => [v[1], v[0]]), { color: "#d35400" }).addTo(map);
   }
 
-  map.on("click", function (e) {
-    const p = e.latlng.wrap();
+  // A click, a tap, or Enter/Space on the focused map (at its centre, marked by a cross-hair: site.css).
+  function place(latlng) {
+    const p = latlng.wrap();
     if (geometryKind() === "point") {
       lat.value = p.lat.toFixed(6); lon.value = p.lng.toFixed(6);
       setPoint(p.lat, p.lng, false);
@@ -45,6 +46,16 @@
       polygonText.value = vertices.map(v => v[0] + ", " + v[1]).join("\n");
       drawOutline();
     }
+  }
+  map.on("click", e => place(e.latlng));
+  // Keyboard: Leaflet's arrow keys move the map (+/- zoom); Enter or Space places the point, or the outline's
+  // next corner, at the centre, once a move under way has ended. Keys on the map's own controls are theirs.
+  const mapPane = map.getPane("mapPane");
+  map.getContainer().addEventListener("keydown", function (e) {
+    if (e.target !== map.getContainer() || (e.key !== "Enter" && e.key !== " ") || e.altKey || e.ctrlKey || e.metaKey) return;
+    e.preventDefault();
+    if (mapPane.classList.contains("leaflet-pan-anim")) map.once("moveend", () => place(map.getCenter()));
+    else place(map.getCenter());
   });
   [lat, lon].forEach(el => el.addEventListener("change", () => setPoint(parseFloat(lat.value), parseFloat(lon.value), true)));
   polygonText.addEventListener("change", () => { vertices = parseVertices(); drawOutline(); });
