@@ -54,3 +54,6 @@ if [ ! -f "$lockstamp" ]; then
   npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
   touch "$lockstamp"
 fi
+
+# The interface catalogs (.po → .mo); the app also compiles missing or stale ones when it starts.
+.venv/bin/pybabel -q compile -d mapper/translations

@@ -5,6 +5,8 @@
   const layerSelect = document.getElementById("layer");
   const lat = document.getElementById("lat"), lon = document.getElementById("lon");
   const polygonText = document.getElementById("polygon");
+  // The page's messages in its language (a JSON block written by the server: report.html).
+  const text = JSON.parse(document.getElementById("report-messages").textContent);
   // One key per report body: a retry of the same body (double submit, lost response) reuses it, so the
   // server stores the report once; a corrected body gets a new key (reusing one with another body is a 409).
   let idempotencyKey = null, keyedBody = null, keyedLayer = null;
@@ -62,11 +64,11 @@
   document.getElementById("clear-shape").addEventListener("click", () => { vertices = []; polygonText.value = ""; drawOutline(); });
 
   document.getElementById("locate").addEventListener("click", function () {
-    if (!navigator.geolocation) { showError("geometry", "Your device cannot tell its location; click the map instead."); return; }
+    if (!navigator.geolocation) { showError("geometry", text.no_geolocation); return; }
     navigator.geolocation.getCurrentPosition(
       pos => { lat.value = pos.coords.latitude.toFixed(6); lon.value = pos.coords.longitude.toFixed(6);
                setPoint(pos.coords.latitude, pos.coords.longitude, true); },
-      () => showError("geometry", "Location is not available; click the map or type the coordinates."));
+      () => showError("geometry", text.no_location));
   });
 
   function parseVertices() {
@@ -156,13 +158,13 @@
       if (el.validity && el.validity.badInput) {
         const type = el.dataset.type;
         problems.push({ field: "properties." + el.name,
-          reason: type === "integer" ? "must be a whole number" : type === "number" ? "must be a number"
-            : type === "date" ? "must be a complete date" : "must be a complete date and time" });
+          reason: type === "integer" ? text.not_whole_number : type === "number" ? text.not_number
+            : type === "date" ? text.not_date : text.not_datetime });
       }
     });
     [lat, lon].forEach(el => {
       if (geometryKind() === "point" && el.validity.badInput) {
-        problems.push({ field: "geometry", reason: (el === lat ? "latitude" : "longitude") + " must be a number" });
+        problems.push({ field: "geometry", reason: el === lat ? text.latitude_not_number : text.longitude_not_number });
       }
     });
     return problems;
@@ -183,7 +185,7 @@
     const unreadable = unreadableInputs();
     if (unreadable.length) { showErrors(unreadable); return; }
     const geometry = collectGeometry();
-    if (!geometry) { showErrors([{ field: "geometry", reason: "place the report on the map or type its coordinates" }]); return; }
+    if (!geometry) { showErrors([{ field: "geometry", reason: text.no_geometry }]); return; }
     const layerId = layerSelect.value;
     const payload = JSON.stringify({ type: "Feature", geometry: geometry, properties: collectProperties() });
     if (payload !== keyedBody || layerId !== keyedLayer) { idempotencyKey = newKey(); keyedBody = payload; keyedLayer = layerId; }
@@ -197,7 +199,7 @@
         body: payload,
       });
     } catch (err) {
-      showError("form", "the report could not be sent (network problem); please try again — it will not be sent twice");
+      showError("form", text.network);
       button.disabled = false;
       return;
     }
@@ -207,14 +209,14 @@
     if (resp.status === 201 && body) {
       showResult(body);
     } else {
-      const fallback = { field: "form", reason: (body && body.detail) || `the report could not be sent (server answered ${resp.status}); please try again` };
+      const fallback = { field: "form", reason: (body && body.detail) || text.server.replace("{status}", String(resp.status)) };
       showErrors(body && body.errors && body.errors.length ? body.errors : [fallback]);
     }
   });
 
   function showResult(body) {
     document.getElementById("result-id").textContent = body.id;
-    document.getElementById("result-status").textContent = body.status;
+    document.getElementById("result-status").textContent = text.statuses[body.status] || body.status;
     document.getElementById("result-token").textContent = body.tracking_token;
     document.getElementById("result-link").href = body.tracking_url;
     form.hidden = true;

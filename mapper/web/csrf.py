@@ -24,6 +24,7 @@ EXEMPT = {
     "scores": "the JSON API: score runs and alert decisions are authorised by a Bearer token only",
     "gtfs": "the JSON API: feed uploads are authorised by a Bearer token only",
 }
+REFUSED = "The form was refused: it did not carry this session's CSRF token (reload the page and try again)."
 
 
 def exempt_endpoint(endpoint: str | None) -> bool:
@@ -51,10 +52,7 @@ def refused(e: CSRFError):
     """400, as problem+json for API clients, else a page: the form's token was missing, wrong or expired."""
     from mapper.web.problems import problem, wants_problem
 
-    error = BadRequest(
-        "The form was refused: it did not carry this session's CSRF token (reload the page and try again).",
-        [FieldProblem("csrf_token", e.description)],
-    )
+    error = BadRequest(REFUSED, [FieldProblem("csrf_token", e.description)])
     if wants_problem():
         return problem(400, error.title, error.detail, error.problems)
     return render_template("refused.html", error=error), 400
