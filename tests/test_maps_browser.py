@@ -222,3 +222,25 @@ def test_map_page_stays_small_whatever_the_layers_hold(live_server, clean):
     after = len(requests.get(f"{live_server}/map", timeout=30).content)
     assert after < 300_000
     assert abs(after - before) < 2_000  # nothing of the reports is in the page (only nonces and tokens differ)
+
+
+def test_report_a_problem_here_opens_the_form_at_the_maps_centre(browser, live_server, clean):
+    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    watch = Watch(page)
+    page.goto("/map")
+    settle(page)
+    centre = page.evaluate("() => { const c = civicMap.map.getCenter(); return [c.lat, c.lng]; }")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Report a problem here").click()
+    assert "/report?lat=" in page.url
+    assert abs(float(page.locator("#lat").input_value()) - centre[0]) < 1e-6
+    assert abs(float(page.locator("#lon").input_value()) - centre[1]) < 1e-6
+    expect(page.locator("#map path.leaflet-interactive")).to_have_count(1)  # the report's point, placed
+    assert not watch.problems(), watch.problems()
+    context.close()
+    # what is not a point on Earth is ignored: an empty form, never an error
+    for query in ("lat=91&lon=0", "lat=nan&lon=1", "lat=1&lon=%3Cscript%3E", "lat=1"):
+        r = requests.get(f"{live_server}/report?{query}", timeout=30)
+        lat_input = r.text.split('id="lat"')[1].split(">")[0]
+        assert r.status_code == 200 and "value=" not in lat_input, query

@@ -229,4 +229,6 @@
     document.getElementById("result").hidden = true; form.hidden = false; switchLayer(); layerSelect.focus();
   });
   switchLayer();
+  // Opened from a map's "report a problem here" (/report?lat=&lon=): the server filled the coordinates.
+  if (geometryKind() === "point" && lat.value !== "" && lon.value !== "") setPoint(parseFloat(lat.value), parseFloat(lon.value), false);
 })();

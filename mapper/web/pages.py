@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template
+import math
+
+from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import text
 
@@ -29,8 +31,26 @@ def index():
 @bp.get("/report")
 @access.public
 def report_form():
-    """The citizen's report form, generated from the layer definitions."""
-    return render_template("report.html", layers=list(registry()), map=maps.tiles_settings())
+    """The citizen's report form, generated from the layer definitions. ``?lat=&lon=`` (a map's "report a
+    problem here") places the report there; ``?layer=`` chooses the layer. Anything else is ignored."""
+    settings = maps.tiles_settings()
+    point = prefilled_point(request.args.get("lat"), request.args.get("lon"))
+    if point:
+        settings = {**settings, "center": list(point), "zoom": max(int(settings["zoom"]), 17)}
+    layers = list(registry())
+    chosen = request.args.get("layer") if request.args.get("layer") in {layer.id for layer in layers} else None
+    return render_template("report.html", layers=layers, map=settings, point=point, chosen=chosen)
+
+
+def prefilled_point(lat: str | None, lon: str | None) -> tuple[float, float] | None:
+    """A (lat, lon) on Earth from the query's text, or None."""
+    try:
+        point = float(lat or ""), float(lon or "")
+    except ValueError:
+        return None
+    if not all(math.isfinite(v) for v in point) or abs(point[0]) > 90 or abs(point[1]) > 180:
+        return None
+    return round(point[0], 6), round(point[1], 6)
 
 
 @bp.get("/map")
