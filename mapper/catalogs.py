@@ -31,6 +31,17 @@ def value_label(value: str) -> str:
     return value.replace("_", " ")
 
 
+DERIVED_TITLE = "%(layer)s: %(what)s"  # a derived collection's title: its layer's, then what it holds
+
+
+def layer_title(layer, gettext) -> str:
+    """A layer's title in the language ``gettext`` writes (a derived collection's in two translated parts)."""
+    if layer.title_parts:
+        base, what = layer.title_parts
+        return gettext(DERIVED_TITLE, layer=gettext(base), what=gettext(what))
+    return gettext(layer.title)
+
+
 def _line_of(source: str, needle: str) -> int:
     at = source.find(needle.splitlines()[0][:60])
     return source.count("\n", 0, at) + 1 if at >= 0 else 1
@@ -63,9 +74,9 @@ def shown_messages() -> Iterator[tuple[str, str]]:
     """(msgid, note) of the messages produced outside templates that HTML pages show, read from the modules that
     define them (so a changed text is extracted again, never copied here)."""
     import mapper
-    from mapper.domain import errors, lifecycle
+    from mapper.domain import derived, errors, lifecycle, water
     from mapper.domain.layers import CONTACT_FIELDS
-    from mapper.services import staff
+    from mapper.services import scoring, staff
     from mapper.web import csrf
 
     for field in CONTACT_FIELDS:
@@ -73,6 +84,22 @@ def shown_messages() -> Iterator[tuple[str, str]]:
         yield field.help, f"every layer, field {field.name}: help"
     for status in lifecycle.STATUSES:
         yield value_label(status), f"label of the report status {status!r}"
+    yield DERIVED_TITLE, "a derived collection's title: the layer's title, then what it holds (e.g. 'hot spots')"
+    for what in derived.DERIVED_TITLES.values():
+        yield what, "what a derived collection holds, after its layer's title"
+    for layer in derived.TRANSIT_LAYERS:
+        yield layer.title, f"collection {layer.id}: title"
+    fields = [*derived.HOTSPOT_FIELDS, *derived.AREA_FIELDS, *derived.DISTRICT_FIELDS]
+    for field in fields + [f for layer in derived.TRANSIT_LAYERS for f in layer.fields]:
+        yield field.label, f"a derived collection's field {field.name}: label"
+    for safety in water.SAFETY:
+        yield safety, "a water point's safety (the values score explanations show: services.explain)"
+    for _, band in water.E_COLI_BANDS:
+        yield band, "an E. coli risk band (WHO/JMP)"
+    for _, category in water.CCME_CATEGORIES:
+        yield category, "a CCME Water Quality Index category"
+    for state in scoring.ALERT_STATES.values():
+        yield state, "a water point's citizen alert"
     yield staff.WRONG_CREDENTIALS, "the sign-in refusal (services.staff)"
     yield csrf.REFUSED, "a form post without this session's CSRF token (web.csrf)"
     for module in pkgutil.walk_packages(mapper.__path__, "mapper."):  # every error class, wherever defined

@@ -37,10 +37,19 @@ DISTRICT_FIELDS = (
 )
 
 
+# What each derived collection holds, as its title says after its layer's title ("Crime: hot spots").
+DERIVED_TITLES = {
+    "hotspots": "hot spots",
+    "areas": "safety and livability by area",
+    "districts": "land use by district",
+}
+
+
 def _derived(layer: Layer, suffix: str, title: str, geometry: str, fields, description: str) -> Layer:
     return Layer(
         id=f"{layer.id}-{suffix}",
         title=f"{layer.title}: {title}",
+        title_parts=(layer.title, title),
         description=description,
         geometry=geometry,
         fields=fields,
@@ -61,7 +70,7 @@ def derived_layers(layer: Layer) -> list[Layer]:
             _derived(
                 layer,
                 "hotspots",
-                "hot spots",
+                DERIVED_TITLES["hotspots"],
                 "polygon",
                 HOTSPOT_FIELDS,
                 "Getis-Ord Gi* hot and cold spots on a hexagon grid (cells with fewer than "
@@ -73,7 +82,7 @@ def derived_layers(layer: Layer) -> list[Layer]:
             _derived(
                 layer,
                 "areas",
-                "safety and livability by area",
+                DERIVED_TITLES["areas"],
                 "polygon",
                 AREA_FIELDS,
                 "Positive and negative reports per hexagon with Wilson 95 % intervals.",
@@ -84,7 +93,7 @@ def derived_layers(layer: Layer) -> list[Layer]:
             _derived(
                 layer,
                 "districts",
-                "land use by district",
+                DERIVED_TITLES["districts"],
                 "polygon",
                 DISTRICT_FIELDS,
                 "Area by class, public space share and public space per resident, per district.",

@@ -100,6 +100,7 @@ class Layer:
     scores: tuple[str, ...] = ()
     table: str = "reports"  # derived collections live in derived_features
     derived_from: str | None = None
+    title_parts: tuple[str, ...] = ()  # a derived collection's (its layer's title, what it derives): translated apart
 
     @property
     def geometry_types(self) -> tuple[str, ...]:

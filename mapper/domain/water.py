@@ -17,6 +17,9 @@ E_COLI_REFERENCE = (
     "WHO/UNICEF JMP, Integrating water quality testing into household surveys (2020): "
     "E. coli risk categories <1 low, 1–10 moderate, 11–100 high, >100 very high CFU/100 mL"
 )
+# A water point's safety, as the score says it (and the msgids of its labels: mapper.catalogs).
+SAFE, FAILS_GUIDELINES, UNKNOWN, UNSAFE = "safe", "fails guidelines", "unknown", "unsafe"
+SAFETY = (SAFE, FAILS_GUIDELINES, UNKNOWN, UNSAFE)
 CCME_CATEGORIES = ((95, "Excellent"), (80, "Good"), (65, "Fair"), (45, "Marginal"), (0, "Poor"))
 CCME_REFERENCE = "CCME (2001) Canadian Water Quality Index 1.0 Technical Report"
 CCME_MIN_VARIABLES = 4
@@ -116,12 +119,12 @@ def score_water_point(samples: list[dict], objectives: dict[str, Objective]) -> 
     if ccme_eligible(tests):
         result["ccme"] = ccme_wqi(tests, objectives)
     if ecoli is not None and float(ecoli) > 0:
-        result["safety"], result["reason"] = "unsafe", f"E. coli detected ({ecoli:g} CFU/100 mL)"
+        result["safety"], result["reason"] = UNSAFE, f"E. coli detected ({ecoli:g} CFU/100 mL)"
     elif any(not c["pass"] for c in checks.values()):
         bad = ", ".join(sorted(k for k, c in checks.items() if not c["pass"]))
-        result["safety"], result["reason"] = "fails guidelines", f"outside WHO guideline values: {bad}"
+        result["safety"], result["reason"] = FAILS_GUIDELINES, f"outside WHO guideline values: {bad}"
     elif ecoli is None:
-        result["safety"], result["reason"] = "unknown", "no E. coli test in the latest sample"
+        result["safety"], result["reason"] = UNKNOWN, "no E. coli test in the latest sample"
     else:
-        result["safety"], result["reason"] = "safe", "no E. coli detected and every measured value within guidelines"
+        result["safety"], result["reason"] = SAFE, "no E. coli detected and every measured value within guidelines"
     return result

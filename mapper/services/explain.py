@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Engine
 
 from mapper import db
@@ -45,7 +47,7 @@ def explain(engine: Engine, view: View, subject_id: int) -> dict:
             raise NotFound(f"No published feature {subject_id} in {layer.id!r}.")
         fid, props, status, *run = row
         doc = {"collection": layer.id, "id": fid, "status": status, **_run(run), "result": props}
-        doc["summary"] = SUMMARIES[run[1]](doc)
+        doc["summary"] = in_words(doc)
         return doc
     rows = _read(engine, store.latest_scores_for_report, layer.id, subject_id, *_scope(view))
     if not rows:
@@ -58,7 +60,7 @@ def explain(engine: Engine, view: View, subject_id: int) -> dict:
             "reports_used": len(report_ids),
             "result": result,
         }
-        doc["summary"] = SUMMARIES[method](doc)
+        doc["summary"] = in_words(doc)
         explained.append(doc)
     return {
         "layer": layer.id,
@@ -79,90 +81,184 @@ def latest(engine: Engine, view: View, method: str) -> dict:
 
 
 # --- plain words ---------------------------------------------------------------------------------------------
-def _hotspots(d: dict) -> str:
+# Each summary takes the gettext to write with: ``english`` for the JSON (API values are not translated), the
+# page's language for the explanation pages (``in_words``). The values a method produces (a class, a band) are
+# looked up too: ``mapper.catalogs`` extracts them from the modules that define them.
+Gettext = Callable[..., str]
+
+
+def english(message: str, **values) -> str:
+    """The msgid itself, formatted as gettext formats it."""
+    return message % values if values else message
+
+
+def in_words(doc: dict, _: Gettext = english) -> str:
+    """The plain-words summary of one explained score, in the language ``_`` writes."""
+    return SUMMARIES[doc["method"]](doc, _)
+
+
+def confidence_label(confidence: int, _: Gettext = english) -> str:
+    """A Gi* cell's class in words: its confidence bin (signed: hot > 0 > cold; 0 = not significant)."""
+    if confidence > 0:
+        return _("Hot spot, %(c)s %% confidence", c=confidence)
+    if confidence < 0:
+        return _("Cold spot, %(c)s %% confidence", c=-confidence)
+    return _("Not significant")
+
+
+def _hotspots(d: dict, _: Gettext) -> str:
     r, p = d["result"], d["parameters"]
     scale = p["scale"]
-    scale_words = (
-        f"neighbours within {scale['value']:.0f} m"
-        if scale["kind"] == "distance band"
-        else f"its {scale['value']:g} nearest cells"
+    if scale["kind"] == "distance band":
+        scale_words = _("neighbours within %(metres)s m", metres=f"{scale['value']:.0f}")
+    else:
+        scale_words = _("its %(k)s nearest cells", k=f"{scale['value']:g}")
+    words = [_("This hexagon holds %(reports)s report(s).", reports=r["reports"])]
+    if p.get("weight_field"):
+        words.append(_("Weighted total: %(weight)s by %(field)s.", weight=f"{r['weight']:g}", field=p["weight_field"]))
+    words.append(
+        _(
+            "Getis-Ord Gi* compares the sum over the cell and %(scale)s (%(reason)s) with what %(cells)s hexagons "
+            "of %(edge)s m would give at random: z = %(z)s, two-sided p = %(p)s. After the Benjamini–Hochberg "
+            "false-discovery correction over all cells, q = %(q)s: %(class)s. Cells with fewer than %(min)s "
+            "reports are not published.",
+            scale=scale_words,
+            reason=scale["reason"],
+            cells=p["cell"]["cells"],
+            edge=f"{p['cell']['edge_m']:.0f}",
+            z=f"{r['gi_z']:.2f}",
+            p=f"{r['p_value']:.3g}",
+            q=f"{r['q_value']:.3g}",
+            **{"class": confidence_label(r["confidence"], _)},
+            min=p["min_count_published"],
+        )
     )
-    weight = f" (weighted total {r['weight']:g} by {p['weight_field']})" if p.get("weight_field") else ""
-    return (
-        f"This hexagon holds {r['reports']} report(s){weight}. Getis-Ord Gi* compares the sum over the cell and "
-        f"{scale_words} ({scale['reason']}) with what {p['cell']['cells']} hexagons of {p['cell']['edge_m']:.0f} m "
-        f"would give at random: z = {r['gi_z']:.2f}, two-sided p = {r['p_value']:.3g}. After the "
-        f"Benjamini–Hochberg false-discovery correction over all cells, q = {r['q_value']:.3g}: "
-        f"{r['class']}. Cells with fewer than {p['min_count_published']} reports are not published."
-    )
+    return " ".join(words)
 
 
-def _water(d: dict) -> str:
+def _water(d: dict, _: Gettext) -> str:
     r = d["result"]
-    words = [f"Water point {d['subject']} ({r['samples']} sample(s)): {r['safety']} — {r['reason']}."]
+    words = [
+        _(
+            "Water point %(point)s (%(samples)s sample(s)): %(safety)s — %(reason)s.",
+            point=d["subject"],
+            samples=r["samples"],
+            safety=_(r["safety"]),
+            reason=r["reason"],
+        )
+    ]
     if "e_coli" in r:
         words.append(
-            f"E. coli {r['e_coli']['value']:g} CFU/100 mL is in the {r['e_coli']['band']} risk band (JMP); "
-            "any detection makes a point unsafe."
+            _(
+                "E. coli %(value)s CFU/100 mL is in the %(band)s risk band (JMP); any detection makes a point unsafe.",
+                value=f"{r['e_coli']['value']:g}",
+                band=_(r["e_coli"]["band"]),
+            )
         )
     if "ccme" in r:
         c = r["ccme"]
         words.append(
-            f"CCME Water Quality Index {c['index']:.2f} ({c['category']}) from {c['tests']} tests of "
-            f"{c['variables']} variables: F1 {c['F1']:.1f}, F2 {c['F2']:.1f}, F3 {c['F3']:.1f}."
+            _(
+                "CCME Water Quality Index %(index)s (%(category)s) from %(tests)s tests of %(variables)s variables: "
+                "F1 %(f1)s, F2 %(f2)s, F3 %(f3)s.",
+                index=f"{c['index']:.2f}",
+                category=_(c["category"]),
+                tests=c["tests"],
+                variables=c["variables"],
+                f1=f"{c['F1']:.1f}",
+                f2=f"{c['F2']:.1f}",
+                f3=f"{c['F3']:.1f}",
+            )
         )
     else:
         words.append(
-            "Too few samples for the CCME index (it needs at least 4 variables each sampled at least "
-            "4 times), so each measurement of the latest sample was checked against its WHO guideline."
+            _(
+                "Too few samples for the CCME index (it needs at least %(variables)s variables each sampled at least "
+                "%(times)s times), so each measurement of the latest sample was checked against its WHO guideline.",
+                variables=4,
+                times=4,
+            )
         )
     if "alert" in r:
-        words.append(f"Citizen alert: {r['alert']['state']}.")
+        words.append(_("Citizen alert: %(state)s.", state=_(r["alert"]["state"])))
     return " ".join(words)
 
 
-def _ratings(d: dict) -> str:
+def _ratings(d: dict, _: Gettext) -> str:
     r, p = d["result"], d["parameters"]
     if not r["ratings"]:
-        return f"{r['centre']} has no rating yet; it is shown at the prior {p['prior_mean']:.2f}."
-    return (
-        f"{r['centre']}: {r['ratings']} rating(s) with mean {r['mean']:.2f}. The Bayesian average "
-        f"{r['bayesian_average']:.2f} = ({p['prior_weight']:g} × {p['prior_mean']:.2f} + sum of ratings) / "
-        f"({p['prior_weight']:g} + {r['ratings']}) pulls small samples towards the city-wide mean, so a centre "
-        f"with one 5-star rating does not outrank one with many good ones. {r['complaints']} complaint(s) filed."
+        return _(
+            "%(centre)s has no rating yet; it is shown at the prior %(prior)s.",
+            centre=r["centre"],
+            prior=f"{p['prior_mean']:.2f}",
+        )
+    return _(
+        "%(centre)s: %(ratings)s rating(s) with mean %(mean)s. The Bayesian average %(average)s = (%(weight)s × "
+        "%(prior)s + sum of ratings) / (%(weight)s + %(ratings)s) pulls small samples towards the city-wide mean, "
+        "so a centre with one 5-star rating does not outrank one with many good ones. %(complaints)s complaint(s) "
+        "filed.",
+        centre=r["centre"],
+        ratings=r["ratings"],
+        mean=f"{r['mean']:.2f}",
+        average=f"{r['bayesian_average']:.2f}",
+        weight=f"{p['prior_weight']:g}",
+        prior=f"{p['prior_mean']:.2f}",
+        complaints=r["complaints"],
     )
 
 
-def _livability(d: dict) -> str:
+def _livability(d: dict, _: Gettext) -> str:
     r = d["result"]
-    return (
-        f"{r['positive']} positive and {r['negative']} negative report(s) in this "
-        f"{d['parameters']['cell']['edge_m']:g} m "
-        f"hexagon: livability {r['livability']:.0%} (95 % Wilson interval {r['livability_low']:.0%}–"
-        f"{r['livability_high']:.0%}; wide intervals mean few reports)."
+    return _(
+        "%(positive)s positive and %(negative)s negative report(s) in this %(edge)s m hexagon: livability "
+        "%(share)s (95 %% Wilson interval %(low)s–%(high)s; wide intervals mean few reports).",
+        positive=r["positive"],
+        negative=r["negative"],
+        edge=f"{d['parameters']['cell']['edge_m']:g}",
+        share=f"{r['livability']:.0%}",
+        low=f"{r['livability_low']:.0%}",
+        high=f"{r['livability_high']:.0%}",
     )
 
 
-def _land_use(d: dict) -> str:
+def _land_use(d: dict, _: Gettext) -> str:
     r = d["result"]
     words = [
-        f"District {r['district']}: {r['area_m2'] / 1e4:.1f} ha mapped, of which "
-        f"{r['public_space_m2'] / 1e4:.1f} ha public or green space ({(r['public_space_share'] or 0):.0%})."
+        _(
+            "District %(district)s: %(area)s ha mapped, of which %(public)s ha public or green space (%(share)s).",
+            district=r["district"],
+            area=f"{r['area_m2'] / 1e4:.1f}",
+            public=f"{r['public_space_m2'] / 1e4:.1f}",
+            share=f"{(r['public_space_share'] or 0):.0%}",
+        )
     ]
     if r.get("public_space_per_person_m2") is not None:
-        words.append(f"That is {r['public_space_per_person_m2']:.1f} m² per resident for {r['population']} residents.")
+        words.append(
+            _(
+                "That is %(per_person)s m² per resident for %(population)s residents.",
+                per_person=f"{r['public_space_per_person_m2']:.1f}",
+                population=r["population"],
+            )
+        )
     return " ".join(words)
 
 
-def _transit(d: dict) -> str:
+def _transit(d: dict, _: Gettext) -> str:
     r, p = d["result"], d["parameters"]
     if r["nearest_stop"] is None:
-        return "No GTFS feed has been imported, so transit access is unknown."
-    return (
-        f"The nearest transit stop is {r['nearest_stop']} ({r['feed']}), {r['nearest_stop_m']:.0f} m away. "
-        f"{r['stops_within_reach']} stop(s) lie within {p['radius_low_capacity_m']:.0f} m "
-        f"({p['radius_high_capacity_m']:.0f} m for rail, metro or ferry), with {r['departures_within_reach']} "
-        f"departures per day on {r['service_date']} (UN SDG 11.2.1 distances)."
+        return _("No GTFS feed has been imported, so transit access is unknown.")
+    return _(
+        "The nearest transit stop is %(stop)s (%(feed)s), %(distance)s m away. %(stops)s stop(s) lie within "
+        "%(low)s m (%(high)s m for rail, metro or ferry), with %(departures)s departures per day on %(date)s "
+        "(UN SDG 11.2.1 distances).",
+        stop=r["nearest_stop"],
+        feed=r["feed"],
+        distance=f"{r['nearest_stop_m']:.0f}",
+        stops=r["stops_within_reach"],
+        low=f"{p['radius_low_capacity_m']:.0f}",
+        high=f"{p['radius_high_capacity_m']:.0f}",
+        departures=r["departures_within_reach"],
+        date=r["service_date"],
     )
 
 

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from flask_babel import gettext as _
 
 from mapper.domain.errors import BadRequest, NotFound
+from mapper.domain.hotspots import CONFIDENCE
 from mapper.domain.layers import Registry
 from mapper.domain.privacy import view_for
+from mapper.services.explain import confidence_label
 from mapper.services.map_pages import MapLayer
 
 WINDOWS = {"4w": 28, "3m": 91, "12m": 365}  # the page's ?window=, in days
@@ -37,15 +39,12 @@ def window_start(window: str, now: datetime | None = None) -> str:
 
 def confidence_classes() -> dict:
     """Cells coloured by their confidence bin (gi_z's sign and 99/95/90 %, 0 = not significant)."""
-    items = [
-        {"value": c, "color": col, "label": _("Hot spot, %(c)s %% confidence", c=c)}
-        for c, col in zip((99, 95, 90), HOT, strict=True)
-    ]
+    levels = [level for _alpha, level in CONFIDENCE]
+    items = [{"value": c, "color": col, "label": confidence_label(c, _)} for c, col in zip(levels, HOT, strict=True)]
     items += [
-        {"value": -c, "color": col, "label": _("Cold spot, %(c)s %% confidence", c=c)}
-        for c, col in zip((99, 95, 90), COLD, strict=True)
+        {"value": -c, "color": col, "label": confidence_label(-c, _)} for c, col in zip(levels, COLD, strict=True)
     ]
-    items.append({"value": 0, "color": NOT_SIGNIFICANT, "label": _("Not significant")})
+    items.append({"value": 0, "color": NOT_SIGNIFICANT, "label": confidence_label(0, _)})
     return {"field": "confidence", "items": items}
 
 

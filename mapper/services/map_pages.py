@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
+from mapper.catalogs import layer_title, value_label
 from mapper.domain.layers import Layer
 from mapper.domain.lifecycle import STATUSES
 from mapper.domain.privacy import View
@@ -59,12 +60,12 @@ def client_spec(m: MapLayer) -> dict:
     """The JSON the browser gets for one collection (trusted text only: layer files, our own strings)."""
     layer, fields = m.layer, [f for f in m.view.fields]
     popup_fields = [f.name for f in fields] + ["status"]
-    enum_labels = {f.name: {v: _(v.replace("_", " ")) for v in f.values} for f in fields if f.values}
+    enum_labels = {f.name: {v: _(value_label(v)) for v in f.values} for f in fields if f.values}
     enum_labels["status"] = status_labels()
     filter_field = next((f for f in fields if f.type == "enum"), None)
     spec = {
         "id": layer.id,
-        "title": _(layer.title),
+        "title": layer_title(layer, _),
         "geometry": layer.geometry,
         "color": layer.color,
         "feed": f"/ogc/collections/{layer.id}/items",
@@ -88,7 +89,7 @@ def client_spec(m: MapLayer) -> dict:
 def legend_entries(m: MapLayer) -> list[dict]:
     if m.classes:
         return [{"color": c["color"], "label": c["label"]} for c in m.classes["items"]]
-    return [{"color": m.layer.color, "label": _(m.layer.title)}]
+    return [{"color": m.layer.color, "label": layer_title(m.layer, _)}]
 
 
 def filter_choices(m: MapLayer) -> list[tuple[str, str]]:
@@ -127,7 +128,7 @@ def build_map(tiles: dict, layers: list[MapLayer], *, heat: bool = False) -> fol
     groups: dict[str, list] = {}
     pairs = []
     for ml in layers:
-        group = folium.FeatureGroup(name=_(ml.layer.title), show=ml.on).add_to(m)
+        group = folium.FeatureGroup(name=layer_title(ml.layer, _), show=ml.on).add_to(m)
         groups.setdefault(ml.group, []).append(group)
         pairs.append((ml.layer.id, group))
     folium.plugins.GroupedLayerControl(groups, exclusive_groups=False, collapsed=True).add_to(m)

@@ -205,7 +205,7 @@ def run_water_quality(engine: Engine | Cursor, layer: Layer) -> RunSummary:
             result["sampled"] = [t.isoformat() for t in times]
             rows.append((key, list(ids), result))
         store.insert_scores(cur, run_id, layer.id, rows)
-        unsafe = sum(1 for _, _, r in rows if r["safety"] == "unsafe")
+        unsafe = sum(1 for _, _, r in rows if r["safety"] == water.UNSAFE)
         return RunSummary(layer.id, "water_quality", run_id, len(rows), f"{len(rows)} water points, {unsafe} unsafe")
 
     return _transaction(engine, layer, "water_quality", work)

@@ -46,6 +46,11 @@ def translate(text: str | None) -> str:
     return gettext(text) if text else ""
 
 
+def layer_title(layer) -> str:
+    """A layer's (or a derived collection's) title in the current language."""
+    return catalogs.layer_title(layer, gettext)
+
+
 def value_label(value: str) -> str:
     """The displayed, translated label of an enum value (the value itself is what forms send)."""
     return translate(catalogs.value_label(value))
@@ -100,6 +105,7 @@ def init_app(app: Flask) -> None:
         languages=LANGUAGES,
         language_links=language_links,
         translate=translate,
+        layer_title=layer_title,
         value_label=value_label,
         status_labels=status_labels,
     )

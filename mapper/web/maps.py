@@ -13,6 +13,7 @@ from mapper.services import audience_maps, explain, feeds, hotspot_map, map_page
 from mapper.web import access
 from mapper.web.auth import current_role
 from mapper.web.http_cache import etag_for, not_modified, set_validators
+from mapper.web.i18n import layer_title
 from mapper.web.ogc import layer_view
 from mapper.web.security import embeddable, with_nonce
 
@@ -137,7 +138,7 @@ def hotspots(layer_id: str):
         run = None
     layers[1].extra["windowFrom"] = hotspot_map.window_start(window)
     return map_page(
-        _("Hot spots: %(layer)s", layer=_(layers[1].layer.title)),
+        _("Hot spots: %(layer)s", layer=layer_title(layers[1].layer)),
         layers,
         list_layers=[layers[1]],
         template="map_hotspots.html",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask_babel import gettext
 
 from mapper.db import get_engine
 from mapper.domain.errors import BadRequest, FieldProblem, MapperError, NotFound, ValidationFailed
@@ -29,7 +30,8 @@ def negotiated(build, template: str, layer_id: str):
         resp = jsonify(build())
     else:
         try:
-            html, status = render_template(template, doc=build(), charts=charts, layer=registry.get(layer_id)), 200
+            page = {"doc": build(), "charts": charts, "layer": registry.get(layer_id)}
+            html, status = render_template(template, **page, in_words=lambda s: explain.in_words(s, gettext)), 200
         except MapperError as e:
             status = status_of(e)
             html = render_template("explain_missing.html", error=e, status=status)
