@@ -36,7 +36,13 @@ def test_transit_map_draws_routes_in_their_colours_and_stop_popups(browser, live
     watch = Watch(page)
     page.goto("/maps/transit")
     settle(page)
-    page.evaluate(f"() => window.civicMap.map.setView([{y}, {x}], 14)")  # the demo centre is not Cairns
+    # the map opens on the feeds' stops (Cairns), not on the city's centre (Columbus), with stops drawn
+    west, south, east, north = page.evaluate("() => window.civicMap.map.getBounds().toBBoxString()").split(",")
+    assert float(west) <= x <= float(east) and float(south) <= y <= float(north)
+    assert int(page.evaluate("() => document.documentElement.dataset.mapFeatures")) > 0
+    expect(page.locator("#transit-feed")).to_contain_text("cairns")
+    expect(page.locator("#transit-feed")).to_contain_text("2014-05-30")
+    page.evaluate(f"() => window.civicMap.map.setView([{y}, {x}], 14)")
     settle(page)
     strokes = set(
         page.locator(".leaflet-overlay-pane path.leaflet-interactive").evaluate_all(
@@ -51,6 +57,5 @@ def test_transit_map_draws_routes_in_their_colours_and_stop_popups(browser, live
     popup = page.locator(".leaflet-popup-content")
     expect(popup).to_contain_text("Routes")
     expect(popup).to_contain_text("Mean headway")
-    expect(page.locator("#transit-feed")).to_contain_text("cairns")
     assert not watch.problems(), watch.problems()
     context.close()

@@ -157,6 +157,14 @@ def test_counts_per_square_when_a_viewport_holds_too_many(browser, database_url,
         page.keyboard.press("Enter")
         page.wait_for_function(f"() => window.civicMap.map.getZoom() > {zoom}")
         settle(page)
+        # the hot spot page's heat map weighs each square by the reports it stands for
+        page.goto("/maps/hotspots/crime?window=12m")
+        settle(page)
+        page.locator("#heat-toggle").check()
+        assert page.locator(".count-marker").count() >= 1 and drawn_points(page) == 0
+        heat = page.evaluate("() => ({...document.documentElement.dataset})")
+        assert int(heat["heatWeight"]) == 8 and int(heat["heatPoints"]) == page.locator(".count-marker").count()
+        assert page.locator("canvas.leaflet-heatmap-layer").count() == 1
         assert not watch.problems(), watch.problems()
         context.close()
 

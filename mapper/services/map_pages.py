@@ -47,13 +47,9 @@ class MapLayer:
         return self.view.layer
 
 
-def status_labels() -> dict:
-    return {s: _(s.replace("_", " ")) for s in STATUSES}
-
-
 def field_label(layer: Layer, name: str) -> str:
     f = layer.field(name)
-    return _(f.label) if f is not None else _(name.replace("_", " "))
+    return _(f.label) if f is not None else _(value_label(name))
 
 
 def client_spec(m: MapLayer) -> dict:
@@ -61,7 +57,7 @@ def client_spec(m: MapLayer) -> dict:
     layer, fields = m.layer, [f for f in m.view.fields]
     popup_fields = [f.name for f in fields] + ["status"]
     enum_labels = {f.name: {v: _(value_label(v)) for v in f.values} for f in fields if f.values}
-    enum_labels["status"] = status_labels()
+    enum_labels["status"] = {s: _(value_label(s)) for s in STATUSES}
     filter_field = next((f for f in fields if f.type == "enum"), None)
     spec = {
         "id": layer.id,
@@ -92,10 +88,10 @@ def legend_entries(m: MapLayer) -> list[dict]:
     return [{"color": m.layer.color, "label": layer_title(m.layer, _)}]
 
 
-def filter_choices(m: MapLayer) -> list[tuple[str, str]]:
-    name = client_spec(m)["filterField"]
-    f = m.layer.field(name) if name else None
-    return [(v, _(v.replace("_", " "))) for v in f.values] if f is not None else []
+def filter_choices(m: MapLayer, spec: dict) -> list[tuple[str, str]]:
+    """The values (and their labels) of the field ``spec`` filters ``m`` by; none when it has no such field."""
+    f = m.layer.field(spec["filterField"]) if spec["filterField"] else None
+    return [(v, spec["enumLabels"][f.name][v]) for v in f.values] if f is not None else []
 
 
 class ClientLayers(JSCSSMixin, MacroElement):
@@ -120,9 +116,13 @@ class ClientLayers(JSCSSMixin, MacroElement):
         self.groups = groups
 
 
-def build_map(tiles: dict, layers: list[MapLayer], *, heat: bool = False) -> folium.Map:
-    """The Folium map of ``layers``; its configuration for the client is ``client_config``."""
+def build_map(tiles: dict, layers: list[MapLayer], bounds: list[float] | None = None) -> folium.Map:
+    """The Folium map of ``layers`` at the city's centre, or fitted to ``bounds`` ([west, south, east, north]);
+    its configuration for the client is ``client_config``."""
     m = folium.Map(location=tiles["center"], zoom_start=tiles["zoom"], tiles=None, control_scale=True)
+    if bounds:
+        west, south, east, north = bounds
+        m.fit_bounds([[south, west], [north, east]], max_zoom=16)
     if tiles["url"]:
         folium.TileLayer(tiles=tiles["url"], attr=tiles["attribution"], name=_("Base map")).add_to(m)
     groups: dict[str, list] = {}
@@ -138,9 +138,10 @@ def build_map(tiles: dict, layers: list[MapLayer], *, heat: bool = False) -> fol
     return m
 
 
-def client_config(layers: list[MapLayer]) -> dict:
+def client_config(specs: list[dict]) -> dict:
+    """What static/maps.js reads: the collections' ``client_spec`` and the words it writes."""
     return {
-        "layers": [client_spec(ml) for ml in layers],
+        "layers": specs,
         "strings": {
             "how": _("How is this computed?"),
             "yes": _("yes"),

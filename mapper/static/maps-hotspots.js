@@ -25,6 +25,8 @@
       }
       civicMap.refreshAll();
     });
+    // The heat map of the reports drawn: each report weighs 1, a square of counts (too many reports in view to
+    // draw each) weighs the reports it stands for; redrawn after every draw of the map.
     let heat = null;
     const toggle = document.getElementById("heat-toggle");
     function drawHeat() {
@@ -32,9 +34,14 @@
       if (!toggle.checked || !L.heatLayer) return;
       const pts = [];
       reports.data.eachLayer(m => { if (m.getLatLng) { const p = m.getLatLng(); pts.push([p.lat, p.lng, 1]); } });
-      heat = L.heatLayer(pts, {radius: 25}).addTo(civicMap.map);
+      reports.counts.eachLayer(m => { const p = m.getLatLng(); pts.push([p.lat, p.lng, m.options.reportCount]); });
+      const max = pts.reduce((top, p) => Math.max(top, p[2]), 1);
+      heat = L.heatLayer(pts, {radius: 25, max: max}).addTo(civicMap.map);
+      root.dataset.heatPoints = String(pts.length);
+      root.dataset.heatWeight = String(pts.reduce((sum, p) => sum + p[2], 0));
     }
+    const root = document.documentElement;
     toggle.addEventListener("change", drawHeat);
-    civicMap.map.on("moveend", () => setTimeout(drawHeat, 300));
+    CivicMap.hooks.drawn.push(drawHeat);
   });
 })();

@@ -80,7 +80,8 @@
   }
 
   // Page scripts of their own (static/maps-*.js) extend popups: hooks.popup.push((spec, feature, box) => …)
-  const hooks = {popup: [], ready: []};
+  // … and follow what is drawn: hooks.drawn.push(civicMap => …) runs after every draw.
+  const hooks = {popup: [], ready: [], drawn: []};
 
   function bboxOf(map) {
     const b = map.getBounds();
@@ -188,6 +189,7 @@
         title: strings.countTitle.replace("%(n)s", n).replace("%(layer)s", spec.title),
         alt: strings.countTitle.replace("%(n)s", n).replace("%(layer)s", spec.title),
         keyboard: true,
+        reportCount: n,  // what the square stands for (a heat map weighs it so)
       });
       const zoomIn = () => this.map.setView(marker.getLatLng(), Math.min(this.map.getZoom() + 2, 19));
       marker.on("click", zoomIn);
@@ -203,6 +205,7 @@
     let n = 0;
     this.layers.forEach(layer => { n += layer.data.getLayers().length + layer.counts.getLayers().length; });
     root.dataset.mapFeatures = String(n);
+    hooks.drawn.forEach(hook => hook(this));
     root.dataset.mapDrawnAt = String(performance.now());
   };
 

@@ -9,7 +9,16 @@ from flask_babel import gettext as _
 from mapper.db import get_engine
 from mapper.domain import policy
 from mapper.domain.errors import NotFound
-from mapper.services import audience_maps, explain, feeds, hotspot_map, map_pages, planning_map, transit_map
+from mapper.services import (
+    audience_maps,
+    explain,
+    feeds,
+    gtfs_import,
+    hotspot_map,
+    map_pages,
+    planning_map,
+    transit_map,
+)
 from mapper.web import access
 from mapper.web.auth import current_role
 from mapper.web.http_cache import etag_for, not_modified, set_validators
@@ -38,19 +47,22 @@ def map_page(
     intro: str = "",
     template: str = "map_page.html",
     page_scripts=(),
+    bounds: list[float] | None = None,
     **extra,
 ):
-    """A Folium map page in the site's layout: the map, its filters, legend and list of reports in view."""
-    m = map_pages.build_map(tiles_settings(), layers)
+    """A Folium map page in the site's layout: the map (at the city's centre, or fitted to ``bounds``), its
+    filters, legend and list of reports in view."""
+    m = map_pages.build_map(tiles_settings(), layers, bounds)
+    specs = [map_pages.client_spec(ml) for ml in layers]
     html = render_template(
         template,
         title=title,
         intro=intro,
         folium=map_pages.page_parts(m),
-        config=map_pages.client_config(layers),
+        config=map_pages.client_config(specs),
         legends=[(ml, map_pages.legend_entries(ml)) for ml in layers],
-        filters=[(ml, c) for ml in layers if (c := map_pages.filter_choices(ml))],
-        time_filter=any(map_pages.client_spec(ml)["timeFilter"] for ml in layers),
+        filters=[(ml, c) for ml, spec in zip(layers, specs, strict=True) if (c := map_pages.filter_choices(ml, spec))],
+        time_filter=any(spec["timeFilter"] for spec in specs),
         list_layers=list(list_layers),
         report_url=url_for("pages.report_form"),
         page_scripts=list(page_scripts),  # static/maps-*.js of this page, run before the map is attached
@@ -155,11 +167,13 @@ def hotspots(layer_id: str):
 def transit():
     """Transit routes in their GTFS colours, stops sized by departures per day."""
     layers = transit_map.transit_layers(_registry(), current_role())
+    stops = next(ml for ml in layers if ml.layer.id == "transit_stops")
     return map_page(
         _("Transit"),
         layers,
         template="map_transit.html",
-        page_scripts=[url_for("static", filename="maps-transit.js")],
+        bounds=feeds.collection_summary(get_engine(), stops.view)["bbox"],  # the feeds' stops, not the city
+        gtfs_feeds=gtfs_import.feeds(get_engine()),
     )
 
 
