@@ -24,6 +24,7 @@ from tests.browser_checks import (
     open_target,
     screenshot,
     screenshot_dir,
+    sign_in,
 )
 from tests.test_report_browser import Watch, expect_result, focused_id, tab_to, the_report
 
@@ -83,15 +84,6 @@ def seeded(live_server, clean) -> dict:
     return {"crime_id": resp.json()["id"]}
 
 
-def sign_in(page: Page) -> None:
-    page.goto("/staff/login")
-    page.fill("#email", STAFF_EMAIL)
-    page.fill("#password", STAFF_PASSWORD)
-    with page.expect_navigation():
-        page.press("#password", "Enter")
-    expect(page.locator("#staff-email")).to_have_text(STAFF_EMAIL)
-
-
 @pytest.mark.parametrize("screen", list(SCREENS))
 @pytest.mark.parametrize("target", [pytest.param(t, id=t.name, marks=KNOWN_DEFECTS.get(t.name, ())) for t in PAGES])
 def test_page_is_accessible_and_drawn(browser, live_server, seeded, screenshots, target: Target, screen: str):
@@ -99,7 +91,7 @@ def test_page_is_accessible_and_drawn(browser, live_server, seeded, screenshots,
     try:
         page = ctx.new_page()
         if target.signed_in:
-            sign_in(page)
+            sign_in(page, STAFF_EMAIL, STAFF_PASSWORD)
         watch = open_target(page, target, seeded)
         screenshot(page, screenshots, f"{target.name}-{screen}")
         assert watch.problems() == []

@@ -7,6 +7,7 @@ import requests
 from playwright.sync_api import expect
 
 from mapper.services.staff import create_user
+from tests.browser_checks import sign_in
 from tests.test_maps_browser import PASSWORD, crime, crime_coordinates, open_map_collecting, post, settle
 from tests.test_report_browser import Watch
 
@@ -46,11 +47,7 @@ def test_exact_crime_points_only_for_police(browser, live_server, clean):
         context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
         page = context.new_page()
         if who:
-            page.goto("/staff/login")
-            page.fill("#email", who)
-            page.fill("#password", PASSWORD)
-            page.keyboard.press("Enter")
-            expect(page).to_have_url(f"{live_server}/staff")
+            sign_in(page, who, PASSWORD)
         bodies = open_map_collecting(page, "/maps/hotspots/crime?window=12m")
         assert bodies
         seen[who] = crime_coordinates(bodies)

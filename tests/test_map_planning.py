@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from mapper.services import planning_map, scoring
 from mapper.services.staff import create_user
+from tests.browser_checks import sign_in
 from tests.test_maps_browser import PASSWORD, post, settle
 from tests.test_report_browser import Watch
 
@@ -170,11 +171,7 @@ def test_private_fields_reach_the_planner_only(browser, live_server, parcels, tm
 
         page.on("response", keep)
         if who:
-            page.goto("/staff/login")
-            page.fill("#email", who)
-            page.fill("#password", PASSWORD)
-            page.keyboard.press("Enter")
-            expect(page).to_have_url(f"{live_server}/staff")
+            sign_in(page, who, PASSWORD)
         page.goto("/maps/planning")
         settle(page)
         assert bodies, "the land-use feed was read"

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from mapper.services import scoring
 from mapper.services.audience_maps import BAND_COLOURS, e_coli_classes
 from mapper.services.staff import create_user
+from tests.browser_checks import sign_in
 from tests.test_maps_browser import CENTRE, PASSWORD, drawn_points, post, settle
 from tests.test_report_browser import Watch
 
@@ -29,14 +30,6 @@ def water(x, y, name, e_coli, alert=False, **more):
         **more,
     }
     return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [x, y]}, "properties": props}
-
-
-def sign_in(page, email):
-    page.goto("/staff/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/staff")
 
 
 def test_e_coli_classes_follow_the_domain_bands():
@@ -113,7 +106,7 @@ def test_utility_user_verifies_an_alert_and_a_forged_post_is_refused(browser, li
     create_user(clean, "wat@example.org", "utility", PASSWORD)
     context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    sign_in(page, "wat@example.org")
+    sign_in(page, "wat@example.org", PASSWORD)
     watch = Watch(page)
     url = f"/api/reports/{points['alert']}/alert-decision"
     # a forged request: the session cookie rides along, the CSRF token does not (or is wrong)

@@ -12,6 +12,7 @@ import requests
 from playwright.sync_api import expect
 
 from mapper.services.staff import create_user
+from tests.browser_checks import sign_in
 from tests.servers import granian
 from tests.test_report_browser import Watch
 
@@ -200,11 +201,7 @@ def test_sensitive_locations_stay_generalised_unless_the_role_may_see_them(brows
         context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
         page = context.new_page()
         if who:
-            page.goto("/staff/login")
-            page.fill("#email", who)
-            page.fill("#password", PASSWORD)
-            page.keyboard.press("Enter")
-            expect(page).to_have_url(f"{live_server}/staff")
+            sign_in(page, who, PASSWORD)
         bodies = open_map_collecting(page)
         assert bodies, "the crime feed was read"
         if who != "pol@example.org":  # private fields are the exact audience's too
