@@ -81,4 +81,9 @@ def test_cells_drawn_and_the_run_stated_after_a_score_run(browser, live_server, 
         "() => window.civicMap.layers.find(l => l.spec.id === 'crime-hotspots').data.getLayers().length"
     )
     assert cells > 0
+    # every map says when its scores were computed: here the hot spots; the public map too
+    expect(page.locator('#score-runs li[data-layer="crime"][data-method="hotspots"]')).to_contain_text("400 reports")
+    page.goto("/map")
+    expect(page.locator('#score-runs li[data-layer="crime"][data-method="hotspots"]')).to_contain_text("400 reports")
+    expect(page.locator('#score-runs li[data-layer="urban_life"]').first).to_contain_text("not computed yet")
     assert not watch.problems(), watch.problems()

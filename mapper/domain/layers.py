@@ -103,6 +103,11 @@ class Layer:
     title_parts: tuple[str, ...] = ()  # a derived collection's (its layer's title, what it derives): translated apart
 
     @property
+    def score_methods(self) -> tuple[str, ...]:
+        """The score methods the layer declares, hot spots first."""
+        return (("hotspots",) if self.hotspots else ()) + tuple(self.scores)
+
+    @property
     def geometry_types(self) -> tuple[str, ...]:
         return GEOMETRY_TYPES[self.geometry]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC
 
 from sqlalchemy import Engine
 
@@ -67,6 +68,14 @@ def explain(engine: Engine, view: View, subject_id: int) -> dict:
         "report_id": subject_id,
         "scores": explained,
         "summary": " ".join(d["summary"] for d in explained),
+    }
+
+
+def latest_runs(engine: Engine, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """When the newest run of each (layer, method) of ``wanted`` was computed, and from how many reports."""
+    runs = _read(engine, store.latest_runs, wanted)
+    return {
+        key: {"computed_at": at.astimezone(UTC).isoformat(), "inputs": inputs} for key, (at, inputs) in runs.items()
     }
 
 

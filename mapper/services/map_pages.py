@@ -82,6 +82,16 @@ def client_spec(m: MapLayer) -> dict:
     return spec
 
 
+def scores_shown(registry, layers: list[MapLayer]) -> list[tuple[Layer, str]]:
+    """(report layer, method) of every score behind a page's collections — a derived collection's are its
+    layer's — once each, in the page's order."""
+    out: list[tuple[Layer, str]] = []
+    for ml in layers:
+        source = registry.get(ml.layer.derived_from) if ml.layer.derived_from else ml.layer
+        out += [(source, m) for m in source.score_methods if (source, m) not in out]
+    return out
+
+
 def legend_entries(m: MapLayer) -> list[dict]:
     if m.classes:
         return [{"color": c["color"], "label": c["label"]} for c in m.classes["items"]]

@@ -459,12 +459,9 @@ METHODS = {
 def score_layer(engine: Engine, layer: Layer) -> list[RunSummary]:
     """Every score the layer declares (hot spots first). A refused score is reported, not raised."""
     out = []
-    jobs = ([("hotspots", lambda: run_hotspots(engine, layer))] if layer.hotspots else []) + [
-        (m, lambda m=m: METHODS[m](engine, layer)) for m in layer.scores
-    ]
-    for method, job in jobs:
+    for method in layer.score_methods:
         try:
-            out.append(job())
+            out.append(run_method(engine, layer, method))
         except ScoreRefused as e:
             out.append(RunSummary(layer.id, method, None, 0, f"refused: {e}"))
     return out
@@ -481,7 +478,7 @@ WRITE_LOCK = "write"  # serialises the runs writers make in their transactions, 
 def methods_of(layer: Layer, kept_by: str) -> list[str]:
     """The score methods of ``layer`` (hot spots first) kept current by ``kept_by`` (``"writer"`` or
     ``"worker"``, from ``domain.score_methods``)."""
-    return [m for m in (["hotspots"] if layer.hotspots else []) + list(layer.scores) if DECLARED[m].kept_by == kept_by]
+    return [m for m in layer.score_methods if DECLARED[m].kept_by == kept_by]
 
 
 def run_method(target: Engine | Cursor, layer: Layer, method: str) -> RunSummary:

@@ -421,6 +421,20 @@ def derived_feature(cur, feature_id: int, scope: list[str], params: dict):
     return cur.fetchone()
 
 
+def latest_runs(cur, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
+    """(computed_at, inputs) of the newest run of each (layer, method) of ``wanted`` that has run."""
+    if not wanted:
+        return {}
+    cur.execute(
+        """SELECT DISTINCT ON (r.layer, r.method) r.layer, r.method, r.computed_at, r.inputs
+           FROM score_runs r JOIN unnest(%(layers)s::text[], %(methods)s::text[]) w(layer, method)
+             ON r.layer = w.layer AND r.method = w.method
+           ORDER BY r.layer, r.method, r.computed_at DESC""",
+        {"layers": [layer for layer, _ in wanted], "methods": [method for _, method in wanted]},
+    )
+    return {(layer, method): (at, inputs) for layer, method, at, inputs in cur.fetchall()}
+
+
 def run_count(cur, layer: str, method: str) -> int:
     cur.execute(
         "SELECT count(*) FROM score_runs WHERE layer = %(layer)s AND method = %(method)s",

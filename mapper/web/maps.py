@@ -54,6 +54,8 @@ def map_page(
     filters, legend and list of reports in view."""
     m = map_pages.build_map(tiles_settings(), layers, bounds)
     specs = [map_pages.client_spec(ml) for ml in layers]
+    scores = map_pages.scores_shown(_registry(), layers)
+    runs = explain.latest_runs(get_engine(), [(layer.id, method) for layer, method in scores])
     html = render_template(
         template,
         title=title,
@@ -63,6 +65,7 @@ def map_page(
         legends=[(ml, map_pages.legend_entries(ml)) for ml in layers],
         filters=[(ml, c) for ml, spec in zip(layers, specs, strict=True) if (c := map_pages.filter_choices(ml, spec))],
         time_filter=any(spec["timeFilter"] for spec in specs),
+        score_runs=[(layer, method, runs.get((layer.id, method))) for layer, method in scores],
         list_layers=list(list_layers),
         report_url=url_for("pages.report_form"),
         page_scripts=list(page_scripts),  # static/maps-*.js of this page, run before the map is attached

@@ -69,7 +69,7 @@ def layer_scores(layer_id: str):
 def _layer_scores(layer_id: str) -> dict:
     view = layer_view(layer_id)
     layer = view.layer
-    methods = (["hotspots"] if layer.hotspots else []) + list(layer.scores)
+    methods = layer.score_methods
     if not methods:
         raise NotFound(f"Layer {layer_id!r} declares no score.")
     out = {}
