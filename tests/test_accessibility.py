@@ -315,3 +315,86 @@ def test_outline_drawn_corner_by_corner_with_the_keyboard(desktop, engine):
     r = the_report(engine)
     assert r["gtype"] == "POLYGON" and r["valid"] and len(r["geometry"]["coordinates"][0]) == 4
     assert watch.problems() == []
+
+
+def focused(page: Page) -> dict:
+    return page.evaluate(
+        """() => { const e = document.activeElement;
+                   return {id: e.id, tag: e.tagName, cls: e.className || '', text: (e.innerText || e.value || '').trim(),
+                           label: e.labels && e.labels[0] ? e.labels[0].innerText.trim() : '',
+                           title: e.title || e.getAttribute('aria-label') || ''}; }"""
+    )
+
+
+def tab_until(page: Page, wanted, limit: int = 120) -> dict:
+    """Press Tab until the focused element satisfies ``wanted``; fail if it never comes."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        now = focused(page)
+        if wanted(now):
+            return now
+    pytest.fail(f"not reached with Tab: {wanted.__doc__ or wanted}")
+
+
+def test_the_maps_controls_work_with_the_keyboard_alone(desktop, live_server, seeded):
+    """On /map, with the keyboard only: open the layer control and turn a layer on, filter by category, open a
+    report from the list of reports in view (a count is zoomed into with Enter: test_maps_browser)."""
+    from tests.test_maps_browser import drawn_points, settle
+
+    page, watch = desktop
+    requests.post(
+        f"{live_server}/api/layers/water_quality/reports",
+        json={
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [-82.99, 39.95]},
+            "properties": {
+                "point_name": "Kiosk 12",
+                "source_type": "borehole",
+                "functional_status": "functional",
+                "sampled_at": "2026-11-02T08:00:00Z",
+                "e_coli_cfu_100ml": 0,
+            },
+        },
+        timeout=10,
+    ).raise_for_status()
+    page.goto("/map")
+    settle(page)
+    before = drawn_points(page)
+    from_the_top(page)
+    # the layer control opens from the keyboard; Space on a layer's checkbox turns it on
+    tab_until(page, lambda f: "leaflet-control-layers-toggle" in f["cls"])
+    page.keyboard.press("Enter")
+    expect(page.locator(".leaflet-control-layers")).to_have_class(re.compile("leaflet-control-layers-expanded"))
+    tab_until(
+        page,
+        lambda f: (
+            f["tag"] == "INPUT"
+            and "Water points" in page.evaluate("() => document.activeElement.closest('label').innerText")
+        ),
+    )
+    page.keyboard.press("Space")
+    settle(page)
+    assert drawn_points(page) == before + 1
+    # a category filter chosen and applied with the keyboard
+    tab_until(page, lambda f: f["id"] == "value-crime")
+    while page.input_value("#value-crime") in ("", "theft"):  # a category the seeded theft is not in
+        page.keyboard.press("ArrowDown")
+    tab_until(page, lambda f: f["tag"] == "BUTTON" and f["text"] == "Apply")
+    page.keyboard.press("Enter")
+    settle(page)
+    assert drawn_points(page) == before  # the theft is filtered out, the water point stays
+    # the list of reports in view switched to the water points, and one opened: its popup shows it
+    tab_until(page, lambda f: f["id"] == "list-layer")
+    while page.input_value("#list-layer") != "water_quality":
+        page.keyboard.press("ArrowDown")
+    settle(page)
+    tab_until(
+        page,
+        lambda f: (
+            f["tag"] == "BUTTON"
+            and bool(page.evaluate("() => document.activeElement.closest('#map-list-items') !== null"))
+        ),
+    )
+    page.keyboard.press("Enter")
+    expect(page.locator(".leaflet-popup-content .report-popup")).to_contain_text("Kiosk 12")
+    assert not watch.problems(), watch.problems()
