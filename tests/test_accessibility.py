@@ -320,9 +320,8 @@ def test_outline_drawn_corner_by_corner_with_the_keyboard(desktop, engine):
 def focused(page: Page) -> dict:
     return page.evaluate(
         """() => { const e = document.activeElement;
-                   return {id: e.id, tag: e.tagName, cls: e.className || '', text: (e.innerText || e.value || '').trim(),
-                           label: e.labels && e.labels[0] ? e.labels[0].innerText.trim() : '',
-                           title: e.title || e.getAttribute('aria-label') || ''}; }"""
+                   return {id: e.id, tag: e.tagName, cls: e.className || '',
+                           text: (e.innerText || e.value || '').trim()}; }"""
     )
 
 
