@@ -55,7 +55,7 @@ def layer_strings(definition: dict) -> Iterator[tuple[str, str, str]]:
             yield definition[key], f"layer {layer}: {key}", definition[key]
     for field in definition.get("fields", []):
         name = field.get("name", "?")
-        for key in ("label", "help"):
+        for key in ("label", "help", "unit"):
             if field.get(key):
                 yield field[key], f"layer {layer}, field {name}: {key}", field[key]
         for value in field.get("values", []):
@@ -74,7 +74,7 @@ def shown_messages() -> Iterator[tuple[str, str]]:
     """(msgid, note) of the messages produced outside templates that HTML pages show, read from the modules that
     define them (so a changed text is extracted again, never copied here)."""
     import mapper
-    from mapper.domain import derived, errors, lifecycle, water
+    from mapper.domain import derived, errors, hotspots, lifecycle, water
     from mapper.domain.layers import CONTACT_FIELDS
     from mapper.services import scoring, staff
     from mapper.web import csrf
@@ -94,6 +94,10 @@ def shown_messages() -> Iterator[tuple[str, str]]:
         yield field.label, f"a derived collection's field {field.name}: label"
     for safety in water.SAFETY:
         yield safety, "a water point's safety (the values score explanations show: services.explain)"
+    for reason in hotspots.SCALE_REASONS.values():
+        yield reason, "why a hot spot analysis chose its scale (Moran's I)"
+    for reason in water.REASONS.values():
+        yield reason, "why a water point has its safety"
     for _, band in water.E_COLI_BANDS:
         yield band, "an E. coli risk band (WHO/JMP)"
     for _, category in water.CCME_CATEGORIES:

@@ -16,7 +16,7 @@ import shapely
 from markupsafe import escape
 from sqlalchemy import text
 
-from mapper.services import scoring
+from mapper.services import explain, scoring
 from mapper.services.importer import import_frame
 from mapper.services.tokens import create_api_token
 from tests.test_report_browser import Watch
@@ -264,7 +264,8 @@ def test_hotspot_page_draws_the_moran_curve_and_the_cell_z(app, engine, hotspot_
     curve_stored = doc["parameters"]["scale"]["morans_i_z"]
     assert len(curve_stored) == 10  # the incremental spatial autocorrelation curve is kept with the run
     html = html_page(client, f"/api/scores/crime-hotspots/{hotspot_cell.id}")
-    assert "Reports in the cell" in html and doc["result"]["class"] in html
+    # the cell's class in the words of the map's legend
+    assert "Reports in the cell" in html and explain.confidence_label(doc["result"]["confidence"]) in html
 
     curve = chart(html, "moran-curve")
     dots = elements(curve, "circle", "dot")

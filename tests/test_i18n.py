@@ -25,6 +25,7 @@ from mapper.domain.layers import CONTACT_FIELDS
 from mapper.services import staff
 from mapper.web import csrf, i18n
 from tests.conftest import count
+from tests.test_explain_pages import hotspot_cell  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATED = ("es", "fr")
@@ -341,3 +342,59 @@ def test_a_report_is_sent_from_the_spanish_form(context_in, engine):
     expect(page.locator("#result-status")).to_have_text(tr("es", "submitted"))
     assert count(engine, "reports", "layer = 'crime' AND properties->>'category' = 'vehicle_crime'") == 1
     assert errors == []
+
+
+class Text(HTMLParser):
+    """The text a page shows (scripts and styles left out, and the titles of works cited: a reference's own
+    title stays in its language)."""
+
+    def __init__(self):
+        super().__init__()
+        self.skip, self.parts = 0, []
+
+    def handle_starttag(self, tag, attrs):
+        self.skip += tag in ("script", "style", "cite")
+
+    def handle_endtag(self, tag):
+        self.skip -= tag in ("script", "style", "cite")
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+
+def shown_text(html: str) -> str:
+    parser = Text()
+    parser.feed(html)
+    return " ".join(" ".join(parser.parts).split())
+
+
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_score_explanations_are_written_in_the_pages_language(client, lang):
+    from tests.test_explain_pages import CHROMIUM_ACCEPT
+    from tests.test_scores import water_report
+
+    point = water_report(
+        client, "Kiosk 9", sampled_at="2026-05-10T09:00:00Z", e_coli_cfu_100ml=40, ph=6.2, nitrate_mg_l=62, alert=True
+    )
+    url = f"/api/scores/water_quality/{point}"
+    page = client.get(f"{url}?lang={lang}", headers={"Accept": CHROMIUM_ACCEPT})
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    shown = shown_text(page.get_data(as_text=True))
+    assert tr(lang, "Citizen alert: %(state)s.").split("%(state)s")[0].strip() in shown
+    assert english_left(lang, shown) == [], shown
+    summary = client.get(url).get_json()["scores"][0]["summary"]  # the JSON stays in English
+    assert "E. coli detected (40 CFU/100 mL)" in summary and "Citizen alert: alert — unverified." in summary
+
+
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_a_hot_spot_cells_explanation_is_written_in_the_pages_language(app, hotspot_cell, lang):  # noqa: F811
+    from tests.test_explain_pages import CHROMIUM_ACCEPT
+
+    url = f"/api/scores/crime-hotspots/{hotspot_cell.id}"
+    page = app.test_client().get(f"{url}?lang={lang}", headers={"Accept": CHROMIUM_ACCEPT})
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    shown = shown_text(page.get_data(as_text=True))
+    assert english_left(lang, shown) == [], shown
+    scale = app.test_client().get(url).get_json()["parameters"]["scale"]  # the JSON stays in English
+    assert "Moran's I" in scale["reason"]

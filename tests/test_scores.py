@@ -82,7 +82,7 @@ def test_hotspot_z_scores_equal_esda_on_the_same_grid_and_weights(engine, regist
     np.testing.assert_allclose(xy, [(c.x, c.y) for c in cells], atol=0.01)  # the stored polygons sit there
     y = np.array([c.w for c in cells])
     scale = params["scale"]
-    ours = hs.weights_for(xy, hs.Scale(scale["kind"], scale["value"], "", []))
+    ours = hs.weights_for(xy, hs.Scale(scale["kind"], scale["value"], []))
     if scale["kind"] == "distance band":  # libpysal builds the same band on its own
         w = DistanceBand(xy, threshold=scale["value"] * 1.000001, binary=True, silence_warnings=True)
     else:  # K nearest neighbours ties on a hexagon grid: hand esda the very weights we used

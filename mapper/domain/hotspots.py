@@ -8,7 +8,7 @@ Spot Analysis works". The z-scores equal esda's ``G_Local(transform="B", star=Tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse, stats
@@ -86,12 +86,28 @@ def morans_i_z(y: np.ndarray, w: sparse.csr_matrix) -> float:
     return float((i - ei) / np.sqrt(vi))
 
 
+KNN_SHARE, KNN_MIN, KNN_MAX = 0.05, 3, 30  # without a peak: K nearest cells, K a share of N, clamped
+
+
+# Why a scale was chosen (gettext msgids: explanation pages write them in the page's language).
+SCALE_REASONS = {
+    "peak": "first peak of Moran's I z (%(z)s) at band %(band)s",
+    "no peak": "no peak of Moran's I: K = %(share)s %% of N, clamped to %(low)s–%(high)s",
+    "given": "set by the caller",
+}
+
+
 @dataclass
 class Scale:
     kind: str  # "distance band" or "k nearest neighbours"
     value: float
-    reason: str
     morans: list[tuple[float, float]]
+    cause: str = "given"  # why it was chosen: a key of SCALE_REASONS
+    reason_values: dict = field(default_factory=dict)  # what SCALE_REASONS[cause] is written with
+
+    @property
+    def reason(self) -> str:
+        return SCALE_REASONS[self.cause] % self.reason_values
 
 
 def choose_scale(xy: np.ndarray, y: np.ndarray, steps: int = 10) -> Scale:
@@ -117,11 +133,10 @@ def choose_scale(xy: np.ndarray, y: np.ndarray, steps: int = 10) -> Scale:
     zs = [z for _, z in series]
     for s in range(1, steps - 1):
         if zs[s] > zs[s - 1] and zs[s] >= zs[s + 1] and zs[s] > 1.96:
-            return Scale(
-                "distance band", series[s][0], f"first peak of Moran's I z ({zs[s]:.2f}) at band {s + 1}", series
-            )
-    k = int(min(30, max(3, round(0.05 * len(y)))))
-    return Scale("k nearest neighbours", k, "no peak of Moran's I: K = 5 % of N, clamped to 3–30", series)
+            return Scale("distance band", series[s][0], series, "peak", {"z": f"{zs[s]:.2f}", "band": s + 1})
+    k = int(min(KNN_MAX, max(KNN_MIN, round(KNN_SHARE * len(y)))))
+    values = {"share": round(KNN_SHARE * 100), "low": KNN_MIN, "high": KNN_MAX}
+    return Scale("k nearest neighbours", k, series, "no peak", values)
 
 
 MAX_GRID_CELLS = 100_000  # a chosen cell size may not cut the study area into more hexagons than this

@@ -20,6 +20,22 @@ E_COLI_REFERENCE = (
 # A water point's safety, as the score says it (and the msgids of its labels: mapper.catalogs).
 SAFE, FAILS_GUIDELINES, UNKNOWN, UNSAFE = "safe", "fails guidelines", "unknown", "unsafe"
 SAFETY = (SAFE, FAILS_GUIDELINES, UNKNOWN, UNSAFE)
+# Why, in words (gettext msgids: the explanation pages write them in the page's language with the same values).
+REASONS = {
+    UNSAFE: "E. coli detected (%(e_coli)s CFU/100 mL)",
+    FAILS_GUIDELINES: "outside WHO guideline values: %(failing)s",
+    UNKNOWN: "no E. coli test in the latest sample",
+    SAFE: "no E. coli detected and every measured value within guidelines",
+}
+
+
+def reason_values(result: dict) -> dict:
+    """The values a score result's reason is written with (``REASONS``)."""
+    e_coli = result.get("e_coli", {}).get("value")
+    failing = ", ".join(sorted(k for k, c in result["checks"].items() if not c["pass"]))
+    return {"e_coli": f"{e_coli:g}" if e_coli is not None else "", "failing": failing}
+
+
 CCME_CATEGORIES = ((95, "Excellent"), (80, "Good"), (65, "Fair"), (45, "Marginal"), (0, "Poor"))
 CCME_REFERENCE = "CCME (2001) Canadian Water Quality Index 1.0 Technical Report"
 CCME_MIN_VARIABLES = 4
@@ -119,12 +135,12 @@ def score_water_point(samples: list[dict], objectives: dict[str, Objective]) -> 
     if ccme_eligible(tests):
         result["ccme"] = ccme_wqi(tests, objectives)
     if ecoli is not None and float(ecoli) > 0:
-        result["safety"], result["reason"] = UNSAFE, f"E. coli detected ({ecoli:g} CFU/100 mL)"
+        result["safety"] = UNSAFE
     elif any(not c["pass"] for c in checks.values()):
-        bad = ", ".join(sorted(k for k, c in checks.items() if not c["pass"]))
-        result["safety"], result["reason"] = FAILS_GUIDELINES, f"outside WHO guideline values: {bad}"
+        result["safety"] = FAILS_GUIDELINES
     elif ecoli is None:
-        result["safety"], result["reason"] = UNKNOWN, "no E. coli test in the latest sample"
+        result["safety"] = UNKNOWN
     else:
-        result["safety"], result["reason"] = SAFE, "no E. coli detected and every measured value within guidelines"
+        result["safety"] = SAFE
+    result["reason"] = REASONS[result["safety"]] % reason_values(result)
     return result

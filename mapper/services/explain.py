@@ -8,6 +8,7 @@ from datetime import UTC
 from sqlalchemy import Engine
 
 from mapper import db
+from mapper.domain import hotspots, water
 from mapper.domain.errors import NotFound
 from mapper.domain.privacy import View
 from mapper.store import scores as store
@@ -115,6 +116,14 @@ def confidence_label(confidence: int, _: Gettext = english) -> str:
     return _("Not significant")
 
 
+def scale_reason(scale: dict, _: Gettext = english) -> str:
+    """Why a hot spot run chose its scale, in the language ``_`` writes (runs stored before the reason's values
+    were kept give their English words)."""
+    if "cause" not in scale:
+        return scale["reason"]
+    return _(hotspots.SCALE_REASONS[scale["cause"]], **scale["reason_values"])
+
+
 def _hotspots(d: dict, _: Gettext) -> str:
     r, p = d["result"], d["parameters"]
     scale = p["scale"]
@@ -132,7 +141,7 @@ def _hotspots(d: dict, _: Gettext) -> str:
             "false-discovery correction over all cells, q = %(q)s: %(class)s. Cells with fewer than %(min)s "
             "reports are not published.",
             scale=scale_words,
-            reason=scale["reason"],
+            reason=scale_reason(scale, _),
             cells=p["cell"]["cells"],
             edge=f"{p['cell']['edge_m']:.0f}",
             z=f"{r['gi_z']:.2f}",
@@ -153,7 +162,7 @@ def _water(d: dict, _: Gettext) -> str:
             point=d["subject"],
             samples=r["samples"],
             safety=_(r["safety"]),
-            reason=r["reason"],
+            reason=water_reason(r, _),
         )
     ]
     if "e_coli" in r:
@@ -191,6 +200,11 @@ def _water(d: dict, _: Gettext) -> str:
     if "alert" in r:
         words.append(_("Citizen alert: %(state)s.", state=_(r["alert"]["state"])))
     return " ".join(words)
+
+
+def water_reason(result: dict, _: Gettext = english) -> str:
+    """Why a water point has its safety, in the language ``_`` writes."""
+    return _(water.REASONS[result["safety"]], **water.reason_values(result))
 
 
 def _ratings(d: dict, _: Gettext) -> str:

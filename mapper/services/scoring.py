@@ -102,7 +102,7 @@ def run_hotspots(
         xy = hs.hexagon_centres(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), size)
         counts = np.array([r[5] for r in rows], dtype=int)
         y = np.array([r[6] for r in rows], dtype=float)
-        chosen = hs.Scale(scale[0], scale[1], "set by the caller", []) if scale else hs.choose_scale(xy, y)
+        chosen = hs.Scale(scale[0], scale[1], []) if scale else hs.choose_scale(xy, y)
         if scale and (problem := hs.scale_problem(chosen, size, len(rows))):
             raise ScoreRefused(f"{layer.id}: {problem}")
         z = hs.gi_star(y, hs.weights_for(xy, chosen))
@@ -114,6 +114,8 @@ def run_hotspots(
                 "kind": chosen.kind,
                 "value": chosen.value,
                 "reason": chosen.reason,
+                "cause": chosen.cause,
+                "reason_values": chosen.reason_values,
                 "morans_i_z": [[round(d, 1), round(zz, 3)] for d, zz in chosen.morans],
             },
             "weights": "binary, cell included (Gi*)",

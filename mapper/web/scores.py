@@ -31,7 +31,13 @@ def negotiated(build, template: str, layer_id: str):
     else:
         try:
             page = {"doc": build(), "charts": charts, "layer": registry.get(layer_id)}
-            html, status = render_template(template, **page, in_words=lambda s: explain.in_words(s, gettext)), 200
+            words = {  # the explanations' words in the page's language
+                "in_words": lambda s: explain.in_words(s, gettext),
+                "water_reason": lambda r: explain.water_reason(r, gettext),
+                "scale_reason": lambda scale: explain.scale_reason(scale, gettext),
+                "confidence_label": lambda c: explain.confidence_label(c, gettext),
+            }
+            html, status = render_template(template, **page, **words), 200
         except MapperError as e:
             status = status_of(e)
             html = render_template("explain_missing.html", error=e, status=status)
