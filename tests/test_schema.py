@@ -24,7 +24,7 @@ TABLES = {
     "rate_limits",
     "staff_users",
 }
-HEAD = "0011"
+HEAD = "0012"
 
 
 def test_upgrade_downgrade_upgrade_round_trip(scratch_database):

@@ -63,6 +63,7 @@ def hotspot_layers(registry: Registry, layer_id: str, role: str | None, detail_l
             counts=False,
             classes=confidence_classes(),
             detail_limit=5000,
+            extra={"whole": True, "canvas": True},  # a few thousand cells: read once, drawn on one canvas
             legend_note=method,
         ),
         MapLayer(view_for(layer, role), _("Reports"), detail_limit=detail_limit, extra={"heat": True}),

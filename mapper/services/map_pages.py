@@ -148,10 +148,12 @@ def build_map(tiles: dict, layers: list[MapLayer], bounds: list[float] | None = 
     return m
 
 
-def client_config(specs: list[dict]) -> dict:
-    """What static/maps.js reads: the collections' ``client_spec`` and the words it writes."""
+def client_config(specs: list[dict], filters: dict | None = None) -> dict:
+    """What static/maps.js reads: the collections' ``client_spec``, the filters the page opens with (``from``,
+    ``to``: dates of the layers' time field) and the words it writes."""
     return {
         "layers": specs,
+        "filters": filters or {},
         "strings": {
             "how": _("How is this computed?"),
             "yes": _("yes"),

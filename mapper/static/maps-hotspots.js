@@ -11,9 +11,7 @@
     const slider = document.getElementById("week-slider"), label = document.getElementById("week-label");
     const whole = label.textContent;
     slider.max = String(weeks);
-    civicMap.filters.from = reports.spec.windowFrom;
-    civicMap.filters.to = "";
-    civicMap.refreshAll();
+    // the window's start is the page's first filter (client_config): the first requests already carry it
     slider.addEventListener("input", function () {
       const w = Number(slider.value);
       if (w === 0) {

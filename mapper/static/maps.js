@@ -104,7 +104,7 @@
     this.map = map;
     this.config = config;
     this.strings = config.strings;
-    this.filters = {from: "", to: "", values: {}};
+    this.filters = {from: config.filters.from || "", to: config.filters.to || "", values: {}};
     this.layers = config.layers.map(spec => this.makeLayer(spec, groups[spec.id]));
     let moved = null;
     map.on("moveend", () => {
@@ -126,6 +126,7 @@
   CivicMap.prototype.makeLayer = function (spec, group) {
     spec.strings = this.strings;
     const data = L.geoJSON(null, {
+      renderer: spec.canvas ? L.canvas({padding: 0.5}) : undefined,  // many polygons: one canvas, not SVG paths
       pointToLayer: (feature, latlng) => L.circleMarker(latlng, {radius: radiusFor(spec, feature), ...styleFor(spec, feature)}),
       style: feature => styleFor(spec, feature),
       onEachFeature: (feature, layer) => layer.bindPopup(() => popupContent(spec, feature), {maxWidth: 320}),
@@ -156,16 +157,22 @@
     if (!this.map.hasLayer(layer.group)) {
       layer.data.clearLayers();
       layer.counts.clearLayers();
+      layer.wholeQuery = null;
       this.drawn();
       return;
     }
     const spec = layer.spec;
     const limit = spec.detailLimit, bbox = bboxOf(this.map), zoom = this.map.getZoom();
-    const items = () => getJSON(spec.feed + "?" + this.query(layer, {bbox: bbox, limit: limit})).then(current)
+    // A small collection (spec.whole: hot spot cells) is read once, whole, and kept while the map moves.
+    const wholeQuery = spec.whole ? this.query(layer, {limit: limit}) : null;
+    if (wholeQuery !== null && wholeQuery === layer.wholeQuery) { this.drawn(); return; }
+    const url = spec.feed + "?" + (wholeQuery !== null ? wholeQuery : this.query(layer, {bbox: bbox, limit: limit}));
+    const items = () => getJSON(url).then(current)
       .then(collection => {
         layer.counts.clearLayers();
         layer.data.clearLayers();
         layer.data.addData(collection);
+        layer.wholeQuery = wholeQuery;
         this.drawn();
       });
     const work = spec.counts

@@ -511,10 +511,10 @@ def counts_sql(view: View, where: Where, cell_m: float) -> tuple[str, Params]:
     size = p.bind(float(cell_m))
     if where.cells is not None:
         rows = f"SELECT ST_Transform(c.geom, 3857) g, c.reports n FROM public_cells c WHERE {where.cells.sql}"
-    else:
+    else:  # reports at one published location are counted together first: one transform per location
         rows = (
-            f"SELECT ST_Transform(ST_PointOnSurface({geometry_sql(view)}), 3857) g, 1 n "
-            f"FROM {where.relation} r WHERE {where.sql}"
+            f"SELECT ST_Transform(ST_PointOnSurface(q.g), 3857) g, q.n FROM ("
+            f"SELECT {geometry_sql(view)} g, count(*) n FROM {where.relation} r WHERE {where.sql} GROUP BY 1) q"
         )
     sql = f"""
         WITH p AS ({rows}), s AS (

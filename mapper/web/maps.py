@@ -48,6 +48,7 @@ def map_page(
     template: str = "map_page.html",
     page_scripts=(),
     bounds: list[float] | None = None,
+    opening_filters: dict | None = None,
     **extra,
 ):
     """A Folium map page in the site's layout: the map (at the city's centre, or fitted to ``bounds``), its
@@ -61,7 +62,8 @@ def map_page(
         title=title,
         intro=intro,
         folium=map_pages.page_parts(m),
-        config=map_pages.client_config(specs),
+        config=map_pages.client_config(specs, opening_filters),
+        opening_filters=opening_filters or {},
         legends=[(ml, map_pages.legend_entries(ml)) for ml in layers],
         filters=[(ml, c) for ml, spec in zip(layers, specs, strict=True) if (c := map_pages.filter_choices(ml, spec))],
         time_filter=any(spec["timeFilter"] for spec in specs),
@@ -151,13 +153,15 @@ def hotspots(layer_id: str):
         run = explain.latest(get_engine(), layers[1].view, "hotspots")
     except NotFound:
         run = None
-    layers[1].extra["windowFrom"] = hotspot_map.window_start(window)
+    window_from = hotspot_map.window_start(window)
+    layers[1].extra["windowFrom"] = window_from
     return map_page(
         _("Hot spots: %(layer)s", layer=layer_title(layers[1].layer)),
         layers,
         list_layers=[layers[1]],
         template="map_hotspots.html",
         page_scripts=["/vendor/leaflet.heat/dist/leaflet-heat.js", url_for("static", filename="maps-hotspots.js")],
+        opening_filters={"from": window_from},
         window=window,
         windows=hotspot_map.window_labels(),
         run=hotspot_map.run_summary(run),
