@@ -89,6 +89,7 @@ def test_every_get_route_carries_the_security_headers(app, reports):
         for path in (url, url + ("&" if "?" in url else "?") + "f=html"):
             r = reports.get(path)
             check_headers(r.headers, endpoint, path, app)
+            r.close()  # a streamed export ends here, in its own request's context
             seen += 1
     assert seen > 40
 
