@@ -121,10 +121,10 @@ def test_utility_user_verifies_an_alert_and_a_forged_post_is_refused(browser, li
     actions = popup.locator(".alert-actions")
     expect(actions.get_by_role("button", name="Verify alert")).to_be_visible()
     actions.get_by_role("button", name="Verify alert").click()
-    expect(popup.locator(".decision-done")).to_contain_text("acknowledged")
+    expect(popup.locator(".decision-done")).to_contain_text("verified")
     settle(page)
     status = requests.get(f"{live_server}/ogc/collections/water_quality/items/{points['alert']}", timeout=30).json()
-    assert status["properties"]["status"] == "acknowledged"
+    assert status["properties"]["status"] == "verified"
     # a point without an alert offers no buttons
     page.locator(f"#map-list-items li[data-id='{points['clean']}'] button").click()
     popup = popup_of(page, "Clean tap")

@@ -21,8 +21,13 @@ def bearer(engine):
 
 
 def hide(engine, report_id):
+    """Hide a report after the run that scored it (the store's write alone: no rescoring), as when a moderator
+    hides it between two runs: the run still holds it, and only those who see hidden reports see it there."""
     with engine.begin() as conn:
-        repository.set_status(conn, report_id, "hidden", "spam", "staff:admin")
+        was = repository.report_row(conn, report_id)["status"]
+        repository.record_transition(
+            conn, report_id, was, "hidden", reason=None, comment=None, note="spam", actor="test", role="moderator"
+        )
 
 
 def subjects(client, headers=None, method="water_quality"):

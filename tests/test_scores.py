@@ -348,7 +348,7 @@ def test_explanations_alerts_and_history(client, engine):
         json={"decision": "verify", "note": "lab confirmed"},
         headers={"Authorization": f"Bearer {utility}"},
     )
-    assert r.status_code == 200 and r.get_json()["status"] == "acknowledged"
+    assert r.status_code == 200 and r.get_json()["status"] == "verified"
     doc = client.get(f"/api/scores/water_quality/{rid}").get_json()
     assert doc["scores"][0]["result"]["alert"]["state"] == "alert — verified"
     assert doc["scores"][0]["run_id"] != first_run

@@ -31,11 +31,13 @@ LAYER_PERMISSIONS = {
     SEE_EXACT: "see the layer's exact locations, private fields and hidden reports ([sensitivity] exact_audiences)",
     "run_scores": "recompute the layer's scores (POST /api/scores/{layer}/run)",
     "decide_alerts": "verify or dismiss citizens' alerts on the layer (POST /api/reports/{id}/alert-decision)",
+    "act_on_reports": "move the layer's reports through their lifecycle (POST /api/reports/{id}/transitions)",
 }
 ACCESS_KEYS = tuple(p for p in LAYER_PERMISSIONS if p != SEE_EXACT)  # declared in [access]
 # Platform-wide permissions: the roles, besides admin, that hold them.
 GRANTS = {
     "upload_gtfs": ("planner",),  # POST /api/gtfs/feeds
+    "moderate": ("moderator",),  # verify, reject or hide any layer's reports
 }
 
 

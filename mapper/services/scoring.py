@@ -162,10 +162,11 @@ def run_hotspots(
 POINT_GRID = 0.00001  # degrees: samples with no point name are grouped by location to ~1 m
 ALERT_STATES = {
     "submitted": "alert — unverified",
-    "acknowledged": "alert — verified",
+    "verified": "alert — verified",
     "in_progress": "alert — verified",
     "closed": "alert dismissed",
     "resolved": "alert resolved",
+    "reopened": "alert — reopened",
 }
 
 

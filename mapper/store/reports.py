@@ -249,9 +249,47 @@ def report_row(conn: Connection, report_id: int) -> dict | None:
     )
 
 
-def set_status(conn: Connection, report_id: int, status: str, note: str | None, changed_by: str) -> None:
-    """Change a report's status and record it in its history."""
+def report_for_update(conn: Connection, report_id: int) -> dict | None:
+    """The report's row, locked until the transaction ends (one transition at a time)."""
+    return report_row(conn, report_id)
+
+
+def record_transition(
+    conn: Connection, report_id: int, was: str, to: str, *, reason, comment, note, actor: str, role: str | None
+) -> dict:
+    """Set a report's status and append the transition to its history (``note`` is its public comment there,
+    ``internal_note`` the staff's); the entry's time."""
     conn.exec_driver_sql(
-        "UPDATE reports SET status = %(s)s, updated_at = now() WHERE id = %(i)s", {"s": status, "i": report_id}
+        "UPDATE reports SET status = %(s)s, updated_at = now() WHERE id = %(i)s", {"s": to, "i": report_id}
     )
-    add_status(conn, report_id, status, note, changed_by)
+    return (
+        conn.exec_driver_sql(
+            "INSERT INTO status_history (report_id, status, from_status, reason, note, internal_note, changed_by, "
+            "actor_role) VALUES (%(i)s, %(to)s, %(was)s, %(reason)s, %(comment)s, %(note)s, %(actor)s, %(role)s) "
+            "RETURNING changed_at",
+            {
+                "i": report_id,
+                "to": to,
+                "was": was,
+                "reason": reason,
+                "comment": comment,
+                "note": note,
+                "actor": actor,
+                "role": role,
+            },
+        )
+        .mappings()
+        .one()
+    )
+
+
+def history(conn: Connection, report_id: int) -> list[dict]:
+    """Every entry of a report's history, oldest first."""
+    return [
+        dict(r)
+        for r in conn.exec_driver_sql(
+            "SELECT status, from_status, reason, note, internal_note, changed_by, actor_role, changed_at "
+            "FROM status_history WHERE report_id = %(i)s ORDER BY changed_at, id",
+            {"i": report_id},
+        ).mappings()
+    ]

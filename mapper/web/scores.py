@@ -8,8 +8,9 @@ from flask_babel import gettext
 from mapper.db import get_engine
 from mapper.domain.errors import BadRequest, FieldProblem, MapperError, NotFound, ValidationFailed
 from mapper.services import alerts, charts, explain, scoring
+from mapper.services.lifecycle import Actor
 from mapper.web import access
-from mapper.web.auth import current_role
+from mapper.web.auth import current_actor, current_role
 from mapper.web.ogc import layer_view, wants_html
 from mapper.web.problems import status_of
 
@@ -108,6 +109,7 @@ def alert_decision(report_id: int):
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ValidationFailed("The body must be a JSON object.", [FieldProblem("body", "not a JSON object")])
-    layer = current_app.extensions["mapper.registry"].report_layer(alerts.LAYER)
-    result = alerts.decide_alert(get_engine(), layer, report_id, body.get("decision"), body.get("note"), current_role())
-    return jsonify(result)
+    registry = current_app.extensions["mapper.registry"]
+    actor = Actor(current_actor(), current_role())
+    decided = alerts.decide_alert(get_engine(), registry, report_id, body.get("decision"), body.get("note"), actor)
+    return jsonify(decided)
