@@ -113,3 +113,36 @@ def test_a_dismissed_alert_is_closed_with_its_reason_and_an_internal_note(client
     assert last["reason"] == "no_action_needed" and last["note"] == "checked on site" and last["comment"] is None
     with pytest.raises(Conflict):  # a closed alert is not verified afterwards: it would be reopened first
         alerts.decide_alert(engine, registry, rid, "verify", None, utility)
+
+
+# --- over HTTP -----------------------------------------------------------------------------------------------------
+def test_transitions_and_history_over_the_api(client, engine):
+    from mapper.services.tokens import create_api_token
+
+    made = client.post("/api/layers/crime/reports", json=CRIME).get_json()
+    rid, token = made["id"], made["tracking_token"]
+
+    def bearer(role):
+        return {"Authorization": f"Bearer {create_api_token(engine, role, 'lifecycle-test')}"}
+
+    police, utility = bearer("police"), bearer("utility")
+    url = f"/api/reports/{rid}/transitions"
+    assert client.post(url, json={"to": "verified"}).status_code == 401  # anonymous
+    assert client.post(url, json={"to": "verified"}, headers=utility).status_code == 404
+    ok = client.post(url, json={"to": "verified", "comment": "On it", "note": "unit 4"}, headers=police)
+    assert ok.status_code == 200 and ok.get_json()["status"] == "verified"
+    refused = client.post(url, json={"to": "reopened"}, headers=police)
+    assert refused.status_code == 409 and refused.mimetype == "application/problem+json"
+    assert "in_progress" in refused.get_json()["errors"][0]["reason"]
+    bad = client.post(url, json={"to": "closed"}, headers=police)
+    assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == "reason"
+    assert client.post(url, data="nope", headers=police, content_type="application/json").status_code == 422
+    history = client.get(f"/api/reports/{rid}/history", headers=police).get_json()
+    assert [e["to"] for e in history["history"]] == ["submitted", "verified"]
+    assert history["history"][-1]["note"] == "unit 4" and "hidden" not in history["allowed"]
+    assert client.get(f"/api/reports/{rid}/history", headers=utility).status_code == 404
+    assert client.get(f"/api/reports/{rid}/history").status_code == 401
+    # the citizen's tracking shows the new status and the public comment, never the internal note or the actor
+    tracking = client.get(f"/api/reports/{token}").get_data(as_text=True)
+    assert "On it" in tracking and "verified" in tracking
+    assert "unit 4" not in tracking and "token:" not in tracking and "police" not in tracking

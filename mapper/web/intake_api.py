@@ -6,9 +6,10 @@ from flask import Blueprint, current_app, jsonify, request
 
 from mapper.db import get_engine
 from mapper.domain.errors import NotFound
+from mapper.services import lifecycle
 from mapper.services.intake import IntakeLimits, report_status, submit_report
 from mapper.web import access
-from mapper.web.auth import current_role
+from mapper.web.auth import current_actor, current_role
 from mapper.web.bodies import JSON_TYPES, read_body
 from mapper.web.rate_limits import limited
 from mapper.web.security import secret_url
@@ -66,6 +67,24 @@ def create_report(layer_id: str):
     if result.replayed:
         resp.headers["Idempotent-Replayed"] = "true"
     return resp
+
+
+@bp.post("/reports/<int:report_id>/transitions")
+@access.staff
+def transition(report_id: int):
+    """Move a report through its lifecycle: ``{"to": …, "comment": …, "note": …, "reason": …}`` (``comment`` is
+    public, ``note`` internal). The roles the layer's ``[access] act_on_reports`` names act on its reports;
+    moderators verify, reject and hide any layer's. An illegal transition is a 409 naming the allowed ones."""
+    actor = lifecycle.Actor(current_actor(), current_role())
+    return jsonify(lifecycle.transition(get_engine(), registry(), report_id, request.get_json(silent=True), actor))
+
+
+@bp.get("/reports/<int:report_id>/history")
+@access.staff
+def report_history(report_id: int):
+    """Every transition of a report with its internal notes and actors, and where it may go next, for staff who
+    act on or see the report."""
+    return jsonify(lifecycle.history(get_engine(), registry(), report_id, current_role()))
 
 
 @bp.get("/reports/<token>")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request
 
-from mapper.domain import policy
+from mapper.domain import lifecycle, policy
 from mapper.domain.layers import Layer
 from mapper.services.exports import FORMATS as EXPORT_FORMATS
 from mapper.services.feeds import CRS84, DEFAULT_LIMIT, FORMATS, MAX_LIMIT, MAX_MAP_ZOOM
@@ -266,6 +266,54 @@ def document(layers: list[Layer], server: str) -> dict:
                     "422": PROBLEM,
                 },
             },
+        },
+        "/api/reports/{report_id}/transitions": {
+            "post": {
+                "summary": "Move a report through its lifecycle (the roles its layer's [access] act_on_reports names, "
+                "and admin; moderators verify, reject and hide any report)",
+                "operationId": "transitionReport",
+                "tags": ["Intake"],
+                "parameters": [_param("report_id", "path", {"type": "integer", "minimum": 0}, required=True)],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["to"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "to": {"type": "string", "enum": list(lifecycle.STATUSES)},
+                                    "comment": {"type": "string", "maxLength": 2000},
+                                    "note": {"type": "string", "maxLength": 2000},
+                                    "reason": {
+                                        "type": "string",
+                                        "enum": sorted({r for rs in lifecycle.REASONS.values() for r in rs}),
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": ok_json("The report's new status"),
+                    "401": PROBLEM,
+                    "403": PROBLEM,
+                    "404": PROBLEM,
+                    "409": PROBLEM,
+                    "422": PROBLEM,
+                },
+            }
+        },
+        "/api/reports/{report_id}/history": {
+            "get": {
+                "summary": "A report's history with internal notes and actors, and where it may go next (staff who "
+                "act on or see the report)",
+                "operationId": "reportHistory",
+                "tags": ["Intake"],
+                "parameters": [_param("report_id", "path", {"type": "integer", "minimum": 0}, required=True)],
+                "responses": {"200": ok_json("History"), "401": PROBLEM, "404": PROBLEM},
+            }
         },
         "/api/reports/{report_id}/alert-decision": {
             "post": {
