@@ -52,6 +52,7 @@ PAGES = [
     Target("map-planning", "/maps/planning", ready=MAP_DRAWN),
     Target("map-police", "/maps/hotspots/crime", ready=MAP_DRAWN, signed_in=True),
     Target("signin", "/staff/login"),
+    Target("track", "/track/{token}"),
     Target("staff", "/staff", signed_in=True),
     Target("ogc-landing", "/ogc?f=html"),
     Target("ogc-collections", "/ogc/collections?f=html"),
@@ -81,7 +82,7 @@ def seeded(live_server, clean) -> dict:
     }
     resp = requests.post(f"{live_server}/api/layers/crime/reports", json=feature, timeout=10)
     assert resp.status_code == 201, resp.text
-    return {"crime_id": resp.json()["id"]}
+    return {"crime_id": resp.json()["id"], "token": resp.json()["tracking_token"]}
 
 
 @pytest.mark.parametrize("screen", list(SCREENS))

@@ -146,3 +146,21 @@ def test_transitions_and_history_over_the_api(client, engine):
     tracking = client.get(f"/api/reports/{token}").get_data(as_text=True)
     assert "On it" in tracking and "verified" in tracking
     assert "unit 4" not in tracking and "token:" not in tracking and "police" not in tracking
+
+
+def test_the_reporters_tracking_page_shows_status_and_public_comments_only(client, engine):
+    from mapper.services.tokens import create_api_token
+
+    made = client.post("/api/layers/crime/reports", json=CRIME).get_json()
+    police = {"Authorization": f"Bearer {create_api_token(engine, 'police', 'lifecycle-test')}"}
+    body = {"to": "verified", "comment": "A patrol <b>will</b> pass", "note": "unit 4 internal"}
+    assert client.post(f"/api/reports/{made['id']}/transitions", json=body, headers=police).status_code == 200
+    page = client.get(made["tracking_page"])
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert "A patrol &lt;b&gt;will&lt;/b&gt; pass" in html and "<b>will</b>" not in html  # escaped
+    assert "verified" in html and "unit 4 internal" not in html and "police" not in html
+    assert page.headers["Referrer-Policy"] == "no-referrer" and "no-store" in page.headers["Cache-Control"]
+    spanish = client.get(made["tracking_page"] + "?lang=es").get_data(as_text=True)
+    assert "verificado" in spanish
+    assert client.get("/track/not-a-token").status_code == 404

@@ -217,13 +217,16 @@ def test_click_on_map_and_submit_a_crime_report(page_watch, engine, app):
     assert [h["status"] for h in r["history"]] == ["submitted"]
 
     expect(page.locator("#result-id")).to_have_text(str(r["id"]))
-    expect(page.locator("#result-link")).to_have_attribute("href", f"/api/reports/{token}")
     resp = page.request.get(f"/api/reports/{token}")
     assert resp.status == 200
     status = resp.json()
     assert status["id"] == r["id"] and status["status"] == "submitted" and status["layer"] == "crime"
     assert [h["status"] for h in status["history"]] == ["submitted"]
     assert "private" not in status and "geometry" not in status
+    # the thank-you links the reporter's tracking page, which follows the report
+    expect(page.locator("#result-link")).to_have_attribute("href", f"/track/{token}")
+    page.locator("#result-link").click()
+    expect(page.locator("#track-status")).to_have_text("submitted")
     assert watch.problems() == []
 
 

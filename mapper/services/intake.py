@@ -154,6 +154,7 @@ def submit_report(
             "status": SUBMITTED,
             "tracking_token": token,
             "tracking_url": f"/api/reports/{token}",
+            "tracking_page": f"/track/{token}",
             "created_at": row["created_at"].isoformat(),
         }
         if key_hash is not None:

@@ -218,7 +218,7 @@
     document.getElementById("result-id").textContent = body.id;
     document.getElementById("result-status").textContent = text.statuses[body.status] || body.status;
     document.getElementById("result-token").textContent = body.tracking_token;
-    document.getElementById("result-link").href = body.tracking_url;
+    document.getElementById("result-link").href = body.tracking_page;
     form.hidden = true;
     const result = document.getElementById("result");
     result.hidden = false; result.focus();

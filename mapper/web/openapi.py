@@ -580,6 +580,7 @@ def document(layers: list[Layer], server: str) -> dict:
                                 "status": {"type": "string"},
                                 "tracking_token": {"type": "string"},
                                 "tracking_url": {"type": "string"},
+                                "tracking_page": {"type": "string"},
                                 "created_at": {"type": "string"},
                             },
                         },

@@ -9,10 +9,12 @@ from flask_babel import gettext as _
 from sqlalchemy import text
 
 from mapper.db import get_engine
+from mapper.services.intake import report_status
 from mapper.services.public_map import public_layers
 from mapper.web import access, maps
 from mapper.web.auth import current_role
-from mapper.web.security import embeddable
+from mapper.web.rate_limits import limited
+from mapper.web.security import embeddable, secret_url
 
 bp = Blueprint("pages", __name__)
 
@@ -51,6 +53,18 @@ def prefilled_point(lat: str | None, lon: str | None) -> tuple[float, float] | N
     if not all(math.isfinite(v) for v in point) or abs(point[0]) > 90 or abs(point[1]) > 180:
         return None
     return round(point[0], 6), round(point[1], 6)
+
+
+@bp.get("/track/<token>")
+@access.public
+@limited("tracking")
+@secret_url
+def track(token: str):
+    """The citizen's page for their report: its current status and every public comment with its date (never
+    internal notes nor who wrote them); the same as ``/api/reports/{token}``."""
+    doc = report_status(get_engine(), token)
+    layer = registry().report_layer(doc["layer"])
+    return render_template("track.html", doc=doc, layer=layer)
 
 
 @bp.get("/map")
