@@ -51,5 +51,7 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS status_history_append_only ON status_history")
     op.execute("DROP FUNCTION IF EXISTS mapper_history_is_append_only()")
     op.execute("ALTER TABLE reports DROP CONSTRAINT IF EXISTS reports_status_check")
-    op.execute("ALTER TABLE status_history DROP COLUMN from_status, DROP COLUMN reason, DROP COLUMN actor_role, "
-               "DROP COLUMN internal_note")
+    op.execute(
+        "ALTER TABLE status_history DROP COLUMN from_status, DROP COLUMN reason, DROP COLUMN actor_role, "
+        "DROP COLUMN internal_note"
+    )
