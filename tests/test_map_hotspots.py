@@ -6,9 +6,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from mapper.services.staff import create_user
-from tests.browser_checks import sign_in
-from tests.test_maps_browser import PASSWORD, crime, crime_coordinates, open_map_collecting, post, settle
+from tests.test_maps_browser import POLICE, UTILITY, crime, crime_coordinates, post, responses_seen_by, settle
 from tests.test_report_browser import Watch
 
 pytestmark = pytest.mark.browser
@@ -40,20 +38,10 @@ def test_hotspot_page_loads_with_window_legend_and_slider(browser, live_server, 
 def test_exact_crime_points_only_for_police(browser, live_server, clean):
     x, y = -82.98713, 39.96421
     post(live_server, "crime", crime(x, y, when="2026-11-30T10:00:00Z"))
-    create_user(clean, "pol@example.org", "police", PASSWORD)
-    create_user(clean, "wat@example.org", "utility", PASSWORD)
-    seen = {}
-    for who in (None, "wat@example.org", "pol@example.org"):
-        context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        if who:
-            sign_in(page, who, PASSWORD)
-        bodies = open_map_collecting(page, "/maps/hotspots/crime?window=12m")
-        assert bodies
-        seen[who] = crime_coordinates(bodies)
-        context.close()
-    assert (x, y) not in seen[None] and (x, y) not in seen["wat@example.org"]
-    assert (x, y) in seen["pol@example.org"]
+    bodies = responses_seen_by(browser, live_server, clean, "/maps/hotspots/crime?window=12m")
+    seen = {who: crime_coordinates(b) for who, b in bodies.items()}
+    assert (x, y) not in seen[None] and (x, y) not in seen[UTILITY]
+    assert (x, y) in seen[POLICE]
 
 
 def test_cells_drawn_and_the_run_stated_after_a_score_run(browser, live_server, clean, registry):

@@ -191,26 +191,36 @@ def open_map_collecting(page, path: str = "/map") -> list[str]:
     return bodies
 
 
-def test_sensitive_locations_stay_generalised_unless_the_role_may_see_them(browser, live_server, clean):
-    x, y = -82.98713, 39.96421
-    post(live_server, "crime", crime(x, y))
-    create_user(clean, "pol@example.org", "police", PASSWORD)
-    create_user(clean, "wat@example.org", "utility", PASSWORD)
+POLICE, UTILITY = "pol@example.org", "wat@example.org"
+
+
+def responses_seen_by(browser, live_server, engine, path: str) -> dict:
+    """The bodies of the map's data responses on ``path`` for an anonymous visitor, a utility and a police user
+    (each signed in through the form, in a context of their own), by e-mail (None: anonymous)."""
+    create_user(engine, POLICE, "police", PASSWORD)
+    create_user(engine, UTILITY, "utility", PASSWORD)
     seen = {}
-    for who in (None, "wat@example.org", "pol@example.org"):
+    for who in (None, UTILITY, POLICE):
         context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
         page = context.new_page()
         if who:
             sign_in(page, who, PASSWORD)
-        bodies = open_map_collecting(page)
-        assert bodies, "the crime feed was read"
-        if who != "pol@example.org":  # private fields are the exact audience's too
-            assert all("private words" not in b for b in bodies)
-        seen[who] = crime_coordinates(bodies)
+        seen[who] = open_map_collecting(page, path)
+        assert seen[who], f"the crime feed was read ({who})"
         context.close()
-    assert (x, y) not in seen[None] and (x, y) not in seen["wat@example.org"]
-    assert seen[None] == seen["wat@example.org"]
-    assert (x, y) in seen["pol@example.org"]
+    return seen
+
+
+def test_sensitive_locations_stay_generalised_unless_the_role_may_see_them(browser, live_server, clean):
+    x, y = -82.98713, 39.96421
+    post(live_server, "crime", crime(x, y))
+    bodies = responses_seen_by(browser, live_server, clean, "/map")
+    for who in (None, UTILITY):  # private fields are the exact audience's too
+        assert all("private words" not in b for b in bodies[who])
+    seen = {who: crime_coordinates(b) for who, b in bodies.items()}
+    assert (x, y) not in seen[None] and (x, y) not in seen[UTILITY]
+    assert seen[None] == seen[UTILITY]
+    assert (x, y) in seen[POLICE]
 
 
 def test_map_page_stays_small_whatever_the_layers_hold(live_server, clean):
