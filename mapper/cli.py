@@ -149,7 +149,12 @@ class QuietRequestHandler(WSGIRequestHandler):
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--crs", help="CRS of the file's coordinates (overrides the file's own), e.g. EPSG:32721")
 @click.option("--skip-invalid", is_flag=True, help="Load the valid rows and list the rejected ones.")
-def import_cmd(layer, file, crs, skip_invalid):
+@click.option(
+    "--unpublished",
+    is_flag=True,
+    help='Leave the reports for moderators to verify (layers with moderation = "before"); default: published.',
+)
+def import_cmd(layer, file, crs, skip_invalid, unpublished):
     """Import reports from a CSV (lon/lat or WKT), GeoJSON, GeoPackage or zipped Shapefile FILE into LAYER."""
     from tqdm import tqdm
 
@@ -172,6 +177,7 @@ def import_cmd(layer, file, crs, skip_invalid):
             skip_invalid=skip_invalid,
             max_vertices=int(app.config["MAX_VERTICES"]),
             progress=progress,
+            publish=not unpublished,
         )
     except MapperError as e:
         bar.close()

@@ -24,7 +24,7 @@ TABLES = {
     "rate_limits",
     "staff_users",
 }
-HEAD = "0013"
+HEAD = "0014"
 
 
 def test_upgrade_downgrade_upgrade_round_trip(scratch_database):

@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from mapper.domain import policy, score_methods
+from mapper.domain import lifecycle, policy, score_methods
 from mapper.domain.errors import LayerDefinitionError
 
 FIELD_TYPES = {"text", "integer", "number", "boolean", "date", "datetime", "enum"}
@@ -101,6 +101,9 @@ class Layer:
     table: str = "reports"  # derived collections live in derived_features
     derived_from: str | None = None
     title_parts: tuple[str, ...] = ()  # a derived collection's (its layer's title, what it derives): translated apart
+    moderation: str = "after"  # "before": a report is published only once verified (domain.lifecycle.MODERATIONS)
+    duplicate_distance_m: float = 250.0  # [duplicates]: reports this close and this recent may be the same problem
+    duplicate_days: int = 30
 
     @property
     def score_methods(self) -> tuple[str, ...]:
@@ -128,6 +131,7 @@ class Layer:
             "precision_m": self.precision_m,
             "time_field": self.time_field,
             "style": {"color": self.color, "icon": self.icon},
+            "moderation": self.moderation,
             "fields": [
                 {
                     k: v
@@ -213,6 +217,8 @@ class _Checker:
     """Reads one parsed layer document, failing with the file, the key and the reason."""
 
     TOP_KEYS = {
+        "moderation",
+        "duplicates",
         "id",
         "title",
         "description",
@@ -301,6 +307,19 @@ class _Checker:
         for m in scores:
             if m not in SCORE_METHODS:
                 self.fail("scores", f"unknown score method {m!r} (methods: {', '.join(SCORE_METHODS)})")
+        moderation = self.get(d, "moderation", "moderation", str, default=lifecycle.MODERATIONS[0])
+        if moderation not in lifecycle.MODERATIONS:
+            self.fail("moderation", f"must be one of {list(lifecycle.MODERATIONS)}")
+        dup = self.get(d, "duplicates", "duplicates", dict, default={})
+        for key in dup:
+            if key not in ("distance_m", "days"):
+                self.fail(f"duplicates.{key}", "unknown key (allowed: days, distance_m)")
+        dup_distance = self.get(dup, "distance_m", "duplicates.distance_m", float, default=250.0)
+        dup_days = self.get(dup, "days", "duplicates.days", int, default=30)
+        if not 0 < dup_distance <= 10_000:
+            self.fail("duplicates.distance_m", "must be > 0 and at most 10000")
+        if not 0 < dup_days <= 365:
+            self.fail("duplicates.days", "must be between 1 and 365")
         hotspots = self.hotspots(d, fields)
         for method in (["hotspots"] if hotspots else []) + scores:  # the fields each method reads
             for key, reason in score_methods.problems(method, fields, hotspots):
@@ -320,6 +339,9 @@ class _Checker:
             color=color,
             icon=self.get(style, "icon", "style.icon", str, default="info-sign"),
             source_file=self.file,
+            moderation=moderation,
+            duplicate_distance_m=dup_distance,
+            duplicate_days=dup_days,
         )
 
     def access(self, d: dict, scored: bool) -> tuple[tuple[str, tuple[str, ...]], ...]:

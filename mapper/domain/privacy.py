@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mapper.domain import policy
+from mapper.domain import lifecycle, policy
 from mapper.domain.layers import Field, Layer
 
 METRES_PER_DEGREE = 111_320.0
@@ -23,6 +23,11 @@ class View:
     def fields(self) -> tuple[Field, ...]:
         """Fields this view may read, filter on and export."""
         return self.layer.fields if self.exact else self.layer.public_fields
+
+    @property
+    def hidden_statuses(self) -> tuple[str, ...]:
+        """Statuses whose reports this view does not see: hidden, rejected and unpublished ones, for the public."""
+        return () if self.exact else lifecycle.publicly_hidden(self.layer.moderation)
 
     @property
     def precision_m(self) -> float:

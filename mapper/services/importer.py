@@ -23,6 +23,7 @@ from pyproj.exceptions import CRSError
 from sqlalchemy import Engine
 
 from mapper import db
+from mapper.domain import lifecycle
 from mapper.domain.errors import FieldProblem, NotFound, ValidationFailed
 from mapper.domain.geometry import array_problems, transform_to_wgs84
 from mapper.domain.layers import Layer, Registry
@@ -139,7 +140,13 @@ def _json_lines(frame: pd.DataFrame) -> pd.Series:
 
 
 def copy_rows(
-    layer: Layer, clean: pd.DataFrame, geoms: np.ndarray, ids: np.ndarray, import_id: int, source: str
+    layer: Layer,
+    clean: pd.DataFrame,
+    geoms: np.ndarray,
+    ids: np.ndarray,
+    import_id: int,
+    source: str,
+    status: str = SUBMITTED,
 ) -> str:
     """Rows for ``repository.copy_reports`` in COPY text format (columns ``REPORT_COPY_COLUMNS``)."""
     if layer.geometry != "point":
@@ -158,7 +165,7 @@ def copy_rows(
         + _json_lines(clean[public])
         + "\t"
         + _json_lines(clean[private])
-        + f"\t{SUBMITTED}\t"
+        + f"\t{status}\t"
         + observed.reset_index(drop=True).astype(str)
         + f"\t{source}\t{import_id}\t{layer.precision_m!r}"
     )
@@ -183,8 +190,10 @@ def import_file(
     max_vertices: int = 5000,
     progress=None,
     source: str = "import",
+    publish: bool = True,
 ) -> ImportResult:
-    """Validate every row of ``path`` against the layer and load it in one transaction.
+    """Validate every row of ``path`` against the layer and load it in one transaction; the rows are published
+    unless ``publish`` is false (layers that moderate before publishing: they wait for verification).
 
     Without ``skip_invalid`` any bad row aborts the import (ImportFailed lists row, field, reason) and the
     database is unchanged. ``progress`` is an optional callable(rows_done, rows_total).
@@ -205,6 +214,7 @@ def import_file(
         progress=progress,
         source=source,
         started=started,
+        publish=publish,
     )
 
 
@@ -219,9 +229,11 @@ def import_frame(
     progress=None,
     source: str = "import",
     started: float | None = None,
+    publish: bool = True,
 ) -> ImportResult:
     """Validate and load a GeoDataFrame in WGS 84 (see ``import_file``); ``name`` is recorded as the file."""
     started = started or time.perf_counter()
+    status = lifecycle.imported_status(layer.moderation, publish)
     clean, geoms, problems, bad = validate_rows(layer, gdf, max_vertices)
     if problems and not skip_invalid:
         listed = problems[:MAX_LISTED_PROBLEMS]
@@ -238,7 +250,7 @@ def import_frame(
             for start in range(0, len(clean), CHUNK_ROWS):
                 stop = min(start + CHUNK_ROWS, len(clean))
                 rows = order[start:stop]
-                yield copy_rows(layer, clean.iloc[rows], geoms[rows], ids[rows], import_id, source)
+                yield copy_rows(layer, clean.iloc[rows], geoms[rows], ids[rows], import_id, source, status)
                 if progress:
                     progress(stop, len(clean))
 

@@ -7,6 +7,7 @@ history entry, and rescores the layer (``scoring.after_change``) in one transact
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -37,6 +38,12 @@ def may_move(role: str | None, layer: Layer, to: str) -> bool:
     return to != lifecycle.HIDDEN and policy.may(role, "act_on_reports", layer)
 
 
+def may_handle(role: str | None, layer: Layer) -> bool:
+    """Whether ``role`` may see a ``layer`` report's staff side (history, internal notes): those who act on the
+    layer's reports, see its exact locations, or moderate."""
+    return policy.may(role, "act_on_reports", layer) or policy.sees_exact(layer, role) or policy.may(role, "moderate")
+
+
 def _text(value, name: str) -> str | None:
     if value is None:
         return None
@@ -48,10 +55,17 @@ def _text(value, name: str) -> str | None:
     return value or None
 
 
-def transition(engine: Engine, registry: Registry, report_id: int, body: dict, actor: Actor) -> dict:
+def transition(
+    engine: Engine,
+    registry: Registry,
+    report_id: int,
+    body: dict,
+    actor: Actor,
+    require: Callable[[dict], bool] | None = None,
+) -> dict:
     """Apply ``body`` (``to``, and optional ``comment`` — public —, ``note`` — internal —, ``reason``) to a
-    report, as ``actor``. Refusals: 404 (no such report, or one the actor may not act on and may not see),
-    403, 409 (the lifecycle), 422 (the body)."""
+    report, as ``actor``; ``require`` (the locked row → bool) narrows which reports qualify (404 otherwise).
+    Refusals: 404 (no such report, or one the actor may not handle), 403, 409 (the lifecycle), 422 (the body)."""
     if not isinstance(body, dict):
         raise ValidationFailed("The body must be a JSON object.", [FieldProblem("body", "must be an object")])
     unknown = sorted(set(body) - {"to", "comment", "note", "reason"})
@@ -69,13 +83,13 @@ def transition(engine: Engine, registry: Registry, report_id: int, body: dict, a
     with engine.begin() as conn:
         row = repository.report_for_update(conn, report_id)
         layer = registry.report_layer(row["layer"]) if row else None
-        if layer is None:
+        if layer is None or (require is not None and not require(row)):
             raise NotFound(f"No report {report_id}.")
         if not may_move(actor.role, layer, to):
-            if not policy.sees_exact(layer, actor.role) and not policy.may(actor.role, "moderate"):
+            if not may_handle(actor.role, layer):
                 raise NotFound(f"No report {report_id}.")
             raise Forbidden(f"Your role may not make a {layer.id} report {to}.")
-        lifecycle.check_transition(row["status"], to, reason)
+        lifecycle.check_transition(row["status"], to, reason, layer.moderation)
         entry = repository.record_transition(
             conn,
             report_id,
@@ -97,16 +111,14 @@ def history(engine: Engine, registry: Registry, report_id: int, role: str | None
     with engine.connect() as conn:
         row = repository.report_row(conn, report_id)
         layer = registry.report_layer(row["layer"]) if row else None
-        if layer is None or not (
-            policy.may(role, "act_on_reports", layer) or policy.sees_exact(layer, role) or policy.may(role, "moderate")
-        ):
+        if layer is None or not may_handle(role, layer):
             raise NotFound(f"No report {report_id}.")
         entries = repository.history(conn, report_id)
     return {
         "id": report_id,
         "layer": layer.id,
         "status": row["status"],
-        "allowed": [s for s in lifecycle.allowed(row["status"]) if may_move(role, layer, s)],
+        "allowed": [s for s in lifecycle.allowed(row["status"], layer.moderation) if may_move(role, layer, s)],
         "history": [
             {
                 "at": e["changed_at"].isoformat(),

@@ -82,7 +82,7 @@ def run_hotspots(
     settings = settings or layer.hotspots or HotspotSettings()
     fields = fields_for(layer, "hotspots", settings)
     where, params = store.layer_filter(
-        layer.id, window_days=settings.window_days, where_field=fields["where"], where_values=settings.where_values
+        layer, window_days=settings.window_days, where_field=fields["where"], where_values=settings.where_values
     )
 
     def work(cur, seen):
@@ -175,7 +175,7 @@ def run_water_quality(engine: Engine | Cursor, layer: Layer) -> RunSummary:
     objectives, meta = water.load_guidelines()
     fields = fields_for(layer, "water_quality")
     alert, point = fields["alert"], fields["point"]
-    where, params = store.layer_filter(layer.id)
+    where, params = store.layer_filter(layer)
 
     def work(cur, seen):
         groups = store.group_inputs(cur, where, params, name=point, grid=POINT_GRID)
@@ -222,7 +222,7 @@ def run_ratings(engine: Engine | Cursor, layer: Layer) -> RunSummary:
     """Bayesian-average ratings, complaint counts per month and services, per centre (by name)."""
     fields = fields_for(layer, "ratings")
     rating, services_field, complaint = fields["rating"], fields["services"], fields["complaint"]
-    where, params = store.layer_filter(layer.id)
+    where, params = store.layer_filter(layer)
 
     def value(f, public: dict, private: dict):
         """The value of field ``f`` in a report, from its public or its private properties."""
@@ -284,7 +284,7 @@ def run_livability(engine: Engine | Cursor, layer: Layer, cell_size_m: float = L
     fields = fields_for(layer, "livability")
     positive, negative = DECLARED["livability"].reading("sentiment").values
     (safety,) = DECLARED["livability"].reading("theme").values
-    where, params = store.layer_filter(layer.id)
+    where, params = store.layer_filter(layer)
 
     def work(cur, seen):
         area = store.study_area(cur, where, params)
@@ -352,7 +352,7 @@ def run_land_use(engine: Engine | Cursor, layer: Layer) -> RunSummary:
     """Area by class, public space share and public space per resident, per district."""
     fields = fields_for(layer, "land_use")
     public_classes = list(DECLARED["land_use"].reading("land_class").values)
-    where, params = store.layer_filter(layer.id)
+    where, params = store.layer_filter(layer)
 
     def work(cur, seen):
         rows = store.district_land_use(
@@ -404,7 +404,7 @@ ACCESS_REFERENCE = (
 
 def run_transit_access(engine: Engine | Cursor, layer: Layer) -> RunSummary:
     """Distance to the nearest transit stop and departures per day within reach, per report."""
-    where, params = store.layer_filter(layer.id, alias="r.")
+    where, params = store.layer_filter(layer, alias="r.")
 
     def work(cur, seen):
         rows = store.transit_access(cur, where, params, ACCESS_LOW_M, ACCESS_HIGH_M)

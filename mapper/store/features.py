@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from psycopg2 import sql
 
 from mapper.domain.layers import Field
-from mapper.domain.lifecycle import PUBLIC_HIDDEN_STATUSES
 from mapper.domain.privacy import View
 from mapper.store.cql import Compiler, Prop
 from mapper.store.params import Params, Quoted, name_ident, name_literal
@@ -185,7 +184,7 @@ def where_for(
     w = Where(params=p, table=view.layer.table, relation=p.ident(view.layer.table))
     w.add(f"r.layer = {p.bind(view.layer.id)}")
     if not view.exact:
-        w.add(f"r.status <> ALL({p.bind(list(PUBLIC_HIDDEN_STATUSES))})")
+        w.add(f"r.status <> ALL({p.bind(list(view.hidden_statuses))})")
     if view.generalised:  # rows stored under another precision wait for `mapper db upgrade` to re-generalise
         w.add(f"r.public_precision_m = {p.bind(float(view.precision_m))}")
     w.scope = list(w.clauses)
@@ -437,7 +436,7 @@ def cells_where(
     b = w.params.bind
     w.add(
         f"c.layer = {b(view.layer.id)} AND c.precision_m = {b(float(view.precision_m))} "
-        f"AND c.status <> ALL({b(list(PUBLIC_HIDDEN_STATUSES))})"
+        f"AND c.status <> ALL({b(list(view.hidden_statuses))})"
     )
     add_bboxes(w, "c.geom", bboxes)
     if tile is not None:

@@ -10,7 +10,7 @@ from psycopg2 import sql
 from sqlalchemy import Connection, insert
 
 from mapper.domain.layers import Layer
-from mapper.schema import api_tokens, reports, status_history
+from mapper.schema import api_tokens, reports
 from mapper.store.params import name_ident
 
 
@@ -43,12 +43,8 @@ def insert_report(
     row = conn.execute(
         insert(reports).values(**values).returning(reports.c.id, reports.c.created_at, reports.c.observed_at)
     ).one()
-    add_status(conn, row.id, status, note="Report received", changed_by=source)
+    append_history(conn, row.id, None, status, comment="Report received", actor=source)
     return {"id": row.id, "created_at": row.created_at, "observed_at": row.observed_at}
-
-
-def add_status(conn: Connection, report_id: int, status: str, note: str | None, changed_by: str | None) -> None:
-    conn.execute(insert(status_history).values(report_id=report_id, status=status, note=note, changed_by=changed_by))
 
 
 def report_by_tracking_hash(conn: Connection, tracking_hash: bytes) -> dict | None:
@@ -212,8 +208,8 @@ def copy_reports(cursor, stream) -> None:
 def finish_import(cursor, import_id: int, skipped: int) -> int:
     """Write the imported reports' first history entry and the import's totals; return the row count."""
     cursor.execute(
-        "INSERT INTO status_history (report_id, status, note, changed_by, changed_at) "
-        "SELECT id, status, 'Imported from file', 'import', created_at FROM reports WHERE import_id = %(import)s",
+        f"INSERT INTO status_history ({HISTORY_COLUMNS}) SELECT id, status, NULL, NULL, 'Imported from file', "
+        "NULL, 'import', NULL FROM reports WHERE import_id = %(import)s",
         {"import": import_id},
     )
     rows = cursor.rowcount
@@ -238,35 +234,40 @@ def delete_imports_from(conn: Connection, source: str) -> int:
     return deleted
 
 
+REPORT_ROW = "SELECT id, layer, status, properties, private, duplicate_of FROM reports WHERE id = %(i)s"
+
+
 def report_row(conn: Connection, report_id: int) -> dict | None:
-    return (
-        conn.exec_driver_sql(
-            "SELECT id, layer, status, properties, private FROM reports WHERE id = %(i)s FOR UPDATE",
-            {"i": report_id},
-        )
-        .mappings()
-        .one_or_none()
-    )
+    """The report's row as it is now (no lock)."""
+    return conn.exec_driver_sql(REPORT_ROW, {"i": report_id}).mappings().one_or_none()
 
 
 def report_for_update(conn: Connection, report_id: int) -> dict | None:
     """The report's row, locked until the transaction ends (one transition at a time)."""
-    return report_row(conn, report_id)
+    return conn.exec_driver_sql(REPORT_ROW + " FOR UPDATE", {"i": report_id}).mappings().one_or_none()
 
 
-def record_transition(
-    conn: Connection, report_id: int, was: str, to: str, *, reason, comment, note, actor: str, role: str | None
+# Every history row is written through these columns: a report's first entry, its transitions, an import's.
+HISTORY_COLUMNS = "report_id, status, from_status, reason, note, internal_note, changed_by, actor_role"
+
+
+def append_history(
+    conn: Connection,
+    report_id: int,
+    was: str | None,
+    to: str,
+    *,
+    actor: str,
+    reason=None,
+    comment=None,
+    note=None,
+    role=None,
 ) -> dict:
-    """Set a report's status and append the transition to its history (``note`` is its public comment there,
-    ``internal_note`` the staff's); the entry's time."""
-    conn.exec_driver_sql(
-        "UPDATE reports SET status = %(s)s, updated_at = now() WHERE id = %(i)s", {"s": to, "i": report_id}
-    )
+    """Append one entry to a report's history (``comment`` public, ``note`` internal); its id and time."""
     return (
         conn.exec_driver_sql(
-            "INSERT INTO status_history (report_id, status, from_status, reason, note, internal_note, changed_by, "
-            "actor_role) VALUES (%(i)s, %(to)s, %(was)s, %(reason)s, %(comment)s, %(note)s, %(actor)s, %(role)s) "
-            "RETURNING changed_at",
+            f"INSERT INTO status_history ({HISTORY_COLUMNS}) VALUES (%(i)s, %(to)s, %(was)s, %(reason)s, "
+            "%(comment)s, %(note)s, %(actor)s, %(role)s) RETURNING id, changed_at",
             {
                 "i": report_id,
                 "to": to,
@@ -281,6 +282,17 @@ def record_transition(
         .mappings()
         .one()
     )
+
+
+def record_transition(
+    conn: Connection, report_id: int, was: str, to: str, *, reason, comment, note, actor: str, role: str | None
+) -> dict:
+    """Set a report's status and append the transition to its history (``comment`` is its public comment there,
+    ``note`` the staff's internal one); the entry's id and time."""
+    conn.exec_driver_sql(
+        "UPDATE reports SET status = %(s)s, updated_at = now() WHERE id = %(i)s", {"s": to, "i": report_id}
+    )
+    return append_history(conn, report_id, was, to, reason=reason, comment=comment, note=note, actor=actor, role=role)
 
 
 def history(conn: Connection, report_id: int) -> list[dict]:

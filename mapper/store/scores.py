@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from psycopg2 import sql
 from psycopg2.extras import execute_values
 
-from mapper.domain.layers import Field
-from mapper.domain.lifecycle import PUBLIC_HIDDEN_STATUSES
+from mapper.domain.layers import Field, Layer
+from mapper.domain.lifecycle import publicly_hidden
 from mapper.store.features import field_text
 from mapper.store.params import Params, name_ident
 
@@ -34,7 +34,7 @@ def local_settings(cur, **settings):
 
 
 def layer_filter(
-    layer_id: str,
+    layer: Layer,
     *,
     window_days: int | None = None,
     where_field: Field | None = None,
@@ -45,7 +45,8 @@ def layer_filter(
     ``where_field``), and the ``Params`` the score's statements extend. ``alias`` qualifies the columns
     (``"r."``) for queries that join reports to other tables."""
     a, p = alias, Params()
-    where = f"{a}layer = {p.bind(layer_id)} AND {a}status <> ALL({p.bind(list(PUBLIC_HIDDEN_STATUSES))})"
+    hidden = list(publicly_hidden(layer.moderation))
+    where = f"{a}layer = {p.bind(layer.id)} AND {a}status <> ALL({p.bind(hidden)})"
     if window_days:
         where += f" AND {a}observed_at >= now() - make_interval(days => {p.bind(int(window_days))})"
     if where_field is not None:
