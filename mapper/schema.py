@@ -20,6 +20,9 @@ reports = Table(
     Column("updated_at", DateTime(timezone=True)),
     Column("source", Text, nullable=False),
     Column("tracking_hash", LargeBinary),
+    Column("tracking_sealed", LargeBinary),
+    Column("language", Text),
+    Column("duplicate_of", BigInteger),
     Column("import_id", BigInteger),
     Column("public_precision_m", Float, nullable=False),
     Column(

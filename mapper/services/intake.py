@@ -17,7 +17,7 @@ from mapper.domain.lifecycle import SUBMITTED
 from mapper.domain.values import check_json_types, split_public_private, validate_frame
 from mapper.services import idempotency, scoring
 from mapper.services.tokens import digest as token_digest
-from mapper.services.tokens import new_tracking_token
+from mapper.services.tokens import new_tracking_token, seal_tracking_token
 from mapper.store import reports as repository
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -112,9 +112,11 @@ def submit_report(
     source: str = "api",
     secret: str = "",
     idempotency_ttl_hours: float = IDEMPOTENCY_TTL_HOURS,
+    language: str | None = None,
 ) -> IntakeResult:
-    """Validate and store one report. With an idempotency key a retry within ``idempotency_ttl_hours`` returns
-    the first response; the key is kept hashed and that response sealed under ``secret`` (the server's)."""
+    """Validate and store one report (``language``: the reporter's, for the messages they get). With an
+    idempotency key a retry within ``idempotency_ttl_hours`` returns the first response; the key is kept
+    hashed and that response sealed under ``secret`` (the server's), as is the tracking token (for its link)."""
     layer = registry.report_layer(layer_id)
     if layer is None:
         raise NotFound(
@@ -144,7 +146,17 @@ def submit_report(
                 return replay(conn, key_hash, idempotency_key, digest, secret)
         token, token_hash = new_tracking_token()
         row = repository.insert_report(
-            conn, layer, geom, public, private, observed_at(layer, public, private), source, token_hash, SUBMITTED
+            conn,
+            layer,
+            geom,
+            public,
+            private,
+            observed_at(layer, public, private),
+            source,
+            token_hash,
+            SUBMITTED,
+            tracking_sealed=seal_tracking_token(secret, token) if secret else None,
+            language=language,
         )
         with db.cursor_in(conn) as cur:
             scoring.after_change(cur, layer)

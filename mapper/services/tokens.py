@@ -23,6 +23,27 @@ def new_tracking_token() -> tuple[str, bytes]:
     return token, digest(token)
 
 
+TRACKING_LINK_SEAL = "tracking-link"  # the seal's context: a report's token, kept to write its tracking link
+
+
+def seal_tracking_token(secret: str, token: str) -> bytes:
+    """The citizen's token sealed under the server secret (AES-GCM), so a message can carry the tracking link;
+    only its hash identifies the report."""
+    from mapper.services import idempotency
+
+    return idempotency.seal(secret, TRACKING_LINK_SEAL, {"token": token})
+
+
+def open_tracking_token(secret: str, sealed: bytes) -> str | None:
+    """The token ``seal_tracking_token`` sealed, or None when this secret does not open it."""
+    from mapper.services import idempotency
+
+    try:
+        return idempotency.unseal(secret, TRACKING_LINK_SEAL, sealed)["token"]
+    except idempotency.Unsealable:
+        return None
+
+
 def create_api_token(engine: Engine, role: str, name: str) -> str:
     """Issue a staff API token for ``role``; the clear token is returned once and never stored."""
     if role not in ROLES:

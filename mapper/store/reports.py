@@ -25,6 +25,9 @@ def insert_report(
     source: str,
     tracking_hash: bytes | None,
     status: str = "submitted",
+    *,
+    tracking_sealed: bytes | None = None,
+    language: str | None = None,
 ) -> dict:
     """Insert one report (its public location generalised to the layer's precision) and its first
     status-history entry; return id and timestamps."""
@@ -36,6 +39,8 @@ def insert_report(
         status=status,
         source=source,
         tracking_hash=tracking_hash,
+        tracking_sealed=tracking_sealed,
+        language=language,
         public_precision_m=layer.precision_m,
     )
     if observed_at is not None:

@@ -11,6 +11,7 @@ from mapper.services.intake import IntakeLimits, report_status, submit_report
 from mapper.web import access
 from mapper.web.auth import current_actor, current_role
 from mapper.web.bodies import JSON_TYPES, read_body
+from mapper.web.i18n import current_language
 from mapper.web.rate_limits import limited
 from mapper.web.security import secret_url
 
@@ -57,6 +58,7 @@ def create_report(layer_id: str):
         secret=current_app.config["SECRET_KEY"],
         idempotency_ttl_hours=float(current_app.config["IDEMPOTENCY_TTL_HOURS"]),
         limits=limits,
+        language=current_language(),
         # A label of where the report came from, nothing more: anyone can send X-Mapper-Form, so "web" grants
         # nothing (no status, no trust, no visibility); only a staff token's role, checked, gives "api:<role>".
         source=f"api:{role}" if role else ("web" if request.headers.get("X-Mapper-Form") else "api"),

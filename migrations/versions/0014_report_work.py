@@ -1,7 +1,9 @@
 """What staff and reporters do with a report beyond its status: duplicates, the reporter's verdict, the e-mail
 queue, photos and the access log.
 
-- ``reports.duplicate_of``: the report a duplicate was merged into (its tracking page follows that one).
+- ``reports.duplicate_of``: the report a duplicate was merged into (its tracking page follows that one);
+  ``reports.tracking_sealed``: the citizen's token sealed under the server secret (for the tracking link of the
+  messages they get; only its hash finds the report); ``reports.language``: the reporter's interface language.
 - ``reporter_feedback``: a reporter's ``confirmed`` or ``disputed`` on a resolved report (through the token).
 - ``mail_queue``: one row per message to send (a reporter's status change), read by ``mapper worker``; the
   address is read from the report when sending, so the queue holds no personal data; retried with backoff.
@@ -24,7 +26,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("ALTER TABLE reports ADD COLUMN duplicate_of bigint REFERENCES reports (id) ON DELETE SET NULL")
+    op.execute("""
+    ALTER TABLE reports
+        ADD COLUMN duplicate_of    bigint REFERENCES reports (id) ON DELETE SET NULL,
+        ADD COLUMN tracking_sealed bytea,
+        ADD COLUMN language        text""")
     op.execute("CREATE INDEX reports_duplicate_of_idx ON reports (duplicate_of) WHERE duplicate_of IS NOT NULL")
     op.execute("""
     CREATE TABLE reporter_feedback (
@@ -72,10 +78,10 @@ def upgrade() -> None:
         at         timestamptz NOT NULL DEFAULT now(),
         actor      text NOT NULL,
         actor_role text,
-        report_id  bigint NOT NULL,
+        report_id  bigint,  -- NULL: a read of many reports (a feed page, a tile, an export), described by route
         layer      text NOT NULL,
         what       text NOT NULL CHECK (what IN ('contact', 'exact_location')),
-        route      text
+        route      text NOT NULL
     )""")
     op.execute("CREATE INDEX access_log_at_idx ON access_log (at DESC, id DESC)")
     op.execute("CREATE INDEX access_log_report_idx ON access_log (report_id)")
@@ -96,4 +102,4 @@ def downgrade() -> None:
     op.execute("DROP TABLE IF EXISTS mail_queue")
     op.execute("DROP TABLE IF EXISTS reporter_feedback")
     op.execute("DROP INDEX IF EXISTS reports_duplicate_of_idx")
-    op.execute("ALTER TABLE reports DROP COLUMN IF EXISTS duplicate_of")
+    op.execute("ALTER TABLE reports DROP COLUMN duplicate_of, DROP COLUMN tracking_sealed, DROP COLUMN language")
