@@ -16,6 +16,7 @@ from mapper.domain.layers import load_layer, load_registry
 from mapper.domain.privacy import view_for
 from mapper.services.tokens import create_api_token
 from mapper.web import access
+from tests.reports import publish
 
 # A value for each URL argument of the app's routes (per endpoint where one name means different things).
 ARGUMENTS = {
@@ -264,6 +265,7 @@ def crime_report(client):
     }
     r = client.post("/api/layers/crime/reports", json=body)
     assert r.status_code == 201, r.get_json()
+    publish(client.application, r.get_json()["id"])
     return r.get_json()["id"]
 
 

@@ -13,6 +13,7 @@ from mapper.config import load_settings
 from mapper.embedded_db import EmbeddedCluster
 from mapper.services.tokens import digest
 from tests.conftest import count
+from tests.reports import publish
 
 
 def mapper(*args, env, check=True):
@@ -116,7 +117,9 @@ def test_public_map_hides_private_fields_and_exact_sensitive_locations(client, e
             "reporter_name": "Ana Reporter",
         },
     }
-    assert client.post("/api/layers/crime/reports", json=body).status_code == 201
+    r = client.post("/api/layers/crime/reports", json=body)
+    assert r.status_code == 201
+    publish(client.application, r.get_json()["id"])
     html, feeds = map_and_its_feeds(client)
     shown = html + json.dumps(feeds)
     assert "assault" in json.dumps(feeds["crime"])

@@ -17,6 +17,7 @@ from mapper.services import scoring
 from mapper.services.gtfs_import import GtfsInvalid, import_feed
 from mapper.services.tokens import create_api_token
 from tests.conftest import SHARED_DATA, count
+from tests.reports import publish
 
 CAIRNS = SHARED_DATA / "gtfs" / "cairns-2014.zip"
 SAMPLE = SHARED_DATA / "gtfs" / "google-sample-feed-1.zip"
@@ -392,6 +393,7 @@ def test_transit_access_is_scored_and_explained(app, engine, registry, cairns):
     rid = client.post("/api/layers/health_centres/reports", json=body).get_json()["id"]
     far = dict(body, geometry={"type": "Point", "coordinates": [lon + 1, lat]})
     far_id = client.post("/api/layers/health_centres/reports", json=far).get_json()["id"]
+    publish(client.application, rid, far_id)
     scoring.run_transit_access(engine, registry.get("health_centres"))
     doc = client.get(f"/api/scores/health_centres/{rid}").get_json()
     access = next(s for s in doc["scores"] if s["method"] == "transit_access")

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from mapper.services.tokens import create_api_token
 from tests.conftest import count
+from tests.reports import verify
 from tests.servers import granian, send_body
 from tests.test_intake import crime
 
@@ -146,7 +147,7 @@ def test_other_origins_are_not_granted_cross_origin_posts(server):
     assert not any(h.lower().startswith("access-control-allow") for h in r.headers), r.headers
 
 
-def test_the_form_marker_labels_the_source_and_grants_nothing(server, engine, clean):
+def test_the_form_marker_labels_the_source_and_grants_nothing(server, engine, registry, clean):
     sent = [({"X-Mapper-Form": "1"}, "web"), ({"X-Mapper-Form": "api:admin"}, "web"), ({}, "api")]
     ids = []
     for extra, _ in sent:
@@ -164,6 +165,8 @@ def test_the_form_marker_labels_the_source_and_grants_nothing(server, engine, cl
     assert [r.source for r in rows] == [source for _, source in sent]
     assert {(r.status, r.first_status) for r in rows} == {("submitted", "submitted")}  # the same treatment
     assert [r.changed_by for r in rows] == [r.source for r in rows]
+    assert requests.get(server.url + "/ogc/collections/crime/items", timeout=30).json()["features"] == []
+    verify(engine, registry, *ids)  # crime waits for verification, whatever the marker says
     public = requests.get(server.url + "/ogc/collections/crime/items", timeout=30).json()["features"]
     assert len(public) == 3 and all("source" not in f["properties"] for f in public)
 

@@ -12,6 +12,7 @@ from mapper.config import PROJECT_ROOT
 from mapper.domain.errors import LayerDefinitionError
 from mapper.domain.layers import CONTACT_FIELDS, load_layer, load_registry
 from tests.conftest import count
+from tests.reports import publish
 
 LAYERS = PROJECT_ROOT / "layers"
 
@@ -163,7 +164,9 @@ def test_a_changed_precision_is_applied_by_db_upgrade(tmp_path, database_url, cl
         "geometry": {"type": "Point", "coordinates": [-83.0123, 39.9876]},
         "properties": {"category": "theft", "severity": 2, "occurred_at": "2026-11-01T10:00:00Z"},
     }
-    assert app.test_client().post("/api/layers/crime/reports", json=feature).status_code == 201
+    r = app.test_client().post("/api/layers/crime/reports", json=feature)
+    assert r.status_code == 201
+    publish(app, r.get_json()["id"])
     items = lambda a: a.test_client().get("/ogc/collections/crime/items").get_json()["features"]  # noqa: E731
     before = items(app)[0]["geometry"]["coordinates"]
 

@@ -4,6 +4,8 @@ decisions as transitions."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -145,7 +147,10 @@ def test_transitions_and_history_over_the_api(client, engine):
     # the citizen's tracking shows the new status and the public comment, never the internal note or the actor
     tracking = client.get(f"/api/reports/{token}").get_data(as_text=True)
     assert "On it" in tracking and "verified" in tracking
-    assert "unit 4" not in tracking and "token:" not in tracking and "police" not in tracking
+    assert "unit 4" not in tracking and "token:" not in tracking
+    # who acted is nowhere (the report as sent may name the police: its crime form asks "reported to police?")
+    entries = json.dumps(client.get(f"/api/reports/{token}").get_json()["history"])
+    assert "police" not in entries and "role" not in entries and "by" not in entries
 
 
 def test_the_reporters_tracking_page_shows_status_and_public_comments_only(client, engine):
@@ -159,7 +164,8 @@ def test_the_reporters_tracking_page_shows_status_and_public_comments_only(clien
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and page.mimetype == "text/html"
     assert "A patrol &lt;b&gt;will&lt;/b&gt; pass" in html and "<b>will</b>" not in html  # escaped
-    assert "verified" in html and "unit 4 internal" not in html and "police" not in html
+    history = html[html.index('id="track-history"') : html.index('id="track-sent"')]
+    assert "verified" in html and "unit 4 internal" not in html and "police" not in history
     assert page.headers["Referrer-Policy"] == "no-referrer" and "no-store" in page.headers["Cache-Control"]
     spanish = client.get(made["tracking_page"] + "?lang=es").get_data(as_text=True)
     assert "verificado" in spanish

@@ -6,6 +6,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from tests.reports import published
 from tests.test_maps_browser import POLICE, UTILITY, crime, crime_coordinates, post, responses_seen_by, settle
 from tests.test_report_browser import Watch
 
@@ -37,7 +38,7 @@ def test_hotspot_page_loads_with_window_legend_and_slider(browser, live_server, 
 
 def test_exact_crime_points_only_for_police(browser, live_server, clean):
     x, y = -82.98713, 39.96421
-    post(live_server, "crime", crime(x, y, when="2026-11-30T10:00:00Z"))
+    published(clean, post(live_server, "crime", crime(x, y, when="2026-11-30T10:00:00Z")))
     bodies = responses_seen_by(browser, live_server, clean, "/maps/hotspots/crime?window=12m")
     seen = {who: crime_coordinates(b) for who, b in bodies.items()}
     assert (x, y) not in seen[None] and (x, y) not in seen[UTILITY]
@@ -56,7 +57,7 @@ def test_cells_drawn_and_the_run_stated_after_a_score_run(browser, live_server, 
                                                       {y} + (g / 20) * 0.002), 4326),
                       jsonb_build_object('category', 'theft', 'severity', 1 + (g %% 5 = 0)::int * 4,
                                          'occurred_at', now()::text, 'reported_to_police', false),
-                      '{{}}'::jsonb, 'submitted', now(), 'import'
+                      '{{}}'::jsonb, 'verified', now(), 'import'
                FROM generate_series(1, 400) g"""
         )
     score_layer(clean, registry.get("crime"))

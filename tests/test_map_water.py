@@ -13,6 +13,7 @@ from mapper.services import scoring
 from mapper.services.audience_maps import BAND_COLOURS, e_coli_classes
 from mapper.services.staff import create_user
 from tests.browser_checks import sign_in
+from tests.reports import published
 from tests.test_maps_browser import CENTRE, PASSWORD, drawn_points, post, settle
 from tests.test_report_browser import Watch
 
@@ -142,14 +143,22 @@ def centre(x, y, name, services, rating, complaint=None, visited="2026-10-05"):
 def test_health_map_filters_by_service_and_shows_ratings_and_complaint_counts(browser, live_server, clean, app):
     x, y = CENTRE
     ids = [
-        post(live_server, "health_centres", centre(x, y, "Clínica Norte", ["maternity", "vaccination"], 5)),
-        post(live_server, "health_centres", centre(x, y, "Clínica Norte", ["maternity"], 3, "rude staff secret")),
-        post(
-            live_server,
-            "health_centres",
-            centre(x, y, "Clínica Norte", ["maternity"], 4, "long wait secret", visited="2026-11-12"),
+        published(
+            clean, post(live_server, "health_centres", centre(x, y, "Clínica Norte", ["maternity", "vaccination"], 5))
         ),
-        post(live_server, "health_centres", centre(x + 0.01, y, "Posto Sul", ["dental"], 2)),
+        published(
+            clean,
+            post(live_server, "health_centres", centre(x, y, "Clínica Norte", ["maternity"], 3, "rude staff secret")),
+        ),
+        published(
+            clean,
+            post(
+                live_server,
+                "health_centres",
+                centre(x, y, "Clínica Norte", ["maternity"], 4, "long wait secret", visited="2026-11-12"),
+            ),
+        ),
+        published(clean, post(live_server, "health_centres", centre(x + 0.01, y, "Posto Sul", ["dental"], 2))),
     ]
     layer = app.extensions["mapper.registry"].report_layer("health_centres")
     scoring.score_layer(clean, layer)

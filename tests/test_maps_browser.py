@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from mapper.services.staff import create_user
 from tests.browser_checks import sign_in
+from tests.reports import published
 from tests.servers import granian
 from tests.test_report_browser import Watch
 
@@ -72,7 +73,7 @@ def seeded(live_server, clean):
     x, y = CENTRE
     ids = {
         "crime": [
-            post(live_server, "crime", crime(x + 0.004 * i, y + 0.003 * i, cat))
+            published(clean, post(live_server, "crime", crime(x + 0.004 * i, y + 0.003 * i, cat)))
             for i, cat in enumerate(["theft", "theft", "burglary", "assault"])
         ],
         "water": [post(live_server, "water_quality", water(x - 0.01, y - 0.005, "Pozo Único 7781"))],
@@ -143,7 +144,7 @@ def test_counts_per_square_when_a_viewport_holds_too_many(browser, database_url,
     with granian(database_url, tmp_path, workers=1, MAP_DETAIL_LIMIT=3) as server:
         x, y = CENTRE
         for i in range(8):
-            post(server.url, "crime", crime(x + 0.0005 * i, y))  # one square at the first zoom
+            published(clean, post(server.url, "crime", crime(x + 0.0005 * i, y)))  # one square at the first zoom
         context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
         page = context.new_page()
         watch = Watch(page)
@@ -213,7 +214,7 @@ def responses_seen_by(browser, live_server, engine, path: str) -> dict:
 
 def test_sensitive_locations_stay_generalised_unless_the_role_may_see_them(browser, live_server, clean):
     x, y = -82.98713, 39.96421
-    post(live_server, "crime", crime(x, y))
+    published(clean, post(live_server, "crime", crime(x, y)))
     bodies = responses_seen_by(browser, live_server, clean, "/map")
     for who in (None, UTILITY):  # private fields are the exact audience's too
         assert all("private words" not in b for b in bodies[who])

@@ -20,6 +20,7 @@ from mapper.domain import ratings, water
 from mapper.services import scoring
 from mapper.services.importer import import_frame
 from mapper.services.tokens import create_api_token
+from tests.reports import publish
 
 CCME_CSV = PROJECT_ROOT.parent / "shared" / "data" / "water" / "ccme-wqi-example.csv"
 warnings.filterwarnings("ignore", category=UserWarning)
@@ -102,7 +103,7 @@ def test_study_area_and_bins_equal_plain_postgis(engine, clean, crime_layer):
     from mapper.store import scores as store
 
     import_frame(engine, crime_layer, crime_points(20000, seed=5), "pts")
-    where, params = store.layer_filter("crime")
+    where, params = store.layer_filter(crime_layer)
     with db.cursor(engine) as cur:
         cur.execute("SET LOCAL min_parallel_table_scan_size = 0; SET LOCAL parallel_setup_cost = 0")
         area = store.study_area(cur, where, params)
@@ -367,12 +368,17 @@ def test_health_centres_ranked_by_bayesian_average_and_filtered_by_service(clien
             "geometry": {"type": "Point", "coordinates": [-83.0, 39.96]},
             "properties": {"centre_name": name, "rating": rating, "services": services, "complaint": "waited 4 h"},
         }
-        assert client.post("/api/layers/health_centres/reports", json=body).status_code == 201
+        r = client.post("/api/layers/health_centres/reports", json=body)
+        assert r.status_code == 201
+        return r.get_json()["id"]
 
-    centre("One Star Wonder", 5, ["primary_care"])
+    ids = [centre("One Star Wonder", 5, ["primary_care"])]
     for r in (5, 5, 4, 5, 4, 5, 5, 4):
-        centre("Many Good", r, ["sexual_reproductive_health", "primary_care"])
-    centre("Poor", 1, ["sexual_reproductive_health"])
+        ids.append(centre("Many Good", r, ["sexual_reproductive_health", "primary_care"]))
+    ids.append(centre("Poor", 1, ["sexual_reproductive_health"]))
+    scoring.run_ratings(engine, registry.get("health_centres"))  # complaints wait for moderation: none counted
+    assert client.get("/api/scores/health_centres").get_json()["scores"]["ratings"]["results"] == []
+    publish(client.application, *ids)
     scoring.run_ratings(engine, registry.get("health_centres"))
     ranked = client.get("/api/scores/health_centres").get_json()["scores"]["ratings"]["results"]
     assert [r["subject"] for r in ranked] == ["Many Good", "One Star Wonder", "Poor"]

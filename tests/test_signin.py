@@ -14,6 +14,7 @@ from mapper import create_app
 from mapper.services.staff import create_user, disable_user
 from mapper.services.tokens import create_api_token
 from mapper.web import csrf
+from tests.reports import publish
 from tests.servers import granian
 from tests.test_intake import crime
 
@@ -133,7 +134,9 @@ def test_next_to_a_local_page_is_followed(live_server, police):
 
 
 def test_a_signed_in_user_sees_what_a_token_of_the_role_sees(live_server, police, engine, client):
-    assert client.post("/api/layers/crime/reports", json=crime(-83.001234, 39.961234)).status_code == 201
+    r = client.post("/api/layers/crime/reports", json=crime(-83.001234, 39.961234))
+    assert r.status_code == 201
+    publish(client.application, r.get_json()["id"])
     create_user(engine, "nurse@example.org", "health", PASSWORD)
     items = f"{live_server}/ogc/collections/crime/items"
     token = {"Authorization": f"Bearer {create_api_token(engine, 'police', 'signin-test')}"}

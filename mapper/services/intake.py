@@ -16,7 +16,6 @@ from mapper.domain.layers import Layer, Registry
 from mapper.domain.lifecycle import SUBMITTED
 from mapper.domain.values import check_json_types, split_public_private, validate_frame
 from mapper.services import idempotency, scoring
-from mapper.services.tokens import digest as token_digest
 from mapper.services.tokens import new_tracking_token, seal_tracking_token
 from mapper.store import reports as repository
 
@@ -196,21 +195,3 @@ def replay(conn: Connection, key_hash: bytes, key: str, digest: bytes, secret: s
             [FieldProblem("Idempotency-Key", "its stored response does not open; send the report with a new key")],
         ) from None
     return IntakeResult(first["status_code"], response, replayed=True)
-
-
-def report_status(engine: Engine, token: str) -> dict:
-    """What a citizen holding ``token`` may know about their report."""
-    with engine.connect() as conn:
-        report = repository.report_by_tracking_hash(conn, token_digest(token))
-    if report is None:
-        raise NotFound("No report has this tracking token.", [FieldProblem("tracking_token", "unknown")])
-    return {
-        "id": report["id"],
-        "layer": report["layer"],
-        "status": report["status"],
-        "created_at": report["created_at"].isoformat(),
-        "updated_at": report["updated_at"].isoformat(),
-        "history": [
-            {"status": h["status"], "note": h["note"], "at": h["changed_at"].isoformat()} for h in report["history"]
-        ],
-    }

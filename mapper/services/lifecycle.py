@@ -114,6 +114,7 @@ def history(engine: Engine, registry: Registry, report_id: int, role: str | None
         if layer is None or not may_handle(role, layer):
             raise NotFound(f"No report {report_id}.")
         entries = repository.history(conn, report_id)
+        feedback = repository.reporter_feedback(conn, report_id)
     return {
         "id": report_id,
         "layer": layer.id,
@@ -131,5 +132,8 @@ def history(engine: Engine, registry: Registry, report_id: int, role: str | None
                 "role": e["actor_role"],
             }
             for e in entries
+        ],
+        "reporter_feedback": [
+            {"verdict": f["verdict"], "comment": f["comment"], "at": f["given_at"].isoformat()} for f in feedback
         ],
     }

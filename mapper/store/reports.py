@@ -52,27 +52,45 @@ def insert_report(
     return {"id": row.id, "created_at": row.created_at, "observed_at": row.observed_at}
 
 
-def report_by_tracking_hash(conn: Connection, tracking_hash: bytes) -> dict | None:
-    """The citizen's view of their report: status, dates and history (no location, no private data)."""
-    row = (
+def report_by_tracking_hash(conn: Connection, tracking_hash: bytes, *, lock: bool = False) -> dict | None:
+    """The report a citizen's token opens: what they sent (fields, GeoJSON geometry), status, dates, the report
+    it was merged into; ``lock`` holds its row until the transaction ends."""
+    return (
         conn.exec_driver_sql(
-            "SELECT id, layer, status, created_at, updated_at FROM reports WHERE tracking_hash = %(h)s",
+            "SELECT id, layer, status, properties, private, ST_AsGeoJSON(geom, 7)::json AS geometry, created_at, "
+            "updated_at, duplicate_of FROM reports WHERE tracking_hash = %(h)s" + (" FOR UPDATE" if lock else ""),
             {"h": tracking_hash},
         )
         .mappings()
         .one_or_none()
     )
-    if row is None:
-        return None
-    history = (
-        conn.exec_driver_sql(
-            "SELECT status, note, changed_at FROM status_history WHERE report_id = %(id)s ORDER BY changed_at, id",
-            {"id": row["id"]},
-        )
-        .mappings()
-        .all()
+
+
+def reporter_feedback(conn: Connection, report_id: int) -> list[dict]:
+    """The reporter's verdicts on a report, oldest first."""
+    return [
+        dict(r)
+        for r in conn.exec_driver_sql(
+            "SELECT verdict, comment, given_at FROM reporter_feedback WHERE report_id = %(i)s ORDER BY given_at, id",
+            {"i": report_id},
+        ).mappings()
+    ]
+
+
+def feedback_since_resolved(conn: Connection, report_id: int) -> bool:
+    """Whether the reporter already answered the report's latest resolution."""
+    return conn.exec_driver_sql(
+        "SELECT EXISTS (SELECT 1 FROM reporter_feedback f WHERE f.report_id = %(i)s AND f.given_at >= "
+        "(SELECT max(changed_at) FROM status_history WHERE report_id = %(i)s AND status = 'resolved'))",
+        {"i": report_id},
+    ).scalar_one()
+
+
+def add_reporter_feedback(conn: Connection, report_id: int, verdict: str, comment: str | None) -> None:
+    conn.exec_driver_sql(
+        "INSERT INTO reporter_feedback (report_id, verdict, comment) VALUES (%(i)s, %(v)s, %(c)s)",
+        {"i": report_id, "v": verdict, "c": comment},
     )
-    return {**row, "history": [dict(h) for h in history]}
 
 
 def count_reports(conn: Connection, layer_id: str | None = None, source: str | None = None) -> int:

@@ -6,8 +6,8 @@ from flask import Blueprint, current_app, jsonify, request
 
 from mapper.db import get_engine
 from mapper.domain.errors import NotFound
-from mapper.services import lifecycle
-from mapper.services.intake import IntakeLimits, report_status, submit_report
+from mapper.services import lifecycle, tracking
+from mapper.services.intake import IntakeLimits, parse_json_body, submit_report
 from mapper.web import access
 from mapper.web.auth import current_actor, current_role
 from mapper.web.bodies import JSON_TYPES, read_body
@@ -20,6 +20,9 @@ bp = Blueprint("intake", __name__, url_prefix="/api")
 
 def registry():
     return current_app.extensions["mapper.registry"]
+
+
+MAX_FEEDBACK_BYTES = 16 * 1024
 
 
 @bp.get("/layers")
@@ -94,5 +97,16 @@ def report_history(report_id: int):
 @limited("tracking")
 @secret_url
 def track_report(token: str):
-    """A report's current status and history, for the citizen holding its tracking token."""
-    return jsonify(report_status(get_engine(), token))
+    """What the citizen holding its tracking token sent, the report's status and public history."""
+    return jsonify(tracking.report_status(get_engine(), registry(), token))
+
+
+@bp.post("/reports/<token>/feedback")
+@access.public
+@limited("tracking")
+@secret_url
+def report_feedback(token: str):
+    """The reporter's word on their resolved report: ``{"verdict": "confirmed" | "disputed", "comment": …}``; a
+    dispute reopens it."""
+    body = read_body(MAX_FEEDBACK_BYTES, JSON_TYPES)
+    return jsonify(tracking.give_feedback(get_engine(), registry(), token, parse_json_body(body)))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import text
 
 from mapper.db import get_engine
-from mapper.services.intake import report_status
+from mapper.domain.errors import Conflict, ValidationFailed
+from mapper.services import tracking
 from mapper.services.public_map import public_layers
 from mapper.web import access, maps
 from mapper.web.auth import current_role
@@ -62,9 +63,26 @@ def prefilled_point(lat: str | None, lon: str | None) -> tuple[float, float] | N
 def track(token: str):
     """The citizen's page for their report: its current status and every public comment with its date (never
     internal notes nor who wrote them); the same as ``/api/reports/{token}``."""
-    doc = report_status(get_engine(), token)
+    doc = tracking.report_status(get_engine(), registry(), token)
     layer = registry().report_layer(doc["layer"])
-    return render_template("track.html", doc=doc, layer=layer)
+    return render_template("track.html", doc=doc, layer=layer, token=token, answered=request.args.get("answered"))
+
+
+@bp.post("/track/<token>/feedback")
+@access.public
+@limited("tracking")
+@secret_url
+def track_feedback(token: str):
+    """The tracking page's "is it solved?" form (CSRF-checked): confirm, or dispute (reopens the report)."""
+    body = {"verdict": request.form.get("verdict"), "comment": request.form.get("comment") or None}
+    try:
+        tracking.give_feedback(get_engine(), registry(), token, body)
+    except (Conflict, ValidationFailed) as refused:
+        doc = tracking.report_status(get_engine(), registry(), token)
+        layer = registry().report_layer(doc["layer"])
+        page = render_template("track.html", doc=doc, layer=layer, token=token, refused=refused.detail)
+        return page, 409 if isinstance(refused, Conflict) else 422
+    return redirect(url_for("pages.track", token=token, answered=body["verdict"]), 303)
 
 
 @bp.get("/map")
