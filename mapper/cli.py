@@ -329,9 +329,10 @@ def worker(once):
             click.echo(mail_line(mail))
         return
     stop = stop_on_signals()
+    mail = f"e-mail through {w.outbox.server.host}:{w.outbox.server.port}" if w.outbox else "no e-mail (SMTP_URL unset)"
     click.echo(
         f"scores worker: every {app.config['WORKER_POLL_S']} s, each layer at most every "
-        f"{app.config['SCORE_REFRESH_S']} s"
+        f"{app.config['SCORE_REFRESH_S']} s; {mail}"
     )
     w.run_forever(float(app.config["WORKER_POLL_S"]), stop, report=lambda line: click.echo(line))
     click.echo("scores worker stopped")

@@ -5,7 +5,10 @@ lost and never sent twice; the message carries only what the tracking page shows
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
 from email import message_from_bytes, policy
 
 import pytest
@@ -221,6 +224,43 @@ def test_mapper_mail_send_and_the_worker_send_the_queue(mail_client, engine, sin
     assert "mail: sent 1, failed 0, waiting 0" in out.stdout and len(sink.received) == 2
     off = subprocess.run(["mapper", "mail", "send"], env=cli_env | {"MAPPER_SECRET_KEY": "test"}, capture_output=True)
     assert off.returncode != 0 and b"SMTP_URL is not set" in off.stderr
+
+
+def test_the_running_worker_sends_mail_as_make_run_starts_it(mail_client, engine, sink, smtp_port, cli_env):
+    env = {**cli_env, "MAPPER_SECRET_KEY": "test", "MAPPER_PUBLIC_URL": PUBLIC_URL, "MAPPER_WORKER_POLL_S": "0.5"}
+    env["MAPPER_SMTP_URL"] = f"smtp://127.0.0.1:{smtp_port}"
+    sink.start()
+    worker = subprocess.Popen(["mapper", "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert f"e-mail through 127.0.0.1:{smtp_port}" in worker.stdout.readline()
+        rid = report(mail_client)["id"]
+        move(mail_client, engine, rid, "verified", comment="Noted")
+        deadline = time.monotonic() + 60
+        while not sink.received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(sink.received) == 1 and "Noted" in body_of(sink.received[0][1])
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=60)
+    assert "Traceback" not in err and queue(engine, rid)[0]["sent_at"] is not None
+
+
+def test_concurrent_senders_send_each_message_once(mail_client, engine, mail_app, sink):
+    sink.start()
+    rids = [report(mail_client)["id"] for _ in range(12)]
+    for rid in rids:
+        move(mail_client, engine, rid, "verified")
+    senders = [
+        Outbox.from_settings(
+            mail_app.extensions["mapper.engine"], mail_app.extensions["mapper.registry"], mail_app.config
+        )
+        for _ in range(3)
+    ]
+    with ThreadPoolExecutor(3) as pool:
+        passes = list(pool.map(lambda outbox: outbox.send_due(), senders))
+    assert sum(p.sent for p in passes) == 12 and sum(p.failed for p in passes) == 0
+    subjects = sorted(m["Subject"] for _, m in sink.received)
+    assert subjects == sorted(f"Your report {rid}: verified" for rid in rids)  # each once, none twice
 
 
 def test_an_erased_address_drops_its_messages(mail_client, engine, outbox, sink):
