@@ -7,7 +7,7 @@ import gc
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
-from mapper.config import database_url, load_settings, secret_key
+from mapper.config import database_url, load_settings, secret_key, smtp_server
 from mapper.domain.layers import load_registry
 
 
@@ -25,6 +25,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings = load_settings(test_config)
     app.config.update(settings)
     app.config["SECRET_KEY"] = secret_key(settings)
+    smtp_server(settings)  # a bad SMTP_URL (or one without PUBLIC_URL) stops start-up
     app.extensions["mapper.registry"] = load_registry(settings["LAYERS_DIR"])
 
     from mapper import db

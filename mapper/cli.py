@@ -314,22 +314,50 @@ def score(layers, window_days, where, weight, cell_size, scale):
 @click.option("--once", is_flag=True, help="Run one pass and exit (tests, cron).")
 def worker(once):
     """Keep area and hot spot scores current: recompute them when their layer's data changed, at most every
-    SCORE_REFRESH_S seconds per layer (several workers may run; a lock per layer makes one do each run)."""
-    from mapper.services.worker import Worker, stop_on_signals
+    SCORE_REFRESH_S seconds per layer (several workers may run; a lock per layer makes one do each run); and send
+    the e-mail queue's due messages when SMTP_URL is set."""
+    from mapper.services.worker import Worker, mail_line, stop_on_signals
 
     app = _app()
-    w = Worker(app.extensions["mapper.engine"], app.extensions["mapper.registry"], float(app.config["SCORE_REFRESH_S"]))
+    engine, registry = app.extensions["mapper.engine"], app.extensions["mapper.registry"]
+    w = Worker(engine, registry, float(app.config["SCORE_REFRESH_S"]), outbox=_outbox(app))
     if once:
         for s in w.run_once():
             click.echo(f"{s.layer} {s.method}: {s.detail}" + (f" (run {s.run_id})" if s.run_id else ""))
+        mail = w.send_mail()
+        if mail is not None:
+            click.echo(mail_line(mail))
         return
     stop = stop_on_signals()
+    mail = f"e-mail through {w.outbox.server.host}:{w.outbox.server.port}" if w.outbox else "no e-mail (SMTP_URL unset)"
     click.echo(
         f"scores worker: every {app.config['WORKER_POLL_S']} s, each layer at most every "
-        f"{app.config['SCORE_REFRESH_S']} s"
+        f"{app.config['SCORE_REFRESH_S']} s; {mail}"
     )
     w.run_forever(float(app.config["WORKER_POLL_S"]), stop, report=lambda line: click.echo(line))
     click.echo("scores worker stopped")
+
+
+def _outbox(app):
+    from mapper.services.notifications import Outbox
+
+    return Outbox.from_settings(app.extensions["mapper.engine"], app.extensions["mapper.registry"], app.config)
+
+
+@main.group()
+def mail():
+    """E-mail to reporters (SMTP_URL): the queue the worker sends."""
+
+
+@mail.command("send")
+def mail_send():
+    """Send the queue's due messages once; print how many were sent, failed (retried later) and are waiting."""
+    from mapper.services.worker import mail_line
+
+    outbox = _outbox(_app())
+    if outbox is None:
+        raise click.ClickException('SMTP_URL is not set (""): no e-mail is sent.')
+    click.echo(mail_line(outbox.send_due()))
 
 
 def _rescore(app, layer_id: str) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +40,8 @@ DEFAULTS = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SCORE_REFRESH_S": 60,
     "WORKER_POLL_S": 5,
+    "SMTP_URL": "",  # "" = no e-mail; smtp://[user:pass@]host:port, smtp+starttls://…, smtps://…
+    "MAIL_FROM": "civic-mapper <no-reply@localhost>",
 }
 
 
@@ -110,3 +114,44 @@ def database_url(settings: dict) -> str:
     from mapper.embedded_db import EmbeddedCluster
 
     return EmbeddedCluster(Path(settings["VAR_DIR"])).url()
+
+
+SMTP_SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}  # each with its usual port
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where messages go (``SMTP_URL``): ``security`` is ``plain``, ``starttls`` or ``tls``."""
+
+    host: str
+    port: int
+    security: str
+    user: str | None = None
+    password: str | None = None
+
+
+def smtp_server(settings: dict) -> SmtpServer | None:
+    """``SMTP_URL`` read (None: no e-mail is sent nor queued); with it, ``PUBLIC_URL`` must be set, since every
+    message carries a link to the reporter's tracking page."""
+    url = str(settings.get("SMTP_URL") or "")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in SMTP_SCHEMES or not parts.hostname or port == -1:
+        raise ConfigurationError(
+            'SMTP_URL must read smtp://[user:password@]host:port, smtp+starttls://… or smtps://… (or "" for no e-mail).'
+        )
+    if not settings.get("PUBLIC_URL"):
+        raise ConfigurationError("SMTP_URL is set: set PUBLIC_URL too (messages link to the tracking page).")
+    security = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}[parts.scheme]
+    return SmtpServer(
+        parts.hostname,
+        port or SMTP_SCHEMES[parts.scheme],
+        security,
+        unquote(parts.username) if parts.username else None,
+        unquote(parts.password) if parts.password else None,
+    )

@@ -2,7 +2,8 @@
 entry, and the report's history for staff.
 
 A transition locks the report's row, checks the lifecycle and the caller's right, writes the new status and the
-history entry, and rescores the layer (``scoring.after_change``) in one transaction: it all happens or none of it.
+history entry, queues the reporter's e-mail (``notifications``), and rescores the layer (``scoring.after_change``)
+in one transaction: it all happens or none of it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from mapper import db
 from mapper.domain import lifecycle, policy
 from mapper.domain.errors import FieldProblem, Forbidden, NotFound, ValidationFailed
 from mapper.domain.layers import Layer, Registry
-from mapper.services import scoring
+from mapper.services import notifications, scoring
 from mapper.store import reports as repository
 
 TEXT_MAX = 2000  # characters of a comment or a note
@@ -101,6 +102,7 @@ def transition(
             actor=actor.id,
             role=actor.role,
         )
+        notifications.status_changed(conn, row, entry["id"])  # queued for the worker: SMTP is never waited on
         with db.cursor_in(conn) as cur:
             scoring.after_change(cur, layer)
     return {"id": report_id, "status": to, "from": row["status"], "at": entry["changed_at"].isoformat()}

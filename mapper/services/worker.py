@@ -3,7 +3,9 @@
 (``layer_versions``, bumped by triggers) differs from the one their newest run saw (``params.data_versions``)
 and last ran at least ``SCORE_REFRESH_S`` seconds ago; then, per such layer, it takes the layer's advisory lock
 (another worker holding it is doing that layer: skip it), asks again under the lock and runs what is still
-stale, in one transaction. Several workers may run; each run is made by exactly one."""
+stale, in one transaction. Several workers may run; each run is made by exactly one.
+
+Each pass also sends the e-mail queue's due messages (``notifications.Outbox``, when ``SMTP_URL`` is set)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from sqlalchemy import Engine
 
 from mapper import db
 from mapper.domain.layers import Layer, Registry
-from mapper.services import scoring
+from mapper.services import notifications, scoring
 from mapper.store import scores as store
 
 WORKER_LOCK = "worker"
@@ -30,6 +32,7 @@ class Worker:
     refresh_s: float
     # (layer, method) → the data versions a refused run saw: not retried until they change
     refused: dict[tuple[str, str], dict] = field(default_factory=dict)
+    outbox: notifications.Outbox | None = None  # None: no e-mail (SMTP_URL unset)
 
     def wanted(self, layers: list[Layer]) -> list[tuple[str, str, list[str]]]:
         return [(lyr.id, m, scoring.reads(lyr, m)) for lyr in layers for m in scoring.methods_of(lyr, "worker")]
@@ -69,6 +72,10 @@ class Worker:
                     cur.execute("RELEASE SAVEPOINT score_run")
             return done
 
+    def send_mail(self) -> notifications.MailPass | None:
+        """One pass over the e-mail queue (None when e-mail is off)."""
+        return self.outbox.send_due() if self.outbox is not None else None
+
     def run_forever(self, poll_s: float, stop: threading.Event, report=print) -> None:
         """Passes every ``poll_s`` seconds until ``stop`` is set (``stop_on_signals`` sets it on SIGTERM/SIGINT)."""
         while not stop.is_set():
@@ -77,7 +84,17 @@ class Worker:
                     report(f"{s.layer} {s.method}: {s.detail}" + (f" (run {s.run_id})" if s.run_id else ""))
             except Exception:  # the database may be restarting: try again next time
                 log.exception("worker pass failed")
+            try:  # mail goes out even when scoring fails
+                mail = self.send_mail()
+                if mail is not None and (mail.sent or mail.failed):
+                    report(mail_line(mail))
+            except Exception:
+                log.exception("mail pass failed")
             stop.wait(poll_s)
+
+
+def mail_line(mail: notifications.MailPass) -> str:
+    return f"mail: sent {mail.sent}, failed {mail.failed}, waiting {mail.waiting}"
 
 
 def stop_on_signals() -> threading.Event:
