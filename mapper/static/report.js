@@ -192,6 +192,7 @@
     button.disabled = true;
     let resp;
     try {
+      if (navigator.onLine === false) throw new TypeError("offline");
       resp = await fetch(`/api/layers/${encodeURIComponent(layerId)}/reports`, {
         method: "POST",
         headers: { "Content-Type": "application/geo+json", "Accept": "application/json",
@@ -199,8 +200,10 @@
         body: payload,
       });
     } catch (err) {
-      showError("form", text.network);
       button.disabled = false;
+      // No network: kept on this device and sent with the same key when it returns (offline-report.js).
+      if (window.OfflineReports && await OfflineReports.keep(layerId, payload, idempotencyKey)) { clearForm(); return; }
+      showError("form", text.network);
       return;
     }
     let body = null;
@@ -223,10 +226,14 @@
     const result = document.getElementById("result");
     result.hidden = false; result.focus();
   }
-  document.getElementById("another").addEventListener("click", function () {
+  function clearForm() {
     form.reset(); idempotencyKey = keyedBody = keyedLayer = null; vertices = []; drawOutline();
     if (marker) { map.removeLayer(marker); marker = null; }
-    document.getElementById("result").hidden = true; form.hidden = false; switchLayer(); layerSelect.focus();
+    switchLayer();
+  }
+  document.getElementById("another").addEventListener("click", function () {
+    clearForm();
+    document.getElementById("result").hidden = true; form.hidden = false; layerSelect.focus();
   });
   switchLayer();
   // Opened from a map's "report a problem here" (/report?lat=&lon=): the server filled the coordinates.
