@@ -13,6 +13,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser_checks import assert_accessible
 from tests.conftest import count
 from tests.test_report_browser import REPORTS_URL, TIMEZONE, Watch, fill_crime
 
@@ -109,6 +110,7 @@ def test_reports_made_offline_are_kept_listed_and_sent_once_when_the_network_ret
     keys = [s["key"] for s in stored]
     assert all(re.fullmatch(r"[0-9a-f-]{36}", k) for k in keys) and len(set(keys)) == 2
     assert posts == []  # the browser knows it is offline: nothing was tried
+    assert_accessible(page, "report form with reports waiting")
 
     # The network returns: both are sent, each with its own key, and listed with their tracking links.
     context.set_offline(False)
@@ -125,6 +127,7 @@ def test_reports_made_offline_are_kept_listed_and_sent_once_when_the_network_ret
     assert count(engine, "reports", "private->>'description' = 'Street lights out on the harbour road'") == 1
     assert count(engine, "reports", "layer = 'urban_life' AND source = 'web'") == 1
     hrefs = [links.nth(i).get_attribute("href") for i in range(2)]
+    assert_accessible(page, "report form with reports sent")
 
     # A lost answer: the same kept reports sent again, twice at once, with their keys: the server replays.
     del posts[:], answers[:]
@@ -169,6 +172,7 @@ def test_a_refused_report_stays_listed_with_its_reason_and_the_citizens_text(con
     expect(item).to_contain_text("properties.rating: must be <= 5")
     item.locator("summary").click()
     expect(item.locator("pre")).to_contain_text("Kept although the server will refuse it")
+    assert_accessible(page, "report form with a refused report")
     assert count(engine) == 0
     # It is not sent again by itself (it would be refused again); the citizen removes it.
     page.evaluate("OfflineReports.sendWaiting()")

@@ -201,8 +201,11 @@
       });
     } catch (err) {
       button.disabled = false;
-      // No network: kept on this device and sent with the same key when it returns (offline-report.js).
-      if (window.OfflineReports && await OfflineReports.keep(layerId, payload, idempotencyKey)) { clearForm(); return; }
+      // The browser is offline: the report is kept on this device and sent with the same key when the network
+      // returns (offline-report.js). Online, a failed send (a reset connection, a lost answer) is the
+      // citizen's to retry, with the same key, or to correct first.
+      if (navigator.onLine === false && window.OfflineReports
+          && await OfflineReports.keep(layerId, payload, idempotencyKey)) { clearForm(); return; }
       showError("form", text.network);
       return;
     }
