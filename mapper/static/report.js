@@ -192,6 +192,7 @@
     button.disabled = true;
     let resp;
     try {
+      if (navigator.onLine === false) throw new TypeError("offline");
       resp = await fetch(`/api/layers/${encodeURIComponent(layerId)}/reports`, {
         method: "POST",
         headers: { "Content-Type": "application/geo+json", "Accept": "application/json",
@@ -199,8 +200,13 @@
         body: payload,
       });
     } catch (err) {
-      showError("form", text.network);
       button.disabled = false;
+      // The browser is offline: the report is kept on this device and sent with the same key when the network
+      // returns (offline-report.js). Online, a failed send (a reset connection, a lost answer) is the
+      // citizen's to retry, with the same key, or to correct first.
+      if (navigator.onLine === false && window.OfflineReports
+          && await OfflineReports.keep(layerId, payload, idempotencyKey)) { clearForm(); return; }
+      showError("form", text.network);
       return;
     }
     let body = null;
@@ -223,10 +229,14 @@
     const result = document.getElementById("result");
     result.hidden = false; result.focus();
   }
-  document.getElementById("another").addEventListener("click", function () {
+  function clearForm() {
     form.reset(); idempotencyKey = keyedBody = keyedLayer = null; vertices = []; drawOutline();
     if (marker) { map.removeLayer(marker); marker = null; }
-    document.getElementById("result").hidden = true; form.hidden = false; switchLayer(); layerSelect.focus();
+    switchLayer();
+  }
+  document.getElementById("another").addEventListener("click", function () {
+    clearForm();
+    document.getElementById("result").hidden = true; form.hidden = false; layerSelect.focus();
   });
   switchLayer();
   // Opened from a map's "report a problem here" (/report?lat=&lon=): the server filled the coordinates.

@@ -3,6 +3,8 @@ Folium re-pointed at them: no page depends on a CDN."""
 
 from __future__ import annotations
 
+import hashlib
+from functools import cache
 from pathlib import Path
 
 import folium
@@ -13,6 +15,7 @@ from mapper.config import PROJECT_ROOT
 from mapper.web import access
 
 NODE_MODULES = PROJECT_ROOT / "node_modules"
+STATIC = Path(__file__).resolve().parent.parent / "static"
 # Only these package folders are served.
 SERVED = (
     "leaflet/dist/",
@@ -87,6 +90,19 @@ def missing_assets() -> list[str]:
     return [p for p in paths if not (NODE_MODULES / p).exists()]
 
 
+@cache
+def asset_version() -> str:
+    """A digest of the assets this process serves (``mapper/static`` and the vendor packages' versions): it
+    changes with a deploy that changes any of them, which names the report form's offline cache (``sw.js``)."""
+    digest = hashlib.sha256()
+    packages = {"/".join(p.split("/")[: 2 if p.startswith("@") else 1]) for p in SERVED}  # "@scope/name" or "name"
+    manifests = sorted(NODE_MODULES / name / "package.json" for name in packages)
+    for path in sorted(p for p in STATIC.rglob("*") if p.is_file()) + manifests:
+        if path.exists():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @bp.get("/vendor/<path:path>")
 @access.public
 def vendor(path: str):
@@ -98,4 +114,5 @@ def vendor(path: str):
 
 def init_app(app: Flask) -> None:
     use_local_assets()
+    app.jinja_env.globals["asset_version"] = asset_version
     app.register_blueprint(bp)

@@ -15,7 +15,7 @@ from mapper.services.public_map import public_layers
 from mapper.web import access, maps
 from mapper.web.auth import current_role
 from mapper.web.rate_limits import limited
-from mapper.web.security import embeddable, secret_url
+from mapper.web.security import embeddable, secret_url, service_worker_script
 
 bp = Blueprint("pages", __name__)
 
@@ -92,6 +92,19 @@ def public_map():
     """The public map of every layer (generalised locations for sensitive layers)."""
     layers = public_layers(registry(), current_role(), int(current_app.config["MAP_DETAIL_LIMIT"]))
     return maps.map_page(_("Map of reports"), layers, list_layers=[ml for ml in layers if ml.layer.table == "reports"])
+
+
+@bp.get("/sw.js")
+@access.public
+@service_worker_script
+def service_worker():
+    """The report form's service worker (``static/sw.js``), from the site's root so it may control ``/report``;
+    never cached (a deploy's new worker is found at once), its offline cache named by ``?v=`` (the asset
+    version the page registers it with)."""
+    resp = current_app.send_static_file("sw.js")
+    resp.headers["Content-Type"] = "text/javascript; charset=utf-8"
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
 
 
 @bp.get("/favicon.ico")

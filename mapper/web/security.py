@@ -26,6 +26,12 @@ NOSNIFF = ("X-Content-Type-Options", "nosniff")
 REFERRER = ("Referrer-Policy", "strict-origin")
 NON_HTML_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 SCRIPT_OR_STYLE_TAG = re.compile(r"<(script|style)\b")
+# A service worker runs under its own script's CSP: it may load our scripts (importScripts) and fetch from our
+# origin, nothing else.
+WORKER_CSP = (
+    "default-src 'none'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'"
+)
 
 
 def csp_nonce() -> str:
@@ -54,6 +60,13 @@ def secret_url(view):
     """Mark a page whose own URL is a secret (it holds a tracking token): it sends no Referer at all, and no
     cache keeps its answer."""
     view.secret_url = True
+    return view
+
+
+def service_worker_script(view):
+    """Mark the view answering a service worker's script: its CSP (the worker's own) allows our origin's
+    scripts and fetches, and nothing else."""
+    view.service_worker = True
     return view
 
 
@@ -90,7 +103,9 @@ def response_headers(content_type: str, config, *, nonce: str | None = None, vie
         if ancestors in ("'none'", "'self'"):  # for browsers without frame-ancestors
             headers.append(("X-Frame-Options", "DENY" if ancestors == "'none'" else "SAMEORIGIN"))
     else:
-        headers.append(("Content-Security-Policy", NON_HTML_CSP))
+        headers.append(
+            ("Content-Security-Policy", WORKER_CSP if getattr(view, "service_worker", False) else NON_HTML_CSP)
+        )
     return headers
 
 
