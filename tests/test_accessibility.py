@@ -26,6 +26,7 @@ from tests.browser_checks import (
     screenshot_dir,
     sign_in,
 )
+from tests.reports import published
 from tests.test_report_browser import Watch, expect_result, focused_id, tab_to, the_report
 
 pytestmark = pytest.mark.browser
@@ -82,7 +83,7 @@ def seeded(live_server, clean) -> dict:
     }
     resp = requests.post(f"{live_server}/api/layers/crime/reports", json=feature, timeout=10)
     assert resp.status_code == 201, resp.text
-    return {"crime_id": resp.json()["id"], "token": resp.json()["tracking_token"]}
+    return {"crime_id": published(clean, resp.json()["id"]), "token": resp.json()["tracking_token"]}
 
 
 @pytest.mark.parametrize("screen", list(SCREENS))

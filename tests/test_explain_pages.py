@@ -19,6 +19,7 @@ from sqlalchemy import text
 from mapper.services import explain, scoring
 from mapper.services.importer import import_frame
 from mapper.services.tokens import create_api_token
+from tests.reports import publish
 from tests.test_report_browser import Watch
 from tests.test_scores import crime_points, water_report
 from tests.test_xss_browser import RECORD_CSP
@@ -181,6 +182,7 @@ def centre(client, name, rating, complaint=None):
     body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [-83.0, 39.96]}, "properties": props}
     r = client.post("/api/layers/health_centres/reports", json=body)
     assert r.status_code == 201, r.get_json()
+    publish(client.application, r.get_json()["id"])  # complaints are moderated before they are published
     return r.get_json()["id"]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from tests.reports import published
 from tests.test_report_browser import Watch
 
 pytestmark = pytest.mark.browser
@@ -75,7 +76,9 @@ def hostile_reports(live_server, registry, clean):
                 timeout=30,
             )
             assert r.status_code == 201, r.text
-            made.setdefault(layer.id, []).append(r.json()["id"])
+            made.setdefault(layer.id, []).append(
+                published(clean, r.json()["id"]) if layer.moderation == "before" else r.json()["id"]
+            )
     assert len(made) >= 4
     return made
 

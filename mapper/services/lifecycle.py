@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from mapper import db
 from mapper.domain import lifecycle, policy
@@ -90,22 +90,24 @@ def transition(
             if not may_handle(actor.role, layer):
                 raise NotFound(f"No report {report_id}.")
             raise Forbidden(f"Your role may not make a {layer.id} report {to}.")
-        lifecycle.check_transition(row["status"], to, reason, layer.moderation)
-        entry = repository.record_transition(
-            conn,
-            report_id,
-            row["status"],
-            to,
-            reason=reason,
-            comment=comment,
-            note=note,
-            actor=actor.id,
-            role=actor.role,
-        )
-        notifications.status_changed(conn, row, entry["id"])  # queued for the worker: SMTP is never waited on
-        with db.cursor_in(conn) as cur:
-            scoring.after_change(cur, layer)
+        entry = apply(conn, row, layer, to, reason=reason, comment=comment, note=note, actor=actor)
     return {"id": report_id, "status": to, "from": row["status"], "at": entry["changed_at"].isoformat()}
+
+
+def apply(
+    conn: Connection, row: dict, layer: Layer, to: str, *, actor: Actor, reason=None, comment=None, note=None
+) -> dict:
+    """A transition of the locked report ``row`` in the caller's transaction, once the caller checked who may:
+    the lifecycle's check, the history entry, the reporter's message queued (for the worker: SMTP is never
+    waited on), the layer rescored. The history entry (id, time)."""
+    lifecycle.check_transition(row["status"], to, reason, layer.moderation)
+    entry = repository.record_transition(
+        conn, row["id"], row["status"], to, reason=reason, comment=comment, note=note, actor=actor.id, role=actor.role
+    )
+    notifications.status_changed(conn, row, entry["id"])
+    with db.cursor_in(conn) as cur:
+        scoring.after_change(cur, layer)
+    return entry
 
 
 def history(engine: Engine, registry: Registry, report_id: int, role: str | None) -> dict:

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Engine
 
-from mapper import db
 from mapper.domain import lifecycle
 from mapper.domain.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from mapper.domain.layers import Registry
-from mapper.services import scoring
+from mapper.services import lifecycle as lifecycle_service
 from mapper.services.tokens import digest as token_digest
 from mapper.store import reports as repository
 
-REPORTER = "reporter"  # the history's actor for the reporter's own moves (a dispute)
+REPORTER = lifecycle_service.Actor("reporter", None)  # who the history names for the reporter's own move
 COMMENT_MAX = 2000
 
 
@@ -109,21 +108,8 @@ def give_feedback(engine: Engine, registry: Registry, token: str, body: dict) ->
             )
         repository.add_reporter_feedback(conn, report["id"], verdict, comment)
         reopen = lifecycle.VERDICTS[verdict]
-        if reopen is not None:
-            lifecycle.check_transition(report["status"], reopen)
-            repository.record_transition(
-                conn,
-                report["id"],
-                report["status"],
-                reopen,
-                reason=None,
-                comment=None,
-                note=f"Disputed by the reporter: {comment}" if comment else "Disputed by the reporter.",
-                actor=REPORTER,
-                role=None,
-            )
-            layer = registry.report_layer(report["layer"])
-            if layer is not None:
-                with db.cursor_in(conn) as cur:
-                    scoring.after_change(cur, layer)
+        layer = registry.report_layer(report["layer"])
+        if reopen is not None and layer is not None:
+            note = f"Disputed by the reporter: {comment}" if comment else "Disputed by the reporter."
+            lifecycle_service.apply(conn, report, layer, reopen, note=note, actor=REPORTER)
     return {"id": report["id"], "verdict": verdict, "status": reopen or report["status"]}
