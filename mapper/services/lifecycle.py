@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from mapper import db
 from mapper.domain import lifecycle, policy
@@ -62,9 +62,12 @@ def transition(
     body: dict,
     actor: Actor,
     require: Callable[[dict], bool] | None = None,
+    then: Callable[[Connection, dict], None] | None = None,
 ) -> dict:
     """Apply ``body`` (``to``, and optional ``comment`` — public —, ``note`` — internal —, ``reason``) to a
-    report, as ``actor``; ``require`` (the locked row → bool) narrows which reports qualify (404 otherwise).
+    report, as ``actor``; ``require`` (the locked row → bool) narrows which reports qualify (404 otherwise);
+    ``then`` (the connection, the locked row) does more in the same transaction once the transition is written
+    (a merge links the duplicate), and may still refuse, undoing it all.
     Refusals: 404 (no such report, or one the actor may not handle), 403, 409 (the lifecycle), 422 (the body)."""
     if not isinstance(body, dict):
         raise ValidationFailed("The body must be a JSON object.", [FieldProblem("body", "must be an object")])
@@ -101,6 +104,8 @@ def transition(
             actor=actor.id,
             role=actor.role,
         )
+        if then is not None:
+            then(conn, row)
         with db.cursor_in(conn) as cur:
             scoring.after_change(cur, layer)
     return {"id": report_id, "status": to, "from": row["status"], "at": entry["changed_at"].isoformat()}
