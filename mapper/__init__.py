@@ -49,6 +49,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         security,
         sessions,
         signin,
+        staff_queue,
         tiles,
     )
 
@@ -65,6 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp, gtfs.bp):
         app.register_blueprint(blueprint)
     signin.init_app(app)  # staff sign-in: Flask-Login, the session cookie's flags, /staff…
+    app.register_blueprint(staff_queue.bp)  # /staff/queue, /staff/reports/{id}
     csrf.init_app(app)  # every unsafe request needs the session's CSRF token, but the JSON API's (web.csrf.EXEMPT)
     access.init_app(app)  # every route declares who may call it; credentialed responses stay private
     rate_limits.init_app(app)  # after the blueprints (it attaches the limits to their views), before middleware

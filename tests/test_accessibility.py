@@ -55,6 +55,8 @@ PAGES = [
     Target("signin", "/staff/login"),
     Target("track", "/track/{token}"),
     Target("staff", "/staff", signed_in=True),
+    Target("staff-queue", "/staff/queue", signed_in=True),
+    Target("staff-report", "/staff/reports/{crime_id}", signed_in=True),
     Target("ogc-landing", "/ogc?f=html"),
     Target("ogc-collections", "/ogc/collections?f=html"),
     Target("ogc-items", "/ogc/collections/crime/items?f=html"),

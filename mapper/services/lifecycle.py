@@ -63,9 +63,12 @@ def transition(
     body: dict,
     actor: Actor,
     require: Callable[[dict], bool] | None = None,
+    then: Callable[[Connection, dict], None] | None = None,
 ) -> dict:
     """Apply ``body`` (``to``, and optional ``comment`` — public —, ``note`` — internal —, ``reason``) to a
-    report, as ``actor``; ``require`` (the locked row → bool) narrows which reports qualify (404 otherwise).
+    report, as ``actor``; ``require`` (the locked row → bool) narrows which reports qualify (404 otherwise);
+    ``then`` (the connection, the locked row) does more in the same transaction once the transition is written
+    (a merge links the duplicate), and may still refuse, undoing it all.
     Refusals: 404 (no such report, or one the actor may not handle), 403, 409 (the lifecycle), 422 (the body)."""
     if not isinstance(body, dict):
         raise ValidationFailed("The body must be a JSON object.", [FieldProblem("body", "must be an object")])
@@ -91,6 +94,8 @@ def transition(
                 raise NotFound(f"No report {report_id}.")
             raise Forbidden(f"Your role may not make a {layer.id} report {to}.")
         entry = apply(conn, row, layer, to, reason=reason, comment=comment, note=note, actor=actor)
+        if then is not None:
+            then(conn, row)
     return {"id": report_id, "status": to, "from": row["status"], "at": entry["changed_at"].isoformat()}
 
 

@@ -1,6 +1,7 @@
 """CSRF protection, decided in one place: every unsafe request (POST, PUT, PATCH, DELETE) must carry this
 session's token (Flask-WTF's ``CSRFProtect``: the ``csrf_token`` form field, or an ``X-CSRFToken`` header)
-unless its blueprint is listed in ``EXEMPT`` with the reason.
+unless its blueprint is listed in ``EXEMPT`` with the reason; a staff form's view may check it itself, right
+after its access marker (``checked_in_view``), so that anonymous callers get 401 first.
 
 The exempt blueprints are the JSON API's: their callers authenticate with ``Authorization: Bearer …``, which a
 browser never adds to a cross-site request by itself, and their bodies are JSON, which a cross-site form cannot
@@ -12,7 +13,9 @@ taking an unsafe method and checks it is either refused without the token or lis
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+import functools
+
+from flask import Flask, current_app, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect, validate_csrf
 from wtforms import ValidationError
 
@@ -24,12 +27,28 @@ EXEMPT = {
     "scores": "the JSON API: score runs and alert decisions are authorised by a Bearer token only",
     "gtfs": "the JSON API: feed uploads are authorised by a Bearer token only",
 }
+IN_VIEW = "csrf_checked_in_view"
 REFUSED = "The form was refused: it did not carry this session's CSRF token (reload the page and try again)."
 
 
 def exempt_endpoint(endpoint: str | None) -> bool:
     """Whether unsafe requests to ``endpoint`` skip the CSRF check (and so take no role from a session)."""
     return bool(endpoint) and "." in endpoint and endpoint.split(".", 1)[0] in EXEMPT
+
+
+def checked_in_view(view):
+    """For a staff form's view, under its access marker: the token is checked as the view starts, once the
+    marker has let the caller in, rather than before it, so that a caller without a role is told to sign in
+    (401) and not that the form lacked a token (400). Nothing of the view runs before the check."""
+
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        if current_app.config["WTF_CSRF_ENABLED"]:
+            current_app.extensions["csrf"].protect()
+        return view(*args, **kwargs)
+
+    setattr(checked, IN_VIEW, True)
+    return checked
 
 
 def session_may_act() -> bool:
@@ -67,5 +86,8 @@ def init_app(app: Flask) -> CSRFProtect:
     csrf = CSRFProtect(app)
     for name in EXEMPT:
         csrf.exempt(app.blueprints[name])
+    for view in app.view_functions.values():
+        if getattr(view, IN_VIEW, False):  # (functools.wraps carries the mark up to the access marker's wrapper)
+            csrf.exempt(view)  # from the check before the view: checked_in_view makes it inside
     app.register_error_handler(CSRFError, refused)
     return csrf

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from mapper.db import get_engine
-from mapper.domain.errors import NotFound
-from mapper.services import lifecycle, tracking
+from mapper.domain.errors import FieldProblem, NotFound, ValidationFailed
+from mapper.services import duplicates, lifecycle, tracking
 from mapper.services.intake import IntakeLimits, parse_json_body, submit_report
 from mapper.web import access
 from mapper.web.auth import current_actor, current_role
@@ -90,6 +90,27 @@ def report_history(report_id: int):
     """Every transition of a report with its internal notes and actors, and where it may go next, for staff who
     act on or see the report."""
     return jsonify(lifecycle.history(get_engine(), registry(), report_id, current_role()))
+
+
+@bp.get("/reports/<int:report_id>/duplicates")
+@access.staff
+def report_duplicates(report_id: int):
+    """Reports that may be the same problem: same layer (and category), within the layer's ``[duplicates]``
+    distance and days, nearest first, for staff who act on or see the report."""
+    return jsonify(duplicates.suggestions(get_engine(), registry(), report_id, current_role()))
+
+
+@bp.post("/reports/<int:report_id>/merge")
+@access.staff
+def merge_report(report_id: int):
+    """``{"into": id, "comment": …}``: the report becomes ``rejected`` (reason ``duplicate``) and points at
+    ``into`` (same layer). 409 when the lifecycle or the duplicate chain forbids it."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or set(body) - {"into", "comment"}:
+        problem = FieldProblem("body", "an object with into (a report id) and comment only")
+        raise ValidationFailed("The body must name the report to merge into.", [problem])
+    actor = lifecycle.Actor(current_actor(), current_role())
+    return jsonify(duplicates.merge(get_engine(), registry(), report_id, body.get("into"), actor, body.get("comment")))
 
 
 @bp.get("/reports/<token>")

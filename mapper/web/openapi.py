@@ -315,6 +315,49 @@ def document(layers: list[Layer], server: str) -> dict:
                 "responses": {"200": ok_json("History"), "401": PROBLEM, "404": PROBLEM},
             }
         },
+        "/api/reports/{report_id}/duplicates": {
+            "get": {
+                "summary": "Reports that may be the same problem: same layer (and category), within the layer's "
+                "[duplicates] distance and days, nearest first (staff who act on or see the report)",
+                "operationId": "reportDuplicates",
+                "tags": ["Intake"],
+                "parameters": [_param("report_id", "path", {"type": "integer", "minimum": 0}, required=True)],
+                "responses": {"200": ok_json("Duplicate suggestions"), "401": PROBLEM, "404": PROBLEM},
+            }
+        },
+        "/api/reports/{report_id}/merge": {
+            "post": {
+                "summary": "Merge a report into another of its layer: rejected with the reason duplicate, linked "
+                "to it (the roles that may reject the report)",
+                "operationId": "mergeReport",
+                "tags": ["Intake"],
+                "parameters": [_param("report_id", "path", {"type": "integer", "minimum": 0}, required=True)],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["into"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "into": {"type": "integer", "minimum": 1},
+                                    "comment": {"type": "string", "maxLength": 2000},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": ok_json("The report's new status and the report it duplicates"),
+                    "401": PROBLEM,
+                    "403": PROBLEM,
+                    "404": PROBLEM,
+                    "409": PROBLEM,
+                    "422": PROBLEM,
+                },
+            }
+        },
         "/api/reports/{report_id}/alert-decision": {
             "post": {
                 "summary": "Verify or dismiss a citizen's water alert (admin, and the roles water_quality's [access] "
