@@ -8,14 +8,20 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 
 import pytest
 from PIL import Image, ImageCms, PngImagePlugin
+from playwright.sync_api import expect
 from sqlalchemy import text
 
 from mapper.domain import photos as domain
 from mapper.services.tokens import create_api_token
+from tests import test_report_browser as form_tests
 from tests.conftest import count
+from tests.test_report_browser import expect_result, fill_crime, open_form, the_report
+
+new_page, page_watch = form_tests.new_page, form_tests.page_watch  # the report form tests' fixtures
 
 URBAN = {
     "type": "Feature",
@@ -274,3 +280,30 @@ def test_photos_of_a_hidden_report_are_not_public(client, engine):
     assert moved.status_code == 200, moved.get_json()
     assert client.get(f"/api/reports/{rid}/photos/1").status_code == 404
     assert client.get(f"/api/reports/{rid}/photos/1", headers=moderator).status_code == 200
+
+
+# --- the report form ------------------------------------------------------------------------------------------
+@pytest.mark.browser
+def test_the_form_sends_photos_and_names_a_refused_file(page_watch, engine):
+    page, watch = page_watch
+    open_form(page)
+    fill_crime(page)
+    expect(page.get_by_label(re.compile("^Photos"))).to_have_attribute("accept", "image/jpeg,image/png,image/webp")
+    good = {"name": "street.jpg", "mimeType": "image/jpeg", "buffer": jpeg_with_gps()}
+    bad = {"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"not a picture at all\n" * 10}
+    page.set_input_files("#photos", [good, bad])
+    page.click("#submit")
+    refused = page.locator("#err-photos li")
+    expect(refused).to_have_count(1)
+    expect(refused).to_contain_text("notes.jpg")
+    expect(page.locator("#photos")).to_have_attribute("aria-invalid", "true")
+    assert count(engine) == 0 and count(engine, "report_photos") == 0
+    page.set_input_files("#photos", [good])
+    page.click("#submit")
+    expect_result(page)
+    (post_refused, post_sent) = watch.posts
+    assert post_sent.headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert post_refused.headers["idempotency-key"] != post_sent.headers["idempotency-key"]  # other files, new key
+    (row,) = stored(engine, the_report(engine)["id"])
+    has_no_metadata(bytes(row["data"]))
+    assert [p for p in watch.problems() if "422" not in p] == []
