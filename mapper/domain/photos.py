@@ -91,7 +91,8 @@ def _decode(data: bytes) -> tuple[Image.Image, str]:
 
 def _pixels_only(img: Image.Image) -> Image.Image:
     """The image upright, in a mode its format can store, with no metadata left on it."""
-    upright = ImageOps.exif_transpose(img)
+    ImageOps.exif_transpose(img, in_place=True)  # no copy of the pixels when the image is upright already
+    upright = img
     alpha = upright.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in upright.info
     if upright.mode not in ("L", "RGB") or alpha:
         upright = upright.convert("RGBA" if alpha else "RGB")
@@ -111,9 +112,8 @@ def _encode(img: Image.Image, fmt: str) -> bytes:
 
 
 def _thumbnail(img: Image.Image) -> bytes:
-    thumb = img.copy()
-    thumb.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
-    thumb.info = {}
+    box = (THUMBNAIL_PX, THUMBNAIL_PX)  # scaled down straight from the image (no full-size copy), never up
+    thumb = ImageOps.contain(img, box, Image.Resampling.LANCZOS) if max(img.size) > THUMBNAIL_PX else img
     out = io.BytesIO()
     thumb.save(out, "WEBP", quality=75)
     return out.getvalue()
