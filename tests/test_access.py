@@ -25,6 +25,7 @@ ARGUMENTS = {
     "subject_id": "1",
     "feature_id": "1",
     "report_id": "1",
+    "position": "1",
     "token": "nope",
     "z": "0",
     "x": "0",

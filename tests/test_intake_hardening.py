@@ -99,7 +99,6 @@ NOT_JSON = [
     "text/plain",  # what a cross-site <form enctype="text/plain"> or a no-cors fetch can send
     "text/plain; charset=utf-8",
     "application/x-www-form-urlencoded",
-    "multipart/form-data; boundary=xyz",
     None,
     "application/json; charset=iso-8859-1",
     "application/json; version=2",
@@ -113,6 +112,20 @@ def test_a_body_not_declared_as_json_is_refused_with_415(server, engine, clean, 
     r = requests.post(server.url + REPORTS, data=json.dumps(crime()), headers=headers, timeout=30)
     problem = assert_problem(r.status_code, r.headers["Content-Type"], r.content, 415, "Content-Type")
     assert "application/geo+json" in problem["errors"][0]["reason"]
+    assert count(engine) == 0 and count(engine, "idempotency_keys") == 0
+
+
+def test_a_multipart_body_from_another_site_is_refused(server, engine, clean):
+    """multipart/form-data is read (reports with photos: tests/test_photos.py), but a browser could send it from any
+    site without a preflight: with another site's Origin it is refused (403) before its body is read."""
+    headers = {"Content-Type": "multipart/form-data; boundary=xyz", "Idempotency-Key": "k-403"}
+    for origin in ("https://evil.example", "null"):
+        r = requests.post(
+            server.url + REPORTS, data=json.dumps(crime()), headers=headers | {"Origin": origin}, timeout=30
+        )
+        assert_problem(r.status_code, r.headers["Content-Type"], r.content, 403, "Origin")
+    r = requests.post(server.url + REPORTS, data=json.dumps(crime()), headers=headers, timeout=30)
+    assert_problem(r.status_code, r.headers["Content-Type"], r.content, 422, "feature")  # not a form at all
     assert count(engine) == 0 and count(engine, "idempotency_keys") == 0
 
 

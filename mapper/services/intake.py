@@ -14,9 +14,12 @@ from mapper.domain.errors import Conflict, FieldProblem, NotFound, PayloadTooLar
 from mapper.domain.geometry import GeometryProblem, parse_crs, parse_geojson_geometry
 from mapper.domain.layers import Layer, Registry
 from mapper.domain.lifecycle import SUBMITTED
+from mapper.domain.photos import Upload
+from mapper.domain.photos import prepare_all as prepare_photos
 from mapper.domain.values import check_json_types, split_public_private, validate_frame
 from mapper.services import idempotency, scoring
 from mapper.services.tokens import new_tracking_token, seal_tracking_token
+from mapper.store import photos as photo_store
 from mapper.store import reports as repository
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -92,8 +95,11 @@ def observed_at(layer: Layer, public: dict, private: dict):
     return public.get(layer.time_field) or private.get(layer.time_field)
 
 
-def request_hash(layer_id: str, body: bytes, crs_param: str | None) -> bytes:
-    return hashlib.sha256(b"\0".join([layer_id.encode(), (crs_param or "").encode(), body])).digest()
+def request_hash(layer_id: str, body: bytes, crs_param: str | None, uploads: list[Upload] = ()) -> bytes:
+    """What an Idempotency-Key is bound to: the layer, the CRS, the Feature and every photo's bytes as sent."""
+    parts = [layer_id.encode(), (crs_param or "").encode(), body]
+    parts += [hashlib.sha256(u.data).digest() for u in uploads]  # none: the hash of a JSON report, as before
+    return hashlib.sha256(b"\0".join(parts)).digest()
 
 
 DEFAULT_LIMITS = IntakeLimits()
@@ -112,10 +118,12 @@ def submit_report(
     secret: str = "",
     idempotency_ttl_hours: float = IDEMPOTENCY_TTL_HOURS,
     language: str | None = None,
+    photos: list[Upload] = (),
 ) -> IntakeResult:
     """Validate and store one report (``language``: the reporter's, for the messages they get). With an
     idempotency key a retry within ``idempotency_ttl_hours`` returns the first response; the key is kept
-    hashed and that response sealed under ``secret`` (the server's), as is the tracking token (for its link)."""
+    hashed and that response sealed under ``secret`` (the server's), as is the tracking token (for its link).
+    ``photos`` (at most ``domain.photos.MAX_PHOTOS``) are re-encoded first and stored in the report's transaction."""
     layer = registry.report_layer(layer_id)
     if layer is None:
         raise NotFound(
@@ -134,8 +142,15 @@ def submit_report(
         )
     if idempotency_key is not None and not secret:
         raise ValueError("idempotency keys are hashed and sealed under the server secret: pass secret")
-    geom, public, private = validate_feature(layer, parse_json_body(body), crs_param, limits)
-    digest = request_hash(layer_id, body, crs_param)
+    prepared, photo_problems = prepare_photos(photos)
+    try:
+        geom, public, private = validate_feature(layer, parse_json_body(body), crs_param, limits)
+    except ValidationFailed as e:
+        e.problems += photo_problems
+        raise
+    if photo_problems:
+        raise ValidationFailed("A photo was refused.", photo_problems)
+    digest = request_hash(layer_id, body, crs_param, photos)
     with engine.begin() as conn:
         key_hash = None
         if idempotency_key is not None:
@@ -157,6 +172,7 @@ def submit_report(
             tracking_sealed=seal_tracking_token(secret, token) if secret else None,
             language=language,
         )
+        photo_store.insert_photos(conn, row["id"], prepared)
         with db.cursor_in(conn) as cur:
             scoring.after_change(cur, layer)
         response = {
@@ -168,6 +184,8 @@ def submit_report(
             "tracking_page": f"/track/{token}",
             "created_at": row["created_at"].isoformat(),
         }
+        if prepared:
+            response["photos"] = [f"/api/reports/{row['id']}/photos/{n}" for n in range(1, len(prepared) + 1)]
         if key_hash is not None:
             sealed = idempotency.seal(secret, idempotency_key, response)
             repository.store_idempotent_response(conn, key_hash, 201, sealed)

@@ -130,11 +130,18 @@
 
   // --- errors --------------------------------------------------------------------------------------
   function clearErrors() {
-    form.querySelectorAll(".error").forEach(p => { p.textContent = ""; });
+    form.querySelectorAll(".error").forEach(p => { p.textContent = ""; });  // the photos' list too
     form.querySelectorAll("[aria-invalid]").forEach(el => el.removeAttribute("aria-invalid"));
   }
   function showError(field, reason) {
     let el, inputs = [];
+    if (field.startsWith("photo")) {
+      const item = document.createElement("li");  // one line per refused file (its name is in the reason)
+      item.textContent = reason.charAt(0).toUpperCase() + reason.slice(1) + ".";
+      document.getElementById("err-photos").appendChild(item);
+      photoInput.setAttribute("aria-invalid", "true");
+      return photoInput;
+    }
     if (field.startsWith("geometry") || field === "crs") {
       el = document.getElementById("err-geometry");
       // The inputs of the current geometry kind (the others are hidden and cannot take the focus).
@@ -176,6 +183,20 @@
     if (firstInput) firstInput.focus();
   }
 
+  // --- photos: with files the report goes as multipart/form-data (part "feature" + parts "photo") -----
+  const photoInput = document.getElementById("photos");
+  function photoFiles() { return Array.from(photoInput.files || []); }
+  // The request body and its headers; "signature" tells a retry of the same report from a changed one.
+  function reportBody(payload) {
+    const files = photoFiles();
+    if (!files.length) return { body: payload, type: "application/geo+json", signature: payload };
+    const data = new FormData();
+    data.append("feature", payload);
+    files.forEach(f => data.append("photo", f, f.name));
+    const signature = payload + files.map(f => "\n" + [f.name, f.size, f.lastModified].join("/")).join("");
+    return { body: data, type: null, signature: signature };  // the browser writes the multipart boundary
+  }
+
   // --- submit --------------------------------------------------------------------------------------
   form.addEventListener("submit", async function (ev) {
     ev.preventDefault();
@@ -187,17 +208,18 @@
     const geometry = collectGeometry();
     if (!geometry) { showErrors([{ field: "geometry", reason: text.no_geometry }]); return; }
     const layerId = layerSelect.value;
-    const payload = JSON.stringify({ type: "Feature", geometry: geometry, properties: collectProperties() });
-    if (payload !== keyedBody || layerId !== keyedLayer) { idempotencyKey = newKey(); keyedBody = payload; keyedLayer = layerId; }
+    if (photoFiles().length > 3) { showErrors([{ field: "photo", reason: text.too_many_photos }]); return; }
+    const sent = reportBody(JSON.stringify({ type: "Feature", geometry: geometry, properties: collectProperties() }));
+    if (sent.signature !== keyedBody || layerId !== keyedLayer) { idempotencyKey = newKey(); keyedBody = sent.signature; keyedLayer = layerId; }
     button.disabled = true;
     let resp;
     try {
       if (navigator.onLine === false) throw new TypeError("offline");
       resp = await fetch(`/api/layers/${encodeURIComponent(layerId)}/reports`, {
         method: "POST",
-        headers: { "Content-Type": "application/geo+json", "Accept": "application/json",
-                   "Idempotency-Key": idempotencyKey, "X-Mapper-Form": "1" },
-        body: payload,
+        headers: Object.assign(sent.type ? { "Content-Type": sent.type } : {},
+          { "Accept": "application/json", "Idempotency-Key": idempotencyKey, "X-Mapper-Form": "1" }),
+        body: sent.body,
       });
     } catch (err) {
       button.disabled = false;

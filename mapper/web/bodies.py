@@ -49,6 +49,18 @@ def read_body(limit: int, types: tuple[str, ...] | None = None) -> bytes:
     return body
 
 
+def read_form(limit: int, field_limit: int, parts: int = 16):
+    """A ``multipart/form-data`` body of at most ``limit`` bytes (413 beyond, as ``read_body``) in at most
+    ``parts`` parts, each text part at most ``field_limit`` bytes (413); returns Werkzeug's (form, files).
+    Files past 500 KB are spooled to a temporary file, not held in memory."""
+    _limit_to(limit)
+    request.max_form_memory_size, request.max_form_parts = field_limit, parts
+    try:
+        return request.form, request.files
+    except RequestEntityTooLarge:
+        raise too_large(limit) from None
+
+
 def copy_body(dest, limit: int) -> int:
     """Stream the request body into the file ``dest`` in 1 MiB chunks; 413 naming ``body`` once it passes
     ``limit`` bytes (what was written so far is the caller's to discard). Returns the bytes written."""

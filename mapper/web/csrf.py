@@ -23,7 +23,9 @@ from mapper.domain.errors import BadRequest, FieldProblem
 
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 EXEMPT = {
-    "intake": "the JSON API: report intake takes JSON bodies only (415 otherwise); staff send a Bearer token",
+    "intake": "the JSON API: report intake takes JSON bodies (415 otherwise) or multipart ones from no other site "
+    "(intake_api.refuse_other_sites); staff send a Bearer token",
+    "photos": "the JSON API: photos are hidden and shown by moderators with a Bearer token",
     "scores": "the JSON API: score runs and alert decisions are authorised by a Bearer token only",
     "gtfs": "the JSON API: feed uploads are authorised by a Bearer token only",
 }

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, current_app, jsonify, request
 
 from mapper.db import get_engine
-from mapper.domain.errors import FieldProblem, NotFound, ValidationFailed
+from mapper.domain import photos
+from mapper.domain.errors import FieldProblem, Forbidden, NotFound, ValidationFailed
 from mapper.services import duplicates, lifecycle, tracking
 from mapper.services.intake import IntakeLimits, parse_json_body, submit_report
 from mapper.web import access
 from mapper.web.auth import current_actor, current_role
-from mapper.web.bodies import JSON_TYPES, read_body
+from mapper.web.bodies import JSON_TYPES, read_body, read_form
 from mapper.web.i18n import current_language
 from mapper.web.rate_limits import limited
 from mapper.web.security import secret_url
@@ -42,15 +45,62 @@ def get_layer(layer_id: str):
     return jsonify(layer.as_schema())
 
 
+MULTIPART = "multipart/form-data"
+PARTS_OVERHEAD = 64 * 1024  # the parts' headers and boundaries
+
+
+def refuse_other_sites() -> None:
+    """403 naming ``Origin`` for a multipart report sent by a browser from another site: unlike a JSON body, a
+    form body needs no CORS preflight, so a cross-site form or ``no-cors`` fetch could send one. Clients that
+    are not browsers send no ``Origin``; the report form sends ours."""
+    origin = request.headers.get("Origin")
+    if origin is not None and urlsplit(origin).netloc != request.host:
+        raise Forbidden(
+            "Reports with photos are taken from this site's own form or from API clients only.",
+            [FieldProblem("Origin", "is another site's")],
+        )
+
+
+def report_parts(limits: IntakeLimits) -> tuple[bytes, list[photos.Upload]]:
+    """A multipart report: the part ``feature`` (the GeoJSON Feature as JSON text, or a file) and up to
+    ``photos.MAX_PHOTOS`` parts ``photo``; the body may hold that many photos of the largest size and a Feature."""
+    refuse_other_sites()
+    limit = photos.MAX_PHOTOS * photos.MAX_BYTES + limits.max_body_bytes + PARTS_OVERHEAD
+    form, files = read_form(limit, limits.max_body_bytes + 1)
+    unknown = sorted((set(form) | set(files)) - {"feature", "photo"})
+    if unknown:
+        raise ValidationFailed(
+            "Unknown parts.", [FieldProblem(k, "is not a part of a report (feature, photo)") for k in unknown]
+        )
+    if "feature" in files:
+        feature = files["feature"].stream.read(limits.max_body_bytes + 1)
+    elif "feature" in form:
+        feature = form["feature"].encode()
+    else:
+        raise ValidationFailed("The report has no Feature.", [FieldProblem("feature", "is missing")])
+    if form.getlist("photo"):
+        raise ValidationFailed("A photo was sent as text.", [FieldProblem("photo", "must be a file (with a filename)")])
+    sent = [f for f in files.getlist("photo") if f.filename]  # an HTML form's empty file input has no name
+    return feature, [
+        photos.Upload(f"photo[{n}]", f.filename or "", f.stream.read(photos.MAX_BYTES + 1))
+        for n, f in enumerate(sent, start=1)
+    ]
+
+
 @bp.post("/layers/<layer_id>/reports")
 @access.public
 @limited("intake")
 def create_report(layer_id: str):
-    """Submit a report as a GeoJSON Feature; answers 201 with id, status and a private tracking token."""
+    """Submit a report as a GeoJSON Feature, or as multipart/form-data with the Feature and up to 3 photos;
+    answers 201 with id, status and a private tracking token."""
     role = current_role()
     limits = IntakeLimits(int(current_app.config["MAX_BODY_BYTES"]), int(current_app.config["MAX_VERTICES"]))
     # Too large (413: declared, or once past the limit) or not JSON (415) is refused before the body is read.
-    body = read_body(limits.max_body_bytes, JSON_TYPES)
+    uploads = []
+    if request.mimetype == MULTIPART:
+        body, uploads = report_parts(limits)
+    else:
+        body = read_body(limits.max_body_bytes, JSON_TYPES)
     result = submit_report(
         get_engine(),
         registry(),
@@ -62,6 +112,7 @@ def create_report(layer_id: str):
         idempotency_ttl_hours=float(current_app.config["IDEMPOTENCY_TTL_HOURS"]),
         limits=limits,
         language=current_language(),
+        photos=uploads,
         # A label of where the report came from, nothing more: anyone can send X-Mapper-Form, so "web" grants
         # nothing (no status, no trust, no visibility); only a staff token's role, checked, gives "api:<role>".
         source=f"api:{role}" if role else ("web" if request.headers.get("X-Mapper-Form") else "api"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request
 
-from mapper.domain import lifecycle, policy
+from mapper.domain import lifecycle, photos, policy
 from mapper.domain.layers import Layer
 from mapper.services.exports import FORMATS as EXPORT_FORMATS
 from mapper.services.feeds import CRS84, DEFAULT_LIMIT, FORMATS, MAX_LIMIT, MAX_MAP_ZOOM
@@ -27,6 +27,75 @@ PROBLEM_OR_HTML = {  # where f=html asks for pages, a missing page is an HTML on
     "description": "Problem details (RFC 9457), or an HTML page for f=html",
     "content": {**PROBLEM["content"], "text/html": {"schema": {"type": "string"}}},
 }
+
+
+MULTIPART_REPORT = {
+    "type": "object",
+    "required": ["feature"],
+    "properties": {
+        "feature": {"type": "string", "description": "The GeoJSON Feature as JSON text (or a file part)"},
+        "photo": {
+            "type": "array",
+            "maxItems": photos.MAX_PHOTOS,
+            "items": {"type": "string", "format": "binary"},
+            "description": f"Up to {photos.MAX_PHOTOS} JPEG, PNG or WebP images of at most "
+            f"{photos.MAX_BYTES // (1024 * 1024)} MB and {photos.MAX_PIXELS // 1_000_000} megapixels each; "
+            "re-encoded without metadata. A refused file is a 422 naming its part (photo[n]) and name",
+        },
+    },
+}
+
+
+def _photo_paths() -> dict:
+    ids = [
+        _param("report_id", "path", {"type": "integer", "minimum": 0}, required=True),
+        _param("position", "path", {"type": "integer", "minimum": 1, "maximum": photos.MAX_PHOTOS}, required=True),
+    ]
+    image = {t: {"schema": {"type": "string", "format": "binary"}} for t in photos.FORMATS.values()}
+    seen = "public when its report is and it is not hidden; staff who handle the report see every photo"
+    paths = {
+        "/api/reports/{report_id}/photos/{position}": ("A report's photo (" + seen + ")", image, "getPhoto"),
+        "/api/reports/{report_id}/photos/{position}/thumbnail": (
+            f"A photo's thumbnail, at most {photos.THUMBNAIL_PX} px (seen as the photo is)",
+            {photos.THUMBNAIL_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            "getPhotoThumbnail",
+        ),
+    }
+    doc = {
+        path: {
+            "get": {
+                "summary": summary,
+                "operationId": op,
+                "tags": ["Intake"],
+                "parameters": ids,
+                "responses": {
+                    "200": {"description": "The image", "content": content},
+                    "304": {"description": "Not modified"},
+                    "404": PROBLEM,
+                },
+            }
+        }
+        for path, (summary, content, op) in paths.items()
+    }
+    for action in ("hide", "unhide"):
+        doc[f"/api/reports/{{report_id}}/photos/{{position}}/{action}"] = {
+            "post": {
+                "summary": f"{action.capitalize()} one photo (moderators and admin); its report is left as it is",
+                "operationId": f"{action}Photo",
+                "tags": ["Intake"],
+                "parameters": ids,
+                "responses": {
+                    "200": {
+                        "description": "The photo's state",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "401": PROBLEM,
+                    "403": PROBLEM,
+                    "404": PROBLEM,
+                },
+            }
+        }
+    return doc
 
 
 def _param(name, where, schema, description="", required=False, style=None, explode=None) -> dict:
@@ -305,6 +374,7 @@ def document(layers: list[Layer], server: str) -> dict:
                 },
             }
         },
+        **_photo_paths(),
         "/api/reports/{report_id}/history": {
             "get": {
                 "summary": "A report's history with internal notes and actors, and where it may go next (staff who "
@@ -609,8 +679,11 @@ def document(layers: list[Layer], server: str) -> dict:
                 "requestBody": {
                     "required": True,
                     "content": {
-                        t: {"schema": {"$ref": f"#/components/schemas/{lid}ReportInput"}}
-                        for t in ("application/geo+json", "application/json")
+                        **{
+                            t: {"schema": {"$ref": f"#/components/schemas/{lid}ReportInput"}}
+                            for t in ("application/geo+json", "application/json")
+                        },
+                        "multipart/form-data": {"schema": MULTIPART_REPORT},
                     },
                 },
                 "responses": {
@@ -629,6 +702,7 @@ def document(layers: list[Layer], server: str) -> dict:
                         },
                     ),
                     "401": PROBLEM,
+                    "403": PROBLEM,
                     "404": PROBLEM,
                     "409": PROBLEM,
                     "413": PROBLEM,
