@@ -31,6 +31,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from mapper.web import (
         access,
         assets,
+        atom,
+        audit,
         bodies,
         csrf,
         exports,
@@ -61,7 +63,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(intake_api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(maps.bp)
-    for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp, gtfs.bp):
+    for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp, gtfs.bp, audit.bp, atom.bp):
         app.register_blueprint(blueprint)
     signin.init_app(app)  # staff sign-in: Flask-Login, the session cookie's flags, /staff…
     csrf.init_app(app)  # every unsafe request needs the session's CSRF token, but the JSON API's (web.csrf.EXEMPT)

@@ -64,7 +64,7 @@ def track(token: str):
     internal notes nor who wrote them); the same as ``/api/reports/{token}``."""
     doc = report_status(get_engine(), token)
     layer = registry().report_layer(doc["layer"])
-    return render_template("track.html", doc=doc, layer=layer)
+    return render_template("track.html", doc=doc, layer=layer, token=token)
 
 
 @bp.get("/map")
