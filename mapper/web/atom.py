@@ -1,5 +1,5 @@
-"""Atom feeds to subscribe to: ``/feeds/{layer}.atom`` (``?bbox=``), a layer's newest public reports, and
-``/track/{token}.atom``, one report's public updates for the holder of its tracking token (services.atom)."""
+"""Atom feeds to subscribe to (services.atom): ``/feeds/{layer}.atom`` (``?bbox=``), a layer's newest public
+reports, and ``/api/reports/{token}/feed.atom``, one report's public updates for the holder of its tracking token."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def layer_feed(layer_id: str):
     return set_validators(_atom(body), etag, changed_at, max_age=60)
 
 
-@bp.get("/track/<token>.atom")
+@bp.get("/api/reports/<token>/feed.atom")
 @access.public
 @limited("tracking")
 @secret_url

@@ -24,6 +24,7 @@ from mapper.domain import policy
 from mapper.domain.errors import Unauthorized
 from mapper.services import staff
 from mapper.web import access
+from mapper.web.auth import current_role
 from mapper.web.rate_limits import limited
 
 bp = Blueprint("signin", __name__)
@@ -105,9 +106,7 @@ def logout():
 @access.staff
 def staff_home():
     """Who is signed in, with which role; the sign-out button. (Anonymous browsers are sent to the form.)"""
-    return render_template(
-        "staff.html", user=current_user, may_read_log=policy.may(current_user.role, "read_access_log")
-    )
+    return render_template("staff.html", user=current_user, may_read_log=policy.may(current_role(), "read_access_log"))
 
 
 @bp.after_request
