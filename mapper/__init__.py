@@ -32,6 +32,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from mapper.web import (
         access,
         assets,
+        atom,
+        audit,
         bodies,
         csrf,
         exports,
@@ -64,7 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(intake_api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(maps.bp)
-    for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp, gtfs.bp, photos.bp):
+    for blueprint in (ogc.bp, tiles.bp, exports.bp, openapi.bp, scores.bp, gtfs.bp, photos.bp, audit.bp, atom.bp):
         app.register_blueprint(blueprint)
     signin.init_app(app)  # staff sign-in: Flask-Login, the session cookie's flags, /staff…
     app.register_blueprint(staff_queue.bp)  # /staff/queue, /staff/reports/{id}

@@ -487,6 +487,38 @@ def user_disable(email):
     click.echo(f"disabled {email}" if done else f"{email} was already disabled")
 
 
+# --- the access log ----------------------------------------------------------------------------------------------
+@main.command()
+@click.option("--since", help="From this day on (YYYY-MM-DD, UTC).")
+@click.option("--until", help="Up to this day, included (YYYY-MM-DD, UTC).")
+@click.option("--actor", help="user:N, token:…, or a staff member's e-mail.")
+@click.option("--report", help="One report's id.")
+@click.option("--layer", help="One layer's id.")
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def audit(since, until, actor, report, layer, limit, as_json):
+    """Who saw reporters' contact details and exact sensitive locations, newest first (the access log)."""
+    import json
+
+    from mapper.services import access_log
+
+    args = {"since": since, "until": until, "actor": actor, "report": report, "layer": layer}
+    try:
+        rows, more = access_log.read_log(_app().extensions["mapper.engine"], access_log.parse_filter(args), size=limit)
+    except MapperError as e:
+        raise _mapper_error(e) from None
+    for r in rows:
+        if as_json:
+            click.echo(json.dumps({**r, "at": r["at"].isoformat()}))
+        else:
+            who = f"{r['actor']} ({r['email']})" if r["email"] else r["actor"]
+            report_id = r["report_id"] if r["report_id"] is not None else "many"
+            click.echo(f"{r['at']:%Y-%m-%d %H:%M:%S%z}  {who}  {r['actor_role'] or '-'}  {r['layer']}  "
+                       f"report {report_id}  {r['what']}  {r['route']}")  # fmt: skip
+    if more and not as_json:
+        click.echo(f"(only the newest {limit}: narrow the filter or raise --limit)", err=True)
+
+
 @main.command()
 def layers():
     """Check and list the layer definitions."""

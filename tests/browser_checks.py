@@ -53,7 +53,7 @@ class Target:
     path: str
     status: int = 200
     ready: str = "main"
-    signed_in: bool = False
+    signed_in: bool | str = False  # True: signed in as the test's staff member; a role name: as an account of it
     then: Callable[[Page], None] | None = field(default=None, compare=False)
 
 

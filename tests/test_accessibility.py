@@ -13,6 +13,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
+from mapper.services import access_log
 from mapper.services.staff import create_user
 from tests.browser_checks import (
     SCREENS,
@@ -31,6 +32,7 @@ from tests.test_report_browser import Watch, expect_result, focused_id, tab_to, 
 
 pytestmark = pytest.mark.browser
 STAFF_EMAIL, STAFF_PASSWORD = "ana@example.org", "correct horse battery"
+ADMIN_EMAIL = "root@example.org"
 
 
 def post_sign_in_without_token(page: Page) -> None:
@@ -57,6 +59,7 @@ PAGES = [
     Target("staff", "/staff", signed_in=True),
     Target("staff-queue", "/staff/queue", signed_in=True),
     Target("staff-report", "/staff/reports/{crime_id}", signed_in=True),
+    Target("access-log", "/staff/access-log", ready="#access-log", signed_in="admin"),
     Target("ogc-landing", "/ogc?f=html"),
     Target("ogc-collections", "/ogc/collections?f=html"),
     Target("ogc-items", "/ogc/collections/crime/items?f=html"),
@@ -78,6 +81,7 @@ def screenshots(tmp_path_factory):
 def seeded(live_server, clean) -> dict:
     """A staff account and one public crime report (through the API, as a citizen sends it)."""
     create_user(clean, STAFF_EMAIL, "police", STAFF_PASSWORD)
+    create_user(clean, ADMIN_EMAIL, "admin", STAFF_PASSWORD)
     feature = {
         "type": "Feature",
         "geometry": {"type": "Point", "coordinates": [-83.0, 39.96]},
@@ -85,6 +89,8 @@ def seeded(live_server, clean) -> dict:
     }
     resp = requests.post(f"{live_server}/api/layers/crime/reports", json=feature, timeout=10)
     assert resp.status_code == 201, resp.text
+    access_log.record_view(clean, actor="user:1", role="police", layer="crime", what="exact_location",
+                           route="/ogc/collections/crime/items?limit=100", report_id=resp.json()["id"])  # fmt: skip
     return {"crime_id": published(clean, resp.json()["id"]), "token": resp.json()["tracking_token"]}
 
 
@@ -95,7 +101,7 @@ def test_page_is_accessible_and_drawn(browser, live_server, seeded, screenshots,
     try:
         page = ctx.new_page()
         if target.signed_in:
-            sign_in(page, STAFF_EMAIL, STAFF_PASSWORD)
+            sign_in(page, ADMIN_EMAIL if target.signed_in == "admin" else STAFF_EMAIL, STAFF_PASSWORD)
         watch = open_target(page, target, seeded)
         screenshot(page, screenshots, f"{target.name}-{screen}")
         assert watch.problems() == []

@@ -201,6 +201,7 @@ LEAK = re.compile(
 HTML_ROUTES = (
     "pages.",
     "signin.",
+    "audit.",  # the access log's page for admins (and its CSV)
     "assets.",
     "static",
     "maps.water_map",

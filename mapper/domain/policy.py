@@ -38,6 +38,7 @@ ACCESS_KEYS = tuple(p for p in LAYER_PERMISSIONS if p != SEE_EXACT)  # declared 
 GRANTS = {
     "upload_gtfs": ("planner",),  # POST /api/gtfs/feeds
     "moderate": ("moderator",),  # verify, reject or hide any layer's reports
+    "read_access_log": (),  # /staff/access-log, who saw contact details and exact locations: admin alone
 }
 
 

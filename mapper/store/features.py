@@ -525,3 +525,18 @@ def counts_sql(view: View, where: Where, cell_m: float) -> tuple[str, Params]:
                    'properties', json_build_object('report_count', n))::text, ','), '')
         FROM s"""
     return sql, p
+
+
+def newest_sql(view: View, where: Where, limit: int) -> tuple[str, Params]:
+    """The ``limit`` matches updated last, newest first (subscription feeds): id, created_at, updated_at, the
+    latitude and longitude of the location this view may see (a point on a polygon's surface), rounded to the
+    view's digits, and the Feature text."""
+    p = Params(where.params)
+    digits = p.bind(int(view.coordinate_digits))
+    return (
+        f"SELECT r.id, r.created_at, r.updated_at, round(ST_Y(s.pt)::numeric, {digits}), "
+        f"round(ST_X(s.pt)::numeric, {digits}), {feature_sql(view, p)} "
+        f"FROM {where.relation} r CROSS JOIN LATERAL (SELECT ST_PointOnSurface({geometry_sql(view)}) AS pt) s "
+        f"WHERE {where.sql} ORDER BY r.updated_at DESC, r.id DESC LIMIT {p.bind(int(limit))}",
+        p,
+    )

@@ -12,6 +12,7 @@ from mapper.db import get_engine
 from mapper.domain.errors import NotFound
 from mapper.services import exports, feeds
 from mapper.web import access
+from mapper.web.audit import records_reads
 from mapper.web.http_cache import enable_cors
 from mapper.web.ogc import layer_view
 
@@ -29,6 +30,7 @@ def export_query(layer_id: str) -> tuple[feeds.FeedQuery, dict]:
 
 @bp.get("/<filename>")
 @access.public
+@records_reads()
 def export(filename: str):
     """The layer (as the caller may see it), filtered, in the asked format, as a download."""
     layer_id, _, fmt = filename.partition(".")

@@ -20,6 +20,7 @@ from mapper.services import (
     transit_map,
 )
 from mapper.web import access
+from mapper.web.audit import records_reads
 from mapper.web.auth import current_role
 from mapper.web.http_cache import etag_for, not_modified, set_validators
 from mapper.web.i18n import layer_title
@@ -71,6 +72,11 @@ def map_page(
         list_layers=list(list_layers),
         report_url=url_for("pages.report_form"),
         page_scripts=list(page_scripts),  # static/maps-*.js of this page, run before the map is attached
+        atom_feeds=[  # <link rel="alternate">: each report layer's Atom feed, for feed readers to discover
+            (layer_title(ml.layer), url_for("atom.layer_feed", layer_id=ml.layer.id))
+            for ml in layers
+            if ml.layer.table == "reports"
+        ],
         **extra,
     )
     return Response(with_nonce(html), mimetype="text/html")
@@ -78,6 +84,7 @@ def map_page(
 
 @bp.get("/api/maps/<layer_id>/counts")
 @access.public
+@records_reads(with_fields=False)
 def counts(layer_id: str):
     """Reports of a layer per square of about 64 px at ``zoom`` in ``bbox`` (filters as for items), as
     GeoJSON points with ``report_count``, and ``numberMatched``. When that number is at most ``limit`` the

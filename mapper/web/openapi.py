@@ -23,6 +23,11 @@ PROBLEM = {
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
 }
 
+ATOM_FEED = {
+    "description": "An Atom 1.0 feed (RFC 4287)",
+    "content": {"application/atom+xml": {"schema": {"type": "string"}}},
+}
+
 PROBLEM_OR_HTML = {  # where f=html asks for pages, a missing page is an HTML one
     "description": "Problem details (RFC 9457), or an HTML page for f=html",
     "content": {**PROBLEM["content"], "text/html": {"schema": {"type": "string"}}},
@@ -251,6 +256,15 @@ def document(layers: list[Layer], server: str) -> dict:
                 "tags": ["Intake"],
                 "parameters": [_param("tracking_token", "path", {"type": "string"}, required=True)],
                 "responses": {"200": ok_json("Status"), "404": PROBLEM},
+            }
+        },
+        "/api/reports/{tracking_token}/feed.atom": {
+            "get": {
+                "summary": "A report's public updates as an Atom feed, for the holder of its tracking token",
+                "operationId": "trackReportFeed",
+                "tags": ["Feeds"],
+                "parameters": [_param("tracking_token", "path", {"type": "string"}, required=True)],
+                "responses": {"200": ATOM_FEED, "404": PROBLEM},
             }
         },
         "/api/openapi.json": {
@@ -654,6 +668,15 @@ def document(layers: list[Layer], server: str) -> dict:
             }
         if layer.table != "reports":  # derived collections take no reports
             continue
+        paths[f"/feeds/{lid}.atom"] = {
+            "get": {
+                "summary": f"{layer.title}: newest public reports (Atom)",
+                "operationId": f"atom_{lid}",
+                "tags": ["Feeds"],
+                "parameters": [p for p in FEED_PARAMS if p["name"] == "bbox"],
+                "responses": {"200": ATOM_FEED, "304": {"description": "Not modified"}, "400": PROBLEM},
+            }
+        }
         paths[f"/api/layers/{lid}"] = {
             "get": {
                 "summary": f"{layer.title}: schema",

@@ -2,7 +2,7 @@
 
 The status of a ``MapperError`` is looked up along its class's MRO, so a subclass (``ArchiveRefused`` is a
 ``ValidationFailed``) answers as its nearest listed ancestor. JSON routes (``/api``, ``/tiles``, ``/export``,
-and ``/ogc`` unless HTML is wanted) answer problem+json for every error, werkzeug's 404/405 included; an
+``/feeds``, and ``/ogc`` unless HTML is wanted) answer problem+json for every error, werkzeug's 404/405 included; an
 unexpected exception is logged and answered with a generic 500 that names nothing of the failure."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ STATUS = {
     Unauthorized: 401,
     Forbidden: 403,
 }
-JSON_PREFIXES = ("/api/", "/tiles/", "/export/")
+JSON_PREFIXES = ("/api/", "/tiles/", "/export/", "/feeds/")
 KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")  # what werkzeug's error responses say beyond the body
 
 

@@ -20,9 +20,11 @@ from flask import Blueprint, Flask, current_app, redirect, render_template, requ
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from mapper.db import get_engine
+from mapper.domain import policy
 from mapper.domain.errors import Unauthorized
 from mapper.services import staff
 from mapper.web import access
+from mapper.web.auth import current_role
 from mapper.web.rate_limits import limited
 
 bp = Blueprint("signin", __name__)
@@ -104,7 +106,7 @@ def logout():
 @access.staff
 def staff_home():
     """Who is signed in, with which role; the sign-out button. (Anonymous browsers are sent to the form.)"""
-    return render_template("staff.html", user=current_user)
+    return render_template("staff.html", user=current_user, may_read_log=policy.may(current_role(), "read_access_log"))
 
 
 @bp.after_request

@@ -9,6 +9,7 @@ from mapper.domain.errors import BadRequest, FieldProblem
 from mapper.services import feeds
 from mapper.services.tiles import TileCache, cached_tile
 from mapper.web import access
+from mapper.web.audit import records_reads
 from mapper.web.http_cache import enable_cors, etag_for, not_modified, set_validators
 from mapper.web.ogc import json_response, layer_view
 
@@ -67,6 +68,7 @@ def tilejson(layer_id: str):
 
 @bp.get("/<layer_id>/<int:z>/<int:x>/<int:y>.mvt")
 @access.public
+@records_reads()
 def tile(layer_id: str, z: int, x: int, y: int):
     """One tile; 204 when it holds no feature. Filters as for items (datetime, field=value, filter)."""
     if z > MAX_ZOOM or x >= 2**z or y >= 2**z:
