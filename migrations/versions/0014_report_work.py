@@ -31,6 +31,8 @@ def upgrade() -> None:
         ADD COLUMN duplicate_of    bigint REFERENCES reports (id) ON DELETE SET NULL,
         ADD COLUMN tracking_sealed bytea,
         ADD COLUMN language        text""")
+    # the subscription feeds read a layer's reports updated last
+    op.execute("CREATE INDEX reports_layer_updated_idx ON reports (layer, updated_at DESC, id DESC)")
     op.execute("CREATE INDEX reports_duplicate_of_idx ON reports (duplicate_of) WHERE duplicate_of IS NOT NULL")
     op.execute("""
     CREATE TABLE reporter_feedback (
@@ -102,4 +104,5 @@ def downgrade() -> None:
     op.execute("DROP TABLE IF EXISTS mail_queue")
     op.execute("DROP TABLE IF EXISTS reporter_feedback")
     op.execute("DROP INDEX IF EXISTS reports_duplicate_of_idx")
+    op.execute("DROP INDEX IF EXISTS reports_layer_updated_idx")
     op.execute("ALTER TABLE reports DROP COLUMN duplicate_of, DROP COLUMN tracking_sealed, DROP COLUMN language")
