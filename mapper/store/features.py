@@ -460,7 +460,11 @@ def _columns(view: View, typed: bool) -> sql.Composed:
     cols = []
     for f in view.fields:
         if f.multiple:
-            values = sql.SQL("jsonb_array_elements_text({} -> {})").format(sql.SQL(source_sql(f)), name_literal(f.name))
+            # an empty list field is JSON null: no elements (jsonb_array_elements_text refuses a scalar)
+            item = sql.SQL("{} -> {}").format(sql.SQL(source_sql(f)), name_literal(f.name))
+            values = sql.SQL("jsonb_array_elements_text(CASE WHEN jsonb_typeof({}) = 'array' THEN {} END)").format(
+                item, item
+            )
             cols.append(sql.SQL("(SELECT string_agg(v, ';') FROM {} v) AS {}").format(values, name_ident(f.name)))
         else:
             cast = TYPED_COLUMNS.get(f.type, "") if typed else ""
