@@ -635,8 +635,8 @@ def test_openapi_describes_every_route(app, live_server):
     for rule in app.url_map.iter_rules():
         if rule.endpoint in ("static", "assets.vendor") or rule.rule.startswith("/vendor"):
             continue
-        if rule.endpoint.startswith(("pages.", "signin.", "audit.")) or rule.rule.startswith("/maps/"):
-            continue  # HTML pages for people (the staff sign-in's, the access log's and the map pages too)
+        if rule.endpoint.startswith(("pages.", "signin.", "audit.", "staff_queue.")) or rule.rule.startswith("/maps/"):
+            continue  # HTML pages for people (sign-in, the staff queue, the access log and the map pages too)
         if "<layer_id>" in rule.rule or "<filename>" in rule.rule:
             for layer in ("crime", "land_use"):
                 concrete = rule.rule.replace("<layer_id>", layer).replace("<filename>", f"{layer}.shp.zip")

@@ -258,6 +258,39 @@ def document(layers: list[Layer], server: str) -> dict:
                 "responses": {"200": ok_json("Status"), "404": PROBLEM},
             }
         },
+        "/api/reports/{tracking_token}/feedback": {
+            "post": {
+                "summary": "The reporter confirms or disputes their resolved report (a dispute reopens it)",
+                "operationId": "giveReportFeedback",
+                "tags": ["Intake"],
+                "parameters": [_param("tracking_token", "path", {"type": "string"}, required=True)],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["verdict"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "verdict": {"type": "string", "enum": ["confirmed", "disputed"]},
+                                    "comment": {"type": "string", "maxLength": 2000},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": ok_json("The verdict and the report's status"),
+                    "404": PROBLEM,
+                    "409": PROBLEM,
+                    "413": PROBLEM,
+                    "415": PROBLEM,
+                    "422": PROBLEM,
+                    "429": PROBLEM,
+                },
+            }
+        },
         "/api/reports/{tracking_token}/feed.atom": {
             "get": {
                 "summary": "A report's public updates as an Atom feed, for the holder of its tracking token",
