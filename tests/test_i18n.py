@@ -180,7 +180,12 @@ def test_sign_in_refusals_and_csrf_refusals_are_translated(client):
 
 # --- the catalogs --------------------------------------------------------------------------------------------
 def msgid_of(message) -> str:
-    return message.id[0] if isinstance(message.id, tuple) else message.id
+    return message.id[0] if isinstance(message.id, tuple | list) else message.id  # plurals: the singular
+
+
+def forms_of(message) -> tuple:
+    """A message's translation as a tuple of its forms (one for a plain message)."""
+    return tuple(message.string) if isinstance(message.string, tuple | list) else (message.string,)
 
 
 @pytest.mark.parametrize("lang", TRANSLATED)
@@ -194,12 +199,15 @@ def test_catalogs_are_complete_and_compile(lang):
     assert [k for k, m in entries.items() if m.fuzzy] == []
     assert [(m.id, errs) for m, errs in catalog.check()] == []  # Babel's own checks (python-format, …)
     for k, m in entries.items():  # every placeholder survives translation (braces too, which Babel ignores)
-        assert sorted(PLACEHOLDER.findall(k)) == sorted(PLACEHOLDER.findall(m.string)), k
+        forms = forms_of(m)  # plural entries: every form
+        source = m.id[-1] if isinstance(m.id, tuple | list) else m.id
+        for form in forms:
+            assert sorted(PLACEHOLDER.findall(source)) == sorted(PLACEHOLDER.findall(form)), k
     buf = io.BytesIO()
     write_mo(buf, catalog, use_fuzzy=False)
     buf.seek(0)
     compiled = read_mo(buf)
-    assert {msgid_of(m): m.string for m in compiled if m.id} == {k: m.string for k, m in entries.items()}
+    assert {msgid_of(m): forms_of(m) for m in compiled if m.id} == {k: forms_of(m) for k, m in entries.items()}
 
 
 def test_extracting_again_finds_no_msgid_missing_from_the_pot():

@@ -74,7 +74,8 @@ def test_tracking_token_gives_status_and_history_only(client):
     status = r.get_json()
     assert status["status"] == "submitted" and status["id"] == body["id"]
     assert [h["status"] for h in status["history"]] == ["submitted"]
-    assert "secret" not in r.get_data(as_text=True) and "coordinates" not in status
+    # what the citizen sent comes back to them (issue 12: "the report as the citizen sent it"), nothing of staff
+    assert status["report"]["properties"]["description"] == "secret" and "changed_by" not in r.get_data(as_text=True)
     r = client.get("/api/reports/not-a-token")
     assert r.status_code == 404 and r.content_type == "application/problem+json"
 

@@ -1,11 +1,13 @@
 """Moderation "before" (crime, health_centres): a citizen's report is absent from every public output — feeds,
-single items, counts, tiles, exports, score inputs — until it is verified, while staff who see the layer's exact
-view have it to moderate; bulk imports are published unless they ask otherwise. Real PostGIS, the app's routes."""
+single items, counts (what the map pages draw from), tiles, exports, Atom feeds, score inputs — until it is
+verified, while staff who see the layer's exact view have it to moderate; bulk imports are published unless they
+ask otherwise. Real PostGIS, the app's routes."""
 
 from __future__ import annotations
 
 import json
 
+import feedparser
 import pytest
 
 from mapper.domain.errors import Conflict, ValidationFailed
@@ -35,7 +37,10 @@ def public_outputs(client, ids) -> dict:
     geojson = client.get(f"/export/crime.geojson?bbox={BOX}")
     csv = client.get(f"/export/crime.csv?bbox={BOX}").get_data(as_text=True).strip().splitlines()
     items = client.get(f"/ogc/collections/crime/items?bbox={BOX}").get_json()
+    atom = feedparser.parse(client.get(f"/feeds/crime.atom?bbox={BOX}").get_data())
+    assert not atom.bozo
     return {
+        "atom": len(atom.entries),
         "items": items["numberMatched"],
         "item": [client.get(f"/ogc/collections/crime/items/{i}").status_code for i in ids],
         "tile": client.get(f"/tiles/crime/{z}/{tx}/{ty}.mvt").status_code,
@@ -47,14 +52,22 @@ def public_outputs(client, ids) -> dict:
 
 def test_a_new_crime_report_is_public_nowhere_until_verified(client, engine):
     ids = [client.post("/api/layers/crime/reports", json=crime(X + 0.001 * i, Y)).get_json()["id"] for i in range(3)]
-    unpublished = {"items": 0, "item": [404] * 3, "tile": 204, "counts": 0, "export": 0, "csv rows": 0}
+    unpublished = {"atom": 0, "items": 0, "item": [404] * 3, "tile": 204, "counts": 0, "export": 0, "csv rows": 0}
     assert public_outputs(client, ids) == unpublished
     police = {"Authorization": f"Bearer {create_api_token(engine, 'police', 'moderation-test')}"}
     staff = client.get(f"/ogc/collections/crime/items?bbox={BOX}", headers=police).get_json()
     assert staff["numberMatched"] == 3  # the exact view has them, to moderate
     publish(client.application, *ids[:2])
     shown = public_outputs(client, ids)
-    assert shown == {"items": 2, "item": [200, 200, 404], "tile": 200, "counts": 2, "export": 2, "csv rows": 2}
+    assert shown == {
+        "atom": 2,
+        "items": 2,
+        "item": [200, 200, 404],
+        "tile": 200,
+        "counts": 2,
+        "export": 2,
+        "csv rows": 2,
+    }
 
 
 def test_unpublished_reports_are_no_score_input(engine, registry, clean):

@@ -25,6 +25,7 @@ SAMPLES = {
     "feature_id": 1,
     "subject_id": 1,
     "report_id": 1,
+    "position": 1,
     "token": "not-a-token",
     "path": "leaflet/dist/leaflet.js",
     "filename": "site.css",
@@ -202,6 +203,7 @@ HTML_ROUTES = (
     "pages.",
     "signin.",
     "audit.",  # the access log's page for admins (and its CSV)
+    "staff_queue.",  # the staff queue and report pages
     "assets.",
     "static",
     "maps.water_map",

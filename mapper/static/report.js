@@ -209,7 +209,8 @@
     if (!geometry) { showErrors([{ field: "geometry", reason: text.no_geometry }]); return; }
     const layerId = layerSelect.value;
     if (photoFiles().length > 3) { showErrors([{ field: "photo", reason: text.too_many_photos }]); return; }
-    const sent = reportBody(JSON.stringify({ type: "Feature", geometry: geometry, properties: collectProperties() }));
+    const payload = JSON.stringify({ type: "Feature", geometry: geometry, properties: collectProperties() });
+    const sent = reportBody(payload);
     if (sent.signature !== keyedBody || layerId !== keyedLayer) { idempotencyKey = newKey(); keyedBody = sent.signature; keyedLayer = layerId; }
     button.disabled = true;
     let resp;
@@ -226,7 +227,8 @@
       // The browser is offline: the report is kept on this device and sent with the same key when the network
       // returns (offline-report.js). Online, a failed send (a reset connection, a lost answer) is the
       // citizen's to retry, with the same key, or to correct first.
-      if (navigator.onLine === false && window.OfflineReports
+      // Photos are not kept offline: a report with photos stays in the form for the citizen to send later.
+      if (navigator.onLine === false && window.OfflineReports && !photoFiles().length
           && await OfflineReports.keep(layerId, payload, idempotencyKey)) { clearForm(); return; }
       showError("form", text.network);
       return;
