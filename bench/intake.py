@@ -52,7 +52,7 @@ from mapper.services.demo import BOX
 from mapper.services.tokens import create_api_token
 from mapper.store.reports import HISTORY_COLUMNS
 
-MIX = (("urban_life", 45), ("water_quality", 35), ("crime", 20))
+MIX = (("urban_life", 45), ("water_quality", 35), ("crime", 20))  # --mix
 READ_LAYERS = ("urban_life", "water_quality")
 BODIES_PER_LAYER = 500
 CLIENT_ADDRESSES = 4096  # distinct X-Forwarded-For addresses the reports come from
@@ -172,13 +172,21 @@ class Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-KINDS = ("report POST", "replayed POST", "items GET", "transition POST", "raw INSERT")
+KINDS = (
+    "report POST",
+    *(f"  {layer}" for layer, _ in MIX),  # the report POSTs by layer (errors are counted on the row above)
+    "replayed POST",
+    "items GET",
+    "transition POST",
+    "raw INSERT",
+)
 
 
 class Shared:
     """State the client threads share: reports waiting for their next transition, sent keys for replays."""
 
-    def __init__(self):
+    def __init__(self, mix):
+        self.mix = mix
         self.to_move: deque[tuple[int, int]] = deque()  # (id, index of the next status in STAFF_PATH)
         self.sent: deque[tuple[str, Body, int]] = deque(maxlen=2000)  # (key, body, id) acknowledged
         self.addresses = itertools.cycle(f"10.{i // 250}.{i % 250}.{1 + i % 7}" for i in range(CLIENT_ADDRESSES))
@@ -186,9 +194,10 @@ class Shared:
 
 def writer(port: int, deadline: float, all_bodies: dict[str, list[Body]], shared: Shared, tally: Tally, seed: int):
     rng = random.Random(seed)
-    layers = [layer for layer, weight in MIX for _ in range(weight)]
+    layers = [layer for layer, weight in shared.mix for _ in range(weight)]
     conn = Connection(port)
     first, replays, acked = Kind(), Kind(), []
+    by_layer = {layer: Kind() for layer, _ in MIX}
     n = 0
     try:
         while time.perf_counter() < deadline:
@@ -208,6 +217,8 @@ def writer(port: int, deadline: float, all_bodies: dict[str, list[Body]], shared
             elapsed = time.perf_counter() - t0
             kind = replays if replay else first
             kind.latencies.append(elapsed)
+            if not replay:
+                by_layer[body.layer].latencies.append(elapsed)
             if status != 201:
                 kind.errors.append(f"{body.layer}: {status} {payload[:200]!r}")
                 continue
@@ -224,6 +235,8 @@ def writer(port: int, deadline: float, all_bodies: dict[str, list[Body]], shared
         with tally.lock:
             tally.kinds["report POST"].add(first)
             tally.kinds["replayed POST"].add(replays)
+            for layer, kind in by_layer.items():
+                tally.kinds[f"  {layer}"].add(kind)
             tally.acknowledged += acked
 
 
@@ -448,12 +461,14 @@ def ms(value: float) -> str:
 
 
 def table(tally: Tally) -> str:
-    header = ("requests", "count", "per s", "p50 ms", "p99 ms", "errors")
+    header = ("requests", "count", "per s", "p50 ms", "p99 ms", "errors")  # markdown_table keeps leading spaces
     rows = []
     for name in KINDS:
         kind = tally.kinds[name]
         seconds = tally.seconds["raw" if name == "raw INSERT" else "http"]
         label = name if name != "raw INSERT" else "raw INSERT report + history (psycopg2, same run)"
+        if name.startswith(" ") and not kind.latencies:
+            continue
         rows.append(
             (
                 label,
@@ -461,7 +476,7 @@ def table(tally: Tally) -> str:
                 f"{len(kind.latencies) / seconds:.1f}" if seconds else "-",
                 ms(kind.pct(50)),
                 ms(kind.pct(99)),
-                str(len(kind.errors)),
+                "" if name.startswith(" ") else str(len(kind.errors)),
             )
         )
     return markdown_table(header, rows)
@@ -471,7 +486,7 @@ def report(args, versions: str, load_before: float, tally: Tally, check: Check) 
     posts = tally.kinds["report POST"]
     rate = len(posts.latencies) / tally.seconds["http"]
     raw_rate = len(tally.kinds["raw INSERT"].latencies) / tally.seconds["raw"]
-    errors = sum(len(k.errors) for k in tally.kinds.values())
+    errors = sum(len(k.errors) for name, k in tally.kinds.items() if not name.startswith(" "))
     mark = lambda ok: "met" if ok else "NOT met"  # noqa: E731
     lines = [
         f"Intake benchmark: {versions}; granian {args.workers} WSGI workers × {args.threads} threads, rate limits "
@@ -479,7 +494,7 @@ def report(args, versions: str, load_before: float, tally: Tally, check: Check) 
         f"(load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after).",
         f"Load: {args.writers} writer, {args.readers} reader and {args.staff} staff keep-alive threads for "
         f"{tally.seconds['http']:.0f} s, in {SLICES} slices alternating with {args.raw_threads} raw threads "
-        f"({tally.seconds['raw']:.0f} s); mix {', '.join(f'{layer} {w} %' for layer, w in MIX)}; one POST in "
+        f"({tally.seconds['raw']:.0f} s); mix {', '.join(f'{layer} {w} %' for layer, w in args.mix)}; one POST in "
         f"{REPLAY_EVERY} a replay of an earlier Idempotency-Key. The client threads used "
         f"{tally.client_cpu / tally.seconds['http']:.0%} of one CPU.",
         "",
@@ -550,6 +565,14 @@ def profile(engine, registry, all_bodies, n: int, top: int = 30) -> str:
 
 
 # --- main ---------------------------------------------------------------------------------------------
+def mix_arg(text: str) -> tuple[tuple[str, int], ...]:
+    mix = tuple((layer, int(weight)) for layer, _, weight in (part.partition("=") for part in text.split(",")))
+    known = {layer for layer, _ in MIX}
+    if not mix or any(layer not in known or weight < 0 for layer, weight in mix) or not sum(w for _, w in mix):
+        raise argparse.ArgumentTypeError(f"layer=weight,… with layers among {', '.join(sorted(known))}")
+    return mix
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.intake", description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of HTTP load (default 30)")
@@ -560,6 +583,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--raw-threads", type=int, default=4, help="raw insert connections (default 4)")
     parser.add_argument("--workers", type=int, default=2, help="granian workers (default 2)")
     parser.add_argument("--threads", type=int, default=4, help="granian blocking threads per worker (default 4)")
+    parser.add_argument(
+        "--mix",
+        type=mix_arg,
+        default=MIX,
+        help="layers of the POSTs and their weights (default: urban_life=45,water_quality=35,crime=20)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
     parser.add_argument(
@@ -596,7 +625,7 @@ def main(argv: list[str] | None = None) -> None:
         token = create_api_token(bench.engine, "admin", "bench-intake")
         with tempfile.TemporaryDirectory(prefix="bench_intake_") as tmp:
             server = start_server(bench.url, Path(tmp), args.workers, args.threads)
-            shared = Shared()
+            shared = Shared(args.mix)
             progress(f"warm-up, {WARMUP_SECONDS:g} s")
             warm = Tally()
             http_load(args, server.port, token, all_bodies, paths, shared, warm, WARMUP_SECONDS)
