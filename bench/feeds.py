@@ -365,21 +365,27 @@ class Connection:
     def get(self, path: str) -> tuple[int, bytes]:
         """GET ``path``; a keep-alive connection that the server closed meanwhile is reopened once (as
         urllib3 does), any other failure is raised."""
+        status, _, body = self.send(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self.request_head)
+        return status, body
+
+    def send(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Send one whole HTTP/1.1 request (head and body, prepared by the caller); its status, headers
+        (lower-case names) and body. A keep-alive connection the server closed meanwhile is reopened once."""
         reused = self.sock is not None
         try:
-            return self._get(path)
+            return self._exchange(request)
         except (ConnectionError, EOFError):
             self.close()
             if not reused:
                 raise
-            return self._get(path)
+            return self._exchange(request)
 
-    def _get(self, path: str) -> tuple[int, bytes]:
+    def _exchange(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
         if self.sock is None:
             self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.buf = b""
-        self.sock.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self.request_head)
+        self.sock.sendall(request)
         head = self._read_until(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
@@ -394,7 +400,7 @@ class Connection:
             body = self._read(int(headers.get("content-length", 0)))
         if headers.get("connection", "").lower() == "close":
             self.close()
-        return status, body
+        return status, headers, body
 
     def _fill(self) -> None:
         data = self.sock.recv(1 << 18)

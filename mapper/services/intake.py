@@ -6,7 +6,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from mapper import db
@@ -16,7 +15,7 @@ from mapper.domain.layers import Layer, Registry
 from mapper.domain.lifecycle import SUBMITTED
 from mapper.domain.photos import Upload
 from mapper.domain.photos import prepare_all as prepare_photos
-from mapper.domain.values import check_json_types, split_public_private, validate_frame
+from mapper.domain.values import check_json_types, split_public_private, validate_row
 from mapper.services import idempotency, scoring
 from mapper.services.tokens import new_tracking_token, seal_tracking_token
 from mapper.store import photos as photo_store
@@ -79,8 +78,9 @@ def validate_feature(layer: Layer, doc, crs_param: str | None, limits: IntakeLim
     type_problems = check_json_types(layer, props)
     problems += type_problems
     bad_names = {p.field.split(".", 1)[1] for p in type_problems}
-    frame = pd.DataFrame([{k: v for k, v in props.items() if k not in bad_names and layer.field(k)}])
-    clean, value_problems = validate_frame(layer, frame)
+    clean, value_problems = validate_row(
+        layer, {k: v for k, v in props.items() if k not in bad_names and layer.field(k)}
+    )
     problems += [FieldProblem(p.field, p.reason) for p in value_problems if p.field.split(".", 1)[1] not in bad_names]
     if problems:
         raise ValidationFailed(f"The report does not fit layer {layer.id!r}.", problems)
