@@ -507,3 +507,35 @@ def test_mapper_score_command(cli_env, engine, clean, registry):
     ):
         bad = subprocess.run(["mapper", "score", "crime", *args], env=cli_env, capture_output=True, text=True)
         assert bad.returncode != 0 and says in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_a_writer_scores_only_its_water_point_and_the_run_equals_a_full_one(client, engine, registry):
+    """Each water write rescores the points it touched and carries the others over in SQL: the newest run holds
+    exactly what scoring every point afresh gives, after new samples, an alert and its verification, and a
+    sample hidden by a moderator."""
+    from mapper.services import lifecycle
+
+    def newest(conn):
+        run = conn.execute(
+            text("SELECT id, inputs FROM score_runs WHERE method = 'water_quality' ORDER BY computed_at DESC, id DESC")
+        ).first()
+        scores = conn.execute(
+            text("SELECT subject, report_ids, result FROM scores WHERE run_id = :r ORDER BY subject"), {"r": run.id}
+        ).all()
+        return run.inputs, [(s.subject, s.report_ids, s.result) for s in scores]
+
+    ids = [water_report(client, f"Kiosk {i % 3}", sampled_at=f"2026-0{1 + i % 6}-10T09:00:00Z",
+                        e_coli_cfu_100ml=i * 3) for i in range(7)]  # fmt: skip
+    alert = water_report(client, "Kiosk 1", sampled_at="2026-07-01T09:00:00Z", e_coli_cfu_100ml=80, alert=True)
+    moderator = lifecycle.Actor("user:1", "moderator")
+    lifecycle.transition(engine, registry, alert, {"to": "verified"}, moderator)
+    lifecycle.transition(engine, registry, ids[3], {"to": "hidden"}, moderator)
+    with engine.connect() as conn:
+        details = conn.execute(text("SELECT inputs FROM score_runs WHERE method = 'water_quality'")).scalars().all()
+        incremental = newest(conn)
+    assert len(details) == 10 and incremental[0] == 7  # a run per write; 8 samples, one hidden
+    assert {s for s, _, _ in incremental[1]} == {"Kiosk 0", "Kiosk 1", "Kiosk 2"}
+    assert next(r for s, _, r in incremental[1] if s == "Kiosk 1")["alert"]["state"] == "alert — verified"
+    scoring.run_water_quality(engine, registry.get("water_quality"))  # every point afresh
+    with engine.connect() as conn:
+        assert newest(conn) == incremental

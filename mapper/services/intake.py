@@ -174,7 +174,7 @@ def submit_report(
         )
         photo_store.insert_photos(conn, row["id"], prepared)
         with db.cursor_in(conn) as cur:
-            scoring.after_change(cur, layer)
+            scoring.after_change(cur, layer, [row["id"]])
         response = {
             "id": row["id"],
             "layer": layer.id,

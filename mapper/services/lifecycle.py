@@ -111,7 +111,7 @@ def apply(
     )
     notifications.status_changed(conn, row, entry["id"])
     with db.cursor_in(conn) as cur:
-        scoring.after_change(cur, layer)
+        scoring.after_change(cur, layer, [row["id"]])
     return entry
 
 

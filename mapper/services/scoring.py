@@ -5,6 +5,7 @@ method reads are those its declaration names (``domain.score_methods.fields_for`
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -170,34 +171,35 @@ ALERT_STATES = {
 }
 
 
-def run_water_quality(engine: Engine | Cursor, layer: Layer) -> RunSummary:
-    """Score every water point (its samples grouped by name, else by location)."""
+def run_water_quality(engine: Engine | Cursor, layer: Layer, changed: list[int] | None = None) -> RunSummary:
+    """Score every water point (its samples grouped by name, else by location). With ``changed`` (the reports a
+    writer just wrote) only their water points are scored again; the newest run's other results are carried over
+    into the new run in SQL, so each run still holds every point (when the method's version and parameters are
+    those of the newest run; else every point is scored)."""
     objectives, meta = water.load_guidelines()
     fields = fields_for(layer, "water_quality")
     alert, point = fields["alert"], fields["point"]
     where, params = store.layer_filter(layer)
+    version = f"who-jmp-ccme/{meta['method_version']}"
+    run_params = {
+        "guidelines": {k: {"lower": o.lower, "upper": o.upper, "note": o.note} for k, o in objectives.items()},
+        "guidelines_source": meta["source"],
+        "e_coli_bands": water.E_COLI_REFERENCE,
+        "ccme": f"{water.CCME_REFERENCE}; computed when ≥ {water.CCME_MIN_VARIABLES} variables "
+        f"were each sampled ≥ {water.CCME_MIN_SAMPLES} times",
+        "point": f"samples grouped by {point.name}, else by location (1 m)"
+        if point
+        else "samples grouped by location (1 m)",
+    }
 
     def work(cur, seen):
-        groups = store.group_inputs(cur, where, params, name=point, grid=POINT_GRID)
-        run_params = {
-            "guidelines": {k: {"lower": o.lower, "upper": o.upper, "note": o.note} for k, o in objectives.items()},
-            "guidelines_source": meta["source"],
-            "e_coli_bands": water.E_COLI_REFERENCE,
-            "ccme": f"{water.CCME_REFERENCE}; computed when ≥ {water.CCME_MIN_VARIABLES} variables "
-            f"were each sampled ≥ {water.CCME_MIN_SAMPLES} times",
-            "point": f"samples grouped by {point.name}, else by location (1 m)"
-            if point
-            else "samples grouped by location (1 m)",
-        }
-        run_id = store.insert_run(
-            cur,
-            layer.id,
-            "water_quality",
-            f"who-jmp-ccme/{meta['method_version']}",
-            run_params,
-            sum(len(g[1]) for g in groups),
-            seen,
-        )
+        previous = store.latest_run(cur, layer.id, "water_quality") if changed else None
+        same = previous and previous["version"] == version and previous["params"] == json.loads(json.dumps(run_params))
+        subjects = store.subjects_of(cur, layer.id, changed, name=point, grid=POINT_GRID) if same else None
+        groups = store.group_inputs(cur, where, params, name=point, grid=POINT_GRID, subjects=subjects)
+        inputs = store.count_matching(cur, where, params) if same else sum(len(g[1]) for g in groups)
+        run_id = store.insert_run(cur, layer.id, "water_quality", version, run_params, inputs, seen)
+        carried = store.copy_scores(cur, previous["id"], run_id, subjects) if same else 0
         rows = []
         for key, ids, props, _private, statuses, times, _centre in groups:
             result = water.score_water_point(list(props), objectives)
@@ -209,7 +211,8 @@ def run_water_quality(engine: Engine | Cursor, layer: Layer) -> RunSummary:
             rows.append((key, list(ids), result))
         store.insert_scores(cur, run_id, layer.id, rows)
         unsafe = sum(1 for _, _, r in rows if r["safety"] == water.UNSAFE)
-        return RunSummary(layer.id, "water_quality", run_id, len(rows), f"{len(rows)} water points, {unsafe} unsafe")
+        scored = f"{len(rows)} water points scored" + (f", {carried} carried over" if same else "")
+        return RunSummary(layer.id, "water_quality", run_id, len(rows) + carried, f"{scored}, {unsafe} unsafe")
 
     return _transaction(engine, layer, "water_quality", work)
 
@@ -484,19 +487,27 @@ def methods_of(layer: Layer, kept_by: str) -> list[str]:
     return [m for m in layer.score_methods if DECLARED[m].kept_by == kept_by]
 
 
-def run_method(target: Engine | Cursor, layer: Layer, method: str) -> RunSummary:
-    """One run of a method as the layer declares it (may raise ScoreRefused)."""
+def run_method(target: Engine | Cursor, layer: Layer, method: str, changed: list[int] | None = None) -> RunSummary:
+    """One run of a method as the layer declares it (may raise ScoreRefused); ``changed``: the reports a writer
+    just wrote, for the methods that score only what they change (``INCREMENTAL``)."""
+    if changed and method in INCREMENTAL:
+        return INCREMENTAL[method](target, layer, changed)
     return (run_hotspots if method == "hotspots" else METHODS[method])(target, layer)
 
 
-def after_change(cur: Cursor, layer: Layer) -> list[RunSummary]:
+# Writer-kept methods that can score only the subjects of the reports just written.
+INCREMENTAL = {"water_quality": run_water_quality}
+
+
+def after_change(cur: Cursor, layer: Layer, changed: list[int] | None = None) -> list[RunSummary]:
     """The one rule for every writer of a layer's reports (intake, alert decisions, imports): after changing
     them, in the same transaction (``cur``), recompute the layer's per-report scores, so they are current
     when it commits. Concurrent writers of a layer take turns here (an advisory lock held to their commit),
     so each run reads the reports the one before it wrote and the newest run has them all. Area and hot spot
-    scores are left to ``mapper worker`` (``services.worker``), which sees the layer's data version change."""
+    scores are left to ``mapper worker`` (``services.worker``), which sees the layer's data version change.
+    ``changed``: the reports written (None: any number, as a bulk import), so a method may score only theirs."""
     methods = methods_of(layer, "writer")
     if not methods:
         return []
     store.lock_layer(cur, WRITE_LOCK, layer.id)
-    return [run_method(cur, layer, m) for m in methods]
+    return [run_method(cur, layer, m, changed) for m in methods]

@@ -239,20 +239,68 @@ def livability_bins(
     )
 
 
-def group_inputs(cur, where: str, params: dict, *, name: Field | None, grid: float) -> list:
+def group_inputs(
+    cur, where: str, params: dict, *, name: Field | None, grid: float, subjects: list[str] | None = None
+) -> list:
     """Reports grouped by the value of field ``name``, else (no name, or none given) by location snapped to
-    ``grid`` degrees, oldest first: key, ids, properties, private, statuses, times, centroid."""
+    ``grid`` degrees, oldest first: key, ids, properties, private, statuses, times, centroid; only the groups
+    of ``subjects`` when given."""
     p = Params(params)
-    key = f"coalesce({field_value(p, name)}, ST_AsText(ST_SnapToGrid(geom, {p.bind(float(grid))})))"
+    key = subject_key_sql(p, name, grid)
+    only = "" if subjects is None else f" AND {key} = ANY({p.bind(list(subjects))})"
     cur.execute(
         f"""
         SELECT {key} AS key, array_agg(id ORDER BY observed_at, id), array_agg(properties ORDER BY observed_at, id),
                array_agg(private ORDER BY observed_at, id), array_agg(status ORDER BY observed_at, id),
                array_agg(observed_at ORDER BY observed_at, id), ST_AsBinary(ST_Centroid(ST_Collect(geom)))
-        FROM reports WHERE {where} GROUP BY 1 ORDER BY 1""",
+        FROM reports WHERE {where}{only} GROUP BY 1 ORDER BY 1""",
         p,
     )
     return cur.fetchall()
+
+
+def subject_key_sql(p: Params, name: Field | None, grid: float) -> str:
+    """The key grouping a layer's reports into score subjects: field ``name``'s value, else the location snapped
+    to ``grid`` degrees (``group_inputs``' groups)."""
+    return f"coalesce({field_value(p, name)}, ST_AsText(ST_SnapToGrid(geom, {p.bind(float(grid))})))"
+
+
+def subjects_of(cur, layer: str, report_ids: list[int], *, name: Field | None, grid: float) -> list[str]:
+    """The subjects ``report_ids`` of ``layer`` belong to (whatever their status: a report hidden or rejected
+    leaves the subject it was part of)."""
+    p = Params()
+    cur.execute(
+        f"SELECT DISTINCT {subject_key_sql(p, name, grid)} FROM reports WHERE layer = {p.bind(layer)} "
+        f"AND id = ANY({p.bind(list(report_ids))})",
+        p,
+    )
+    return [r[0] for r in cur.fetchall()]
+
+
+def latest_run(cur, layer: str, method: str) -> dict | None:
+    """The newest run of ``method`` on ``layer``: id, version, parameters (without data versions)."""
+    cur.execute(
+        "SELECT id, method_version, params - 'data_versions' FROM score_runs WHERE layer = %(layer)s "
+        "AND method = %(method)s ORDER BY computed_at DESC, id DESC LIMIT 1",
+        {"layer": layer, "method": method},
+    )
+    row = cur.fetchone()
+    return None if row is None else {"id": row[0], "version": row[1], "params": row[2]}
+
+
+def copy_scores(cur, from_run: int, to_run: int, except_subjects: list[str]) -> int:
+    """Carry a run's results over to a newer run, but those of ``except_subjects`` (recomputed); how many."""
+    cur.execute(
+        "INSERT INTO scores (run_id, layer, subject, report_ids, result) SELECT %(to)s, layer, subject, "
+        "report_ids, result FROM scores WHERE run_id = %(from)s AND subject <> ALL(%(except)s)",
+        {"to": to_run, "from": from_run, "except": list(except_subjects)},
+    )
+    return cur.rowcount
+
+
+def count_matching(cur, where: str, params: dict) -> int:
+    cur.execute(f"SELECT count(*) FROM reports WHERE {where}", params)
+    return cur.fetchone()[0]
 
 
 def insert_run(cur, layer: str, method: str, version: str, params: dict, inputs: int, seen: dict[str, int]) -> int:
