@@ -84,6 +84,11 @@ def shown_messages() -> Iterator[tuple[str, str]]:
         yield field.help, f"every layer, field {field.name}: help"
     for status in lifecycle.STATUSES:
         yield value_label(status), f"label of the report status {status!r}"
+    for status, reasons in lifecycle.REASONS.items():
+        for reason in reasons:
+            yield value_label(reason), f"label of a reason a report is {status}"
+    for verdict in lifecycle.VERDICTS:
+        yield value_label(verdict), "the reporter's word on their resolved report"
     yield DERIVED_TITLE, "a derived collection's title: the layer's title, then what it holds (e.g. 'hot spots')"
     for what in derived.DERIVED_TITLES.values():
         yield what, "what a derived collection holds, after its layer's title"

@@ -97,6 +97,9 @@ def test_a_dispute_reopens_the_report_and_staff_see_why(client, planner, engine)
     assert (last["from"], last["to"], last["by"], last["role"]) == ("resolved", "reopened", "reporter", None)
     assert "the lamp is still off" in last["note"] and last["comment"] is None
     assert "in_progress" in staff["allowed"]
+    page = client.get(f"/staff/reports/{report['id']}", headers=planner).get_data(as_text=True)
+    feedback = page[page.index('id="report-feedback"') :]
+    assert "disputed" in feedback and "the lamp is still off" in feedback  # shown to staff
     doc = client.get(report["tracking_url"]).get_json()
     assert doc["status"] == "reopened" and "the lamp is still off" not in str(doc["history"])
     # resolved again: the reporter may answer this new resolution
