@@ -122,3 +122,35 @@ def test_a_merged_duplicate_follows_the_report_it_was_merged_into(client, planne
     assert [h["status"] for h in doc["duplicate_of"]["history"]] == ["submitted", "verified", "in_progress"]
     html = client.get(duplicate["tracking_page"]).get_data(as_text=True)
     assert 'id="track-duplicate"' in html and "now in_progress" in html
+
+
+def test_the_reporter_sees_the_photos_they_sent_before_the_public_does(client):
+    import io
+    import json
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (20, 120, 200)).save(out, "JPEG")
+    crime = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [-83.0, 39.96]},
+        "properties": {"category": "theft", "severity": 2, "occurred_at": "2026-11-20T10:00:00Z"},
+    }
+    r = client.post(
+        "/api/layers/crime/reports",
+        data={"feature": json.dumps(crime), "photo": [(io.BytesIO(out.getvalue()), "bike.jpg")]},
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 201, r.get_json()
+    report = r.get_json()
+    assert client.get(f"/api/reports/{report['id']}/photos/1").status_code == 404  # unpublished: not public
+    assert client.get(report["tracking_url"]).get_json()["photos"] == [1]
+    page = client.get(report["tracking_page"]).get_data(as_text=True)
+    assert f"{report['tracking_page']}/photos/1/thumbnail" in page
+    photo = client.get(f"{report['tracking_page']}/photos/1")
+    assert photo.status_code == 200 and photo.mimetype == "image/jpeg"
+    assert photo.headers["X-Content-Type-Options"] == "nosniff" and photo.headers["Referrer-Policy"] == "no-referrer"
+    assert Image.open(io.BytesIO(client.get(f"{report['tracking_page']}/photos/1/thumbnail").data)).width <= 320
+    assert client.get(f"{report['tracking_page']}/photos/2").status_code == 404
+    assert client.get("/track/not-a-token/photos/1").status_code == 404

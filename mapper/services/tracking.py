@@ -13,7 +13,9 @@ from mapper.domain import lifecycle
 from mapper.domain.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from mapper.domain.layers import Registry
 from mapper.services import lifecycle as lifecycle_service
+from mapper.services.photos import Served
 from mapper.services.tokens import digest as token_digest
+from mapper.store import photos as photo_store
 from mapper.store import reports as repository
 
 REPORTER = lifecycle_service.Actor("reporter", None)  # who the history names for the reporter's own move
@@ -52,6 +54,7 @@ def report_status(engine: Engine, registry: Registry, token: str) -> dict:
                 "properties": {f.name: sent.get(f.name) for f in layer.fields} if layer else sent,
             },
             "history": _history(conn, report["id"]),
+            "photos": [p["position"] for p in photo_store.list_for_report(conn, report["id"], include_hidden=True)],
             "feedback": [
                 {"verdict": f["verdict"], "at": f["given_at"].isoformat()}
                 for f in repository.reporter_feedback(conn, report["id"])
@@ -68,6 +71,17 @@ def report_status(engine: Engine, registry: Registry, token: str) -> dict:
                     "history": _history(conn, target["id"]),
                 }
     return doc
+
+
+def reporter_photo(engine: Engine, token: str, position: int, *, thumbnail: bool = False) -> Served:
+    """One of the photos the holder of ``token`` sent with their report (whatever the report's or the photo's
+    visibility: they are theirs), or NotFound."""
+    with engine.connect() as conn:
+        report = repository.report_by_tracking_hash(conn, token_digest(token))
+        row = photo_store.photo_with_report(conn, report["id"], position, thumbnail=thumbnail) if report else None
+    if row is None:
+        raise NotFound("There is no such photo.", [FieldProblem("position", "no such photo")])
+    return Served(bytes(row["data"]), row["content_type"], bytes(row["sha256"]), row["created_at"])
 
 
 def _awaits_feedback(conn: Connection, report: dict) -> bool:

@@ -14,6 +14,7 @@ from mapper.services import tracking
 from mapper.services.public_map import public_layers
 from mapper.web import access, maps
 from mapper.web.auth import current_role
+from mapper.web.photos import image_response
 from mapper.web.rate_limits import limited
 from mapper.web.security import embeddable, secret_url, service_worker_script
 
@@ -66,6 +67,24 @@ def track(token: str):
     doc = tracking.report_status(get_engine(), registry(), token)
     layer = registry().report_layer(doc["layer"])
     return render_template("track.html", doc=doc, layer=layer, token=token, answered=request.args.get("answered"))
+
+
+@bp.get("/track/<token>/photos/<int:position>")
+@access.public
+@limited("tracking")
+@secret_url
+def track_photo(token: str, position: int):
+    """A photo the reporter sent, for them (their tracking page's)."""
+    return image_response(tracking.reporter_photo(get_engine(), token, position), thumbnail=False)
+
+
+@bp.get("/track/<token>/photos/<int:position>/thumbnail")
+@access.public
+@limited("tracking")
+@secret_url
+def track_thumbnail(token: str, position: int):
+    """The thumbnail of a photo the reporter sent, for them."""
+    return image_response(tracking.reporter_photo(get_engine(), token, position, thumbnail=True), thumbnail=True)
 
 
 @bp.post("/track/<token>/feedback")

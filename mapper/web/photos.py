@@ -16,6 +16,11 @@ bp = Blueprint("photos", __name__, url_prefix="/api/reports")
 def _served(report_id: int, position: int, thumbnail: bool) -> Response:
     registry = current_app.extensions["mapper.registry"]
     found = photos.photo(get_engine(), registry, report_id, position, current_role(), thumbnail=thumbnail)
+    return image_response(found, thumbnail)
+
+
+def image_response(found: photos.Served, thumbnail: bool) -> Response:
+    """A photo as served: its type, nosniff, inline, validators (revalidated on every use)."""
     # Revalidated on every use (no-cache): a photo a moderator hides leaves every cache at its next request.
     etag = http_cache.etag_for(found.sha256.hex(), "thumbnail" if thumbnail else "image")
     resp = http_cache.not_modified(etag, found.created_at) or Response(found.data, mimetype=found.content_type)
