@@ -29,6 +29,11 @@ class Served:
     sha256: bytes
     created_at: datetime
 
+    @classmethod
+    def of(cls, row: dict) -> Served:
+        """A photo row (``store.photos.photo_with_report``) as served."""
+        return cls(bytes(row["data"]), row["content_type"], bytes(row["sha256"]), row["created_at"])
+
 
 def _missing(report_id: int, position: int) -> NotFound:
     return NotFound(f"Report {report_id} has no photo {position}.", [FieldProblem("position", "no such photo")])
@@ -46,7 +51,7 @@ def photo(
     public = row["status"] not in states.publicly_hidden(layer.moderation) and row["hidden_at"] is None
     if not public and not may_handle(role, layer):
         raise _missing(report_id, position)
-    return Served(bytes(row["data"]), row["content_type"], bytes(row["sha256"]), row["created_at"])
+    return Served.of(row)
 
 
 def may_hide(role: str | None) -> bool:

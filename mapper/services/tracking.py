@@ -81,7 +81,7 @@ def reporter_photo(engine: Engine, token: str, position: int, *, thumbnail: bool
         row = photo_store.photo_with_report(conn, report["id"], position, thumbnail=thumbnail) if report else None
     if row is None:
         raise NotFound("There is no such photo.", [FieldProblem("position", "no such photo")])
-    return Served(bytes(row["data"]), row["content_type"], bytes(row["sha256"]), row["created_at"])
+    return Served.of(row)
 
 
 def _awaits_feedback(conn: Connection, report: dict) -> bool:
